@@ -1,0 +1,438 @@
+"""Typed `machineConfig`: the step models and the parser that checks every rule.
+
+The parser collects every problem it finds, each with the dotted path of the offending spot,
+so one 422 tells a user everything that is wrong with a config.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from errors import Invalid, Issue
+from workflows.model.graph import check_graph
+
+MAX_ID = 2**63 - 1
+MAX_STATES = 500
+MAX_NAME = 200
+MAX_DURATION_SECONDS = 100 * 366 * 86400
+
+DURATION_UNITS: dict[str, int] = {
+    # Seconds per unit; years and months are calendar arithmetic at run time, the figures
+    # here only bound the total.
+    "years": 366 * 86400,
+    "months": 31 * 86400,
+    "weeks": 7 * 86400,
+    "days": 86400,
+    "hours": 3600,
+    "minutes": 60,
+    "seconds": 1,
+}
+OPERATORS = ("eq", "ne", "in", "exists")
+CHANNELS = {"send_email": "email", "send_sms": "sms", "send_push_notification": "push"}
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SendStep(_Step):
+    type: Literal["send_email", "send_sms", "send_push_notification"]
+    template_id: int | None = None
+    template_ref: str | None = None
+
+    @property
+    def channel(self) -> str:
+        return CHANNELS[self.type]
+
+
+class CreateCampaignStep(_Step):
+    type: Literal["create_campaign"]
+    campaign_id: int | None = None
+    campaign_ref: str | None = None
+
+
+class WaitForDurationStep(_Step):
+    type: Literal["wait_for_duration"]
+    years: int = 0
+    months: int = 0
+    weeks: int = 0
+    days: int = 0
+    hours: int = 0
+    minutes: int = 0
+    seconds: int = 0
+
+    @property
+    def pauses(self) -> bool:
+        return any(getattr(self, unit) for unit in DURATION_UNITS)
+
+
+class WaitForConditionStep(_Step):
+    type: Literal["wait_for_condition"]
+    include: tuple[int, ...] = ()
+    exclude: tuple[int, ...] = ()
+
+
+class ConditionStep(_Step):
+    type: Literal["condition"]
+    attribute: str
+    operator: Literal["eq", "ne", "in", "exists"]
+    value: Any = None
+
+
+Step = Annotated[
+    SendStep | CreateCampaignStep | WaitForDurationStep | WaitForConditionStep | ConditionStep,
+    Field(discriminator="type"),
+]
+
+# The events each step type ends with; `on` must handle exactly these.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "send_email": ("DONE",),
+    "send_sms": ("DONE",),
+    "send_push_notification": ("DONE",),
+    "create_campaign": ("DONE",),
+    "wait_for_duration": ("ELAPSED",),
+    "wait_for_condition": ("DONE",),
+    "condition": ("TRUE", "FALSE"),
+}
+STEP_TYPES = tuple(TRANSITIONS)
+
+_META_KEYS: dict[str, tuple[str, ...]] = {
+    "send_email": ("templateId", "templateRef"),
+    "send_sms": ("templateId", "templateRef"),
+    "send_push_notification": ("templateId", "templateRef"),
+    "create_campaign": ("campaignId", "campaignRef"),
+    "wait_for_duration": tuple(DURATION_UNITS),
+    "wait_for_condition": ("include", "exclude"),
+    "condition": ("attribute", "operator", "value"),
+}
+
+
+class State(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    step: Step | None = None
+    on: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.step is None
+
+    @property
+    def pauses(self) -> bool:
+        """Whether the state waits before moving on (what makes a loop safe)."""
+        step = self.step
+        if isinstance(step, WaitForDurationStep):
+            return step.pauses
+        return isinstance(step, WaitForConditionStep)
+
+
+class MachineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    initial: str
+    states: dict[str, State]
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+class _Parser:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.issues: list[Issue] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.issues.append(Issue(path, message))
+
+    def id_value(self, path: str, value: Any, what: str) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(path, f"{what} must be a positive integer, not {_describe(value)}")
+            return None
+        if not 1 <= value <= MAX_ID:
+            self.problem(path, f"{what} must be a positive integer (1 to {MAX_ID})")
+            return None
+        return value
+
+    def ref_value(self, path: str, value: Any, what: str) -> str | None:
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+            self.problem(
+                path, f"{what} must be a non-empty string of at most {MAX_NAME} characters"
+            )
+            return None
+        return value
+
+    def parse(self, raw: Any) -> MachineConfig | None:
+        root = self.root
+        if not isinstance(raw, dict):
+            self.problem(root, f"must be an object with initial and states, not {_describe(raw)}")
+            return None
+        for key in raw:
+            if key not in ("initial", "states"):
+                self.problem(f"{root}.{key}", "unknown key; a machineConfig has initial and states")
+        initial = raw.get("initial")
+        if "initial" not in raw:
+            self.problem(f"{root}.initial", "is required: the name of the first step")
+        elif not isinstance(initial, str):
+            self.problem(
+                f"{root}.initial", f"must be a state name (a string), not {_describe(initial)}"
+            )
+        raw_states = raw.get("states")
+        if "states" not in raw:
+            self.problem(f"{root}.states", "is required: an object of steps keyed by name")
+            return None
+        if not isinstance(raw_states, dict) or not raw_states:
+            self.problem(f"{root}.states", "must be a non-empty object of steps keyed by name")
+            return None
+        if len(raw_states) > MAX_STATES:
+            self.problem(f"{root}.states", f"has {len(raw_states)} states; at most {MAX_STATES}")
+            return None
+        if isinstance(initial, str) and initial not in raw_states:
+            self.problem(f"{root}.initial", f"names no state: {initial!r} is not in states")
+
+        states: dict[str, State] = {}
+        for name, raw_state in raw_states.items():
+            state = self.state(f"{root}.states.{name}", name, raw_state, raw_states)
+            if state is not None:
+                states[name] = state
+        if self.issues:
+            return None
+        assert isinstance(initial, str)
+        return MachineConfig(initial=initial, states=states)
+
+    def state(self, path: str, name: str, raw: Any, names: dict[str, Any]) -> State | None:
+        if not name.strip() or len(name) > MAX_NAME:
+            self.problem(path, f"a state name must be non-empty and at most {MAX_NAME} characters")
+        if not isinstance(raw, dict):
+            self.problem(path, f"must be an object with meta and on, not {_describe(raw)}")
+            return None
+        kind = raw.get("type")
+        if "type" in raw and kind != "final":
+            self.problem(
+                f"{path}.type",
+                "a state's own type can only be \"final\"; a step's type goes in meta.type",
+            )
+            return None
+        if kind == "final":
+            extra = [key for key in raw if key != "type"]
+            for key in extra:
+                self.problem(f"{path}.{key}", 'a final state has only "type": "final"')
+            return None if extra else State()
+
+        for key in raw:
+            if key not in ("meta", "on"):
+                self.problem(f"{path}.{key}", "unknown key; a step has meta and on")
+        if "meta" not in raw:
+            self.problem(f"{path}.meta", 'is required (or mark a final state with "type": "final")')
+            return None
+        step = self.meta(f"{path}.meta", raw["meta"])
+        step_type = raw["meta"].get("type") if isinstance(raw["meta"], dict) else None
+        if step_type not in TRANSITIONS:
+            return None
+        on = self.on(f"{path}.on", raw.get("on"), "on" in raw, step_type, names)
+        if step is None or on is None:
+            return None
+        return State(step=step, on=on)
+
+    def on(
+        self, path: str, raw: Any, present: bool, step_type: str, names: dict[str, Any]
+    ) -> dict[str, str] | None:
+        expected = TRANSITIONS[step_type]
+        wanted = " and ".join(expected)
+        if not present:
+            self.problem(path, f"is required: a {step_type} step moves on with {wanted}")
+            return None
+        if not isinstance(raw, dict):
+            self.problem(
+                path, f"must be an object mapping {wanted} to a state, not {_describe(raw)}"
+            )
+            return None
+        ok = True
+        for event in expected:
+            if event not in raw:
+                self.problem(
+                    path, f"must handle {event}: a {step_type} step moves on with {wanted}"
+                )
+                ok = False
+        for event, target in raw.items():
+            if event not in expected:
+                hint = (
+                    " (wait_for_duration uses ELAPSED)" if step_type == "wait_for_duration" else ""
+                )
+                self.problem(
+                    f"{path}.{event}",
+                    f"a {step_type} step never sends {event}; it sends {wanted}{hint}",
+                )
+                ok = False
+            elif not isinstance(target, str):
+                self.problem(f"{path}.{event}", f"must be a state name, not {_describe(target)}")
+                ok = False
+            elif target not in names:
+                self.problem(f"{path}.{event}", f"names no state: {target!r} is not in states")
+                ok = False
+        return dict(raw) if ok else None
+
+    def meta(self, path: str, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            self.problem(path, f"must be an object with a type, not {_describe(raw)}")
+            return None
+        step_type = raw.get("type")
+        if step_type not in TRANSITIONS:
+            allowed = ", ".join(STEP_TYPES)
+            self.problem(f"{path}.type", f"must be one of {allowed}; got {step_type!r}")
+            return None
+        before = len(self.issues)
+        allowed_keys = _META_KEYS[step_type]
+        for key in raw:
+            if key != "type" and key not in allowed_keys:
+                self.problem(
+                    f"{path}.{key}",
+                    f"unknown key for a {step_type} step; it takes {', '.join(allowed_keys)}",
+                )
+        parser = {
+            "create_campaign": self.campaign,
+            "wait_for_duration": self.duration,
+            "wait_for_condition": self.wait_condition,
+            "condition": self.condition,
+        }.get(step_type, self.send)
+        result = parser(path, step_type, raw)
+        return result if len(self.issues) == before else None
+
+    def send(self, path: str, step_type: str, raw: dict[str, Any]) -> SendStep | None:
+        template_id, template_ref = self.target(path, raw, "templateId", "templateRef", "template")
+        return SendStep(type=step_type, template_id=template_id, template_ref=template_ref)  # type: ignore[arg-type]
+
+    def campaign(self, path: str, step_type: str, raw: dict[str, Any]) -> CreateCampaignStep:
+        campaign_id, campaign_ref = self.target(path, raw, "campaignId", "campaignRef", "campaign")
+        return CreateCampaignStep(
+            type="create_campaign", campaign_id=campaign_id, campaign_ref=campaign_ref
+        )
+
+    def target(
+        self, path: str, raw: dict[str, Any], id_key: str, ref_key: str, what: str
+    ) -> tuple[int | None, str | None]:
+        if (id_key in raw) == (ref_key in raw):
+            self.problem(
+                f"{path}.{id_key}",
+                f"give exactly one of {id_key} (an existing {what}) or {ref_key} "
+                f"(a {what} created by the same recommendation)",
+            )
+            return None, None
+        if id_key in raw:
+            return self.id_value(f"{path}.{id_key}", raw[id_key], id_key), None
+        return None, self.ref_value(f"{path}.{ref_key}", raw[ref_key], ref_key)
+
+    def duration(self, path: str, step_type: str, raw: dict[str, Any]) -> WaitForDurationStep:
+        units: dict[str, int] = {}
+        for unit, value in raw.items():
+            if unit not in DURATION_UNITS:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.problem(f"{path}.{unit}", f"must be a non-negative integer, not {value!r}")
+            else:
+                units[unit] = value
+        if not any(unit in raw for unit in DURATION_UNITS):
+            self.problem(path, f"needs at least one duration unit: {', '.join(DURATION_UNITS)}")
+        elif (
+            sum(DURATION_UNITS[unit] * value for unit, value in units.items())
+            > MAX_DURATION_SECONDS
+        ):
+            self.problem(path, "the duration is longer than 100 years")
+        return WaitForDurationStep(type="wait_for_duration", **units)
+
+    def wait_condition(
+        self, path: str, step_type: str, raw: dict[str, Any]
+    ) -> WaitForConditionStep:
+        lists: dict[str, tuple[int, ...]] = {}
+        for key in ("include", "exclude"):
+            if key not in raw:
+                continue
+            value = raw[key]
+            if not isinstance(value, list):
+                self.problem(
+                    f"{path}.{key}", f"must be a list of segment ids, not {_describe(value)}"
+                )
+                continue
+            ids = [
+                self.id_value(f"{path}.{key}.{i}", item, "a segment id")
+                for i, item in enumerate(value)
+            ]
+            lists[key] = tuple(i for i in ids if i is not None)
+        if (
+            not lists.get("include")
+            and not lists.get("exclude")
+            and not any(
+                isinstance(raw.get(key), list) and raw[key] for key in ("include", "exclude")
+            )
+        ):
+            self.problem(path, "needs segment ids in include, exclude or both")
+        return WaitForConditionStep(type="wait_for_condition", **lists)
+
+    def condition(self, path: str, step_type: str, raw: dict[str, Any]) -> ConditionStep | None:
+        attribute = raw.get("attribute")
+        if not isinstance(attribute, str) or not all(part.strip() for part in attribute.split(".")):
+            self.problem(
+                f"{path}.attribute",
+                "must be a dotted attribute path such as account.classification",
+            )
+        operator = raw.get("operator")
+        if operator not in OPERATORS:
+            self.problem(
+                f"{path}.operator", f"must be one of {', '.join(OPERATORS)}; got {operator!r}"
+            )
+            return None
+        value = raw.get("value")
+        if operator == "exists":
+            if "value" in raw:
+                self.problem(
+                    f"{path}.value", "exists takes no value: it checks that the attribute is set"
+                )
+        elif "value" not in raw:
+            self.problem(f"{path}.value", f"is required for operator {operator}")
+        elif operator == "in":
+            if not isinstance(value, list) or not value:
+                self.problem(
+                    f"{path}.value", f"in takes a non-empty list of values, not {_describe(value)}"
+                )
+            else:
+                for i, item in enumerate(value):
+                    if not _is_scalar(item):
+                        self.problem(
+                            f"{path}.value.{i}",
+                            f"must be a string, number, boolean or null, not {_describe(item)}",
+                        )
+        elif not _is_scalar(value):
+            self.problem(
+                f"{path}.value",
+                f"{operator} compares with a string, number, boolean or null, "
+                f"not {_describe(value)}",
+            )
+        if not isinstance(attribute, str):
+            return None
+        return ConditionStep(type="condition", attribute=attribute, operator=operator, value=value)
+
+
+def parse_machine_config(raw: Any, root: str = "machine_config") -> MachineConfig:
+    """Parse and check a raw `machineConfig`; raise `Invalid` naming every problem's path."""
+    parser = _Parser(root)
+    config = parser.parse(raw)
+    if config is None:
+        raise Invalid(parser.issues, "machine_config is invalid.")
+    issues = check_graph(config, root)
+    if issues:
+        raise Invalid(issues, "machine_config is invalid.")
+    return config

@@ -37,4 +37,10 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     errors.install(app)
     app.include_router(journeys.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process is up and serving."""
+        return {"status": "ok"}
+
     return app

@@ -53,5 +53,6 @@ class Journey(SQLModel, table=True):
     machine_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     active: bool = Field(default=False)
     version: int = Field(default=1)
-    created: int = Field(sa_column=Column(BigInteger, nullable=False))
-    updated: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Set by `store.journeys.create`.
+    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

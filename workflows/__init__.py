@@ -1,0 +1,1 @@
+"""Temporal workflows and the pure journey model they interpret."""

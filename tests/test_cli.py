@@ -1,0 +1,195 @@
+"""The `journeys` command, run as a user runs it: as a separate process."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from alembic import command
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from devstack import SEARCH_ATTRIBUTES
+from store.migrate import alembic_config
+from tests.conftest import only
+
+JOURNEYS = [sys.executable, "-m", "cli"]
+
+
+def journeys(*args: str, database_url: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JOURNEYS_DATABASE_URL": database_url}
+    return subprocess.run(
+        [*JOURNEYS, *args], env=env, capture_output=True, text=True, timeout=120, **kwargs
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_keys_create_prints_a_working_key(database_url, clean_engine, api):
+    result = journeys(
+        "keys", "create", "--place", "77", "--user-id", "5", database_url=database_url
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    assert result.stdout == key + "\n"  # the key and nothing else
+    created = await api.post(
+        "/places/77/journeys",
+        json={"name": "x", "trigger_event": "order.created"},
+        headers={"Api-Key": key},
+    )
+    assert created.status_code == 200
+    assert only(created.json(), "journey_definition")["userId"] == 5
+    other = await api.get("/places/42/journeys", headers={"Api-Key": key})
+    assert other.status_code == 403
+
+
+def test_keys_create_rejects_bad_place(database_url):
+    result = journeys("keys", "create", "--place", "0", database_url=database_url)
+    assert result.returncode != 0
+    assert "--place" in result.stderr
+
+
+def test_migrate_is_idempotent_and_matches_the_models(tmp_path, database_url):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}" if "sqlite" in database_url else None
+    if url is None:
+        # The session database is already migrated once; migrating again must be a no-op.
+        url = database_url
+    for _ in range(2):
+        result = journeys("migrate", database_url=url)
+        assert result.returncode == 0, result.stderr
+    command.check(alembic_config(url))  # raises if the tables and the migrations disagree
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+class Dev:
+    """A `journeys dev` process and what it printed."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        args = [
+            "dev",
+            "--port",
+            str(self.port),
+            "--temporal-port",
+            str(self.temporal_port),
+            "--ui-port",
+            str(self.ui_port),
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ]
+        env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
+        self.process = subprocess.Popen(
+            [*JOURNEYS, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("Press Ctrl-C"):
+                return
+        raise AssertionError("journeys dev did not start:\n" + "\n".join(self.lines))
+
+    def printed(self, label: str) -> str:
+        return next(
+            line.split(":", 1)[1].strip() for line in self.lines if line.strip().startswith(label)
+        )
+
+    def stop(self, sig: int) -> int:
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=60)
+        assert self.process.stdout is not None
+        self.lines += self.process.stdout.read().splitlines()
+        return code
+
+
+async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
+    data_dir = tmp_path / "data"
+    dev = Dev(data_dir, "--api-key", "dev-key-K")
+    api_url = f"http://127.0.0.1:{dev.port}"
+    try:
+        assert dev.printed("API:") == api_url
+        assert dev.printed("API docs:") == f"{api_url}/docs"
+        assert dev.printed("Temporal UI:") == f"http://127.0.0.1:{dev.ui_port}"
+        assert dev.printed("API key:") == "dev-key-K"
+        async with httpx.AsyncClient(base_url=api_url, headers={"Api-Key": "dev-key-K"}) as http:
+            created = await http.post(
+                "/places/42/journeys", json={"name": "kept", "trigger_event": "order.created"}
+            )
+            assert created.status_code == 200, created.text
+            assert (await http.get("/docs")).status_code == 200
+            assert (
+                await http.get("/places/42/journeys", headers={"Api-Key": "nope"})
+            ).status_code == 401
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"http://127.0.0.1:{dev.ui_port}/")).status_code == 200
+        client = await Client.connect(f"127.0.0.1:{dev.temporal_port}")
+        attributes = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+        assert set(SEARCH_ATTRIBUTES) <= set(attributes.custom_attributes)
+    finally:
+        code = dev.stop(signal.SIGINT)
+    assert code == 0
+    assert _processes_mentioning(str(data_dir)) == []
+
+    # Restarting on the same data dir keeps the data and the key; without --api-key a key of
+    # its own is printed, and it is the same on the next start.
+    again = Dev(data_dir)
+    try:
+        generated = again.printed("API key:")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{again.port}") as http:
+            for key in ("dev-key-K", generated):
+                listed = await http.get("/places/42/journeys", headers={"Api-Key": key})
+                assert listed.status_code == 200
+                names = [j["name"] for j in listed.json()["node.journey_definition"].values()]
+                assert names == ["kept"]
+    finally:
+        assert again.stop(signal.SIGTERM) == 0
+    assert _processes_mentioning(str(data_dir)) == []
+    third = Dev(data_dir)
+    try:
+        assert third.printed("API key:") == generated
+    finally:
+        third.stop(signal.SIGINT)
+
+
+def test_dev_reports_a_busy_port(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*JOURNEYS, "dev", "--port", str(port), "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {port}" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

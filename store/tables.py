@@ -3,6 +3,7 @@
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 # SQLite only auto-increments an `INTEGER PRIMARY KEY`; PostgreSQL gets 64-bit ids.
@@ -54,5 +55,145 @@ class Journey(SQLModel, table=True):
     active: bool = Field(default=False)
     version: int = Field(default=1)
     # Set by `store.journeys.create`.
+    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+# Customer attributes are queried by segment rules: JSONB (indexable, typed comparisons) on
+# PostgreSQL, JSON text read with json_extract on SQLite.
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Customer(SQLModel, table=True):
+    """A customer of a place, keyed by the platform's own customer id."""
+
+    __tablename__ = "customers"
+
+    place_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), primary_key=True)
+    )
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    push_tokens: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(Document, nullable=False)
+    )
+    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class Segment(SQLModel, table=True):
+    """A targeting segment: rules over attributes, or a static list of customer ids."""
+
+    __tablename__ = "segments"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
+    place_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    name: str = Field(max_length=255)
+    kind: str = Field(max_length=16)  # "rule" | "static"
+    match: str | None = Field(default=None, max_length=8)  # "all" | "any" for rule segments
+    conditions: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class SegmentMember(SQLModel, table=True):
+    """One customer id listed by a static segment."""
+
+    __tablename__ = "segment_members"
+
+    segment_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    customer_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+
+
+class Template(SQLModel, table=True):
+    """A communication template; bodies are Liquid."""
+
+    __tablename__ = "templates"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
+    place_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    name: str = Field(max_length=255)
+    channel: str = Field(max_length=8)  # "email" | "sms" | "push"
+    subject: str | None = Field(default=None)
+    title: str | None = Field(default=None)
+    body: str
+    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class Campaign(SQLModel, table=True):
+    """A campaign; private clones made by journeys record whom and what they were made for."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        Index("ix_campaigns_place_customer", "place_id", "customer_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
+    place_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False)
+    )
+    name: str = Field(max_length=255)
+    visibility: str = Field(max_length=8)  # "public" | "private"
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    customer_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    source_campaign_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    journey_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    execution_id: str | None = Field(default=None, max_length=255)
+    # Set on clones: a retried clone finds the campaign it already made.
+    idempotency_key: str | None = Field(default=None, max_length=255, unique=True)
+    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class Message(SQLModel, table=True):
+    """The delivery log: one row per idempotency key, whatever became of it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_place_customer", "place_id", "customer_id"),
+        Index("ix_messages_place_journey", "place_id", "journey_id"),
+        Index("ix_messages_execution", "execution_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
+    place_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False)
+    )
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    journey_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    execution_id: str | None = Field(default=None, max_length=255)
+    state: str | None = Field(default=None, max_length=255)
+    channel: str = Field(max_length=8)
+    template_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    recipient: str | None = Field(default=None)
+    subject: str | None = Field(default=None)
+    title: str | None = Field(default=None)
+    body: str | None = Field(default=None)
+    # "pending" while a provider is being asked; then "sent" | "skipped" | "failed".
+    status: str = Field(max_length=8)
+    reason: str | None = Field(default=None)
+    provider: str | None = Field(default=None, max_length=32)
+    provider_message_id: str | None = Field(default=None)
+    idempotency_key: str = Field(max_length=255, unique=True)
+    attempts: int = Field(default=0)
     created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -24,7 +24,17 @@ POSTGRES_URL = os.environ.get(
 )
 # CI sets this so that an unreachable PostgreSQL fails the run instead of skipping half of it.
 REQUIRE_POSTGRES = os.environ.get("JOURNEYS_TEST_REQUIRE_POSTGRES") == "1"
-TABLES = ("journeys", "api_keys", "places")
+TABLES = (
+    "messages",
+    "campaigns",
+    "templates",
+    "segment_members",
+    "segments",
+    "customers",
+    "journeys",
+    "api_keys",
+    "places",
+)
 
 PLACE = 42
 OTHER_PLACE = 43

@@ -271,6 +271,7 @@ def _ensure_demo_place(database_url: str, key: str) -> None:
     import asyncio
 
     from store.db import create_engine, session_factory
+    from store import demo
     from store.places import add_key, ensure_place
 
     async def ensure() -> None:
@@ -278,6 +279,7 @@ def _ensure_demo_place(database_url: str, key: str) -> None:
         try:
             async with session_factory(engine)() as session:
                 await ensure_place(session, DEMO_PLACE, "Demo")
+                await demo.seed(session, DEMO_PLACE)
                 try:
                     await add_key(session, DEMO_PLACE, DEMO_USER, key)
                 except ValueError as error:

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api import errors, journeys
+from api import campaigns, customers, errors, journeys, messages, templates
 from api.body_guard import BodyGuard
 from settings import Settings, get_settings
 from store.db import create_engine, session_factory
@@ -36,7 +36,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.state.settings = settings
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     errors.install(app)
-    app.include_router(journeys.router)
+    for module in (journeys, customers, templates, campaigns, messages):
+        app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

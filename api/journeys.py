@@ -9,10 +9,16 @@ from pydantic import Field, field_validator
 from api.deps import CurrentManager, Pagination, Session
 from api.wire import Request, Resource, envelope, envelope_models
 from errors import Conflict, Invalid, Issue
+from store import crud, templates
 from store import journeys as store
-from store.tables import Journey
+from store.tables import Campaign, Journey, Segment
 from workflows.model import MANUAL, TriggerEvent, parse_machine_config
-from workflows.model.machine import MAX_ID, CreateCampaignStep, SendStep
+from workflows.model.machine import (
+    MAX_ID,
+    CreateCampaignStep,
+    SendStep,
+    WaitForConditionStep,
+)
 
 KIND = "journey_definition"
 JourneyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The journey's id.")]
@@ -74,19 +80,57 @@ def _one(journey: Journey) -> JSONResponse:
     return envelope(KIND, [_out(journey)])
 
 
-def _checked_config(raw: Any) -> dict[str, Any] | None:
-    """The config to store, after every rule of the journey model holds."""
+async def _checked_config(session: Session, place_id: int, raw: Any) -> dict[str, Any] | None:
+    """The config to store, once every rule of the journey model holds and every template,
+    segment and campaign it names exists in the place (templates on the step's channel)."""
     if raw is None:
         return None
     config = parse_machine_config(raw, root="machine_config")
+    sends: list[tuple[str, SendStep]] = []
+    segments: list[tuple[str, int]] = []
+    campaigns: list[tuple[str, int]] = []
     issues = []
     for name, state in config.states.items():
         step = state.step
         path = f"machine_config.states.{name}.meta"
-        if isinstance(step, SendStep) and step.template_ref is not None:
-            issues.append(Issue(f"{path}.templateRef", _REF_ONLY_ON_ACCEPT.format("templateId")))
-        if isinstance(step, CreateCampaignStep) and step.campaign_ref is not None:
-            issues.append(Issue(f"{path}.campaignRef", _REF_ONLY_ON_ACCEPT.format("campaignId")))
+        if isinstance(step, SendStep):
+            if step.template_ref is not None:
+                issues.append(
+                    Issue(f"{path}.templateRef", _REF_ONLY_ON_ACCEPT.format("templateId"))
+                )
+            else:
+                sends.append((f"{path}.templateId", step))
+        elif isinstance(step, CreateCampaignStep):
+            if step.campaign_ref is not None:
+                issues.append(
+                    Issue(f"{path}.campaignRef", _REF_ONLY_ON_ACCEPT.format("campaignId"))
+                )
+            elif step.campaign_id is not None:
+                campaigns.append((f"{path}.campaignId", step.campaign_id))
+        elif isinstance(step, WaitForConditionStep):
+            for key, ids in (("include", step.include), ("exclude", step.exclude)):
+                segments += [(f"{path}.{key}.{i}", segment) for i, segment in enumerate(ids)]
+
+    channels = await templates.channels(session, place_id, [s.template_id or 0 for _, s in sends])
+    for path, send in sends:
+        channel = channels.get(send.template_id or 0)
+        if channel is None:
+            issues.append(Issue(path, f"template {send.template_id} does not exist in this place"))
+        elif channel != send.channel:
+            issues.append(
+                Issue(
+                    path,
+                    f"template {send.template_id} is an {channel} template; "
+                    f"a {send.type} step needs a {send.channel} template",
+                )
+            )
+    for model, refs, what in ((Segment, segments, "segment"), (Campaign, campaigns, "campaign")):
+        found = await crud.existing_ids(session, model, place_id, [i for _, i in refs])
+        issues += [
+            Issue(path, f"{what} {i} does not exist in this place")
+            for path, i in refs
+            if i not in found
+        ]
     if issues:
         raise Invalid(issues, "machine_config is invalid.")
     assert isinstance(raw, dict)
@@ -130,10 +174,10 @@ async def create_journey(
         name=body.name,
         description=body.description,
         trigger_event=body.trigger_event,
-        machine_config=_checked_config(body.machine_config),
+        machine_config=await _checked_config(session, manager.place_id, body.machine_config),
         active=body.trigger_event == MANUAL,
     )
-    return _one(await store.create(session, journey))
+    return _one(await crud.create(session, journey))
 
 
 @router.get("/{journey_id}", response_model=None, responses={200: {"model": JourneyEnvelope}})
@@ -164,14 +208,16 @@ async def update_journey(
     if "description" in given:
         changes["description"] = body.description
     if "machine_config" in given:
-        changes["machine_config"] = _checked_config(body.machine_config)
+        changes["machine_config"] = await _checked_config(
+            session, manager.place_id, body.machine_config
+        )
     return _one(await store.update(session, journey, changes))
 
 
 @router.delete("/{journey_id}", status_code=204, response_class=Response)
 async def delete_journey(manager: CurrentManager, session: Session, journey_id: JourneyId) -> None:
     """Delete a journey and all its executions."""
-    await store.delete(session, await store.get(session, manager.place_id, journey_id, lock=True))
+    await crud.delete(session, await store.get(session, manager.place_id, journey_id, lock=True))
 
 
 @router.post(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from settings import Settings
-from store import places
+from store import demo, places
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
 
@@ -115,11 +115,15 @@ class Keys(dict[int, str]):
 
 @pytest.fixture
 async def keys(clean_engine: AsyncEngine) -> Keys:
+    """Keys for places 42 and 43; place 42 also gets the demo content that the
+    specification's examples refer to (templates 5, 8, 9, 12, 20, 21, 30, 31; segments
+    3, 4, 6, 12, 15; campaign 55)."""
     sessions = session_factory(clean_engine)
     made = Keys()
     async with sessions() as session:
         for place in (PLACE, OTHER_PLACE):
             made[place] = await places.add_key(session, place, user_id=7)
+        await demo.seed(session, PLACE)
         await session.commit()
     return made
 

@@ -1,0 +1,93 @@
+"""The row operations every place-owned entity shares: get, page, create, update, delete."""
+
+import json
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from sqlalchemy import func
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from errors import NotFound
+from store.clock import now
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+async def get(
+    session: AsyncSession, model: type[Row], place_id: int, row_id: int, *, lock: bool = False
+) -> Row:
+    """The row with `row_id` if it belongs to the place, else NotFound (never another's)."""
+    table: Any = model
+    query = select(model).where(table.id == row_id, table.place_id == place_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.exec(query)).first()
+    if row is None:
+        raise NotFound(f"{model.__name__} {row_id} was not found in place {place_id}.")
+    return row
+
+
+async def page(
+    session: AsyncSession,
+    model: type[Row],
+    conditions: Iterable[Any],
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[Row], int]:
+    """One page ordered by id, and the total number of matching rows."""
+    where = list(conditions)
+    table: Any = model
+    total = (await session.exec(select(func.count()).select_from(model).where(*where))).one()
+    rows = await session.exec(
+        select(model).where(*where).order_by(table.id).offset(offset).limit(limit)
+    )
+    return list(rows), total
+
+
+async def create(session: AsyncSession, row: Row) -> Row:
+    stamped: Any = row
+    stamped.created = stamped.updated = now()
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def update(session: AsyncSession, row: SQLModel, changes: dict[str, Any]) -> set[str]:
+    """Apply the changes that differ from the row; returns the names of those fields."""
+    changed = {field for field, value in changes.items() if not same(getattr(row, field), value)}
+    for field in changed:
+        setattr(row, field, changes[field])
+    if changed:
+        stamped: Any = row
+        stamped.updated = now()
+        await session.flush()
+    return changed
+
+
+async def delete(session: AsyncSession, row: SQLModel) -> None:
+    await session.delete(row)
+    await session.flush()
+
+
+def same(old: Any, new: Any) -> bool:
+    # Documents compare as text: they are returned verbatim, so a re-ordered or re-typed
+    # (1 vs 1.0) document is a change even where Python's == says otherwise.
+    if isinstance(old, dict | list) or isinstance(new, dict | list):
+        return json.dumps(old) == json.dumps(new)
+    return bool(old == new)
+
+
+async def existing_ids(
+    session: AsyncSession, model: type[SQLModel], place_id: int, ids: Iterable[int]
+) -> set[int]:
+    """Which of `ids` are rows of the place."""
+    wanted = set(ids)
+    if not wanted:
+        return set()
+    table: Any = model
+    rows = await session.exec(
+        select(table.id).where(table.place_id == place_id, table.id.in_(wanted))
+    )
+    return set(rows)

@@ -1,0 +1,36 @@
+"""The message log: one row per idempotency key, from first attempt to final status."""
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store import crud
+from store.tables import Message
+
+FINAL = ("sent", "skipped", "failed")
+
+
+async def by_key(session: AsyncSession, key: str) -> Message | None:
+    return (await session.exec(select(Message).where(Message.idempotency_key == key))).first()
+
+
+async def record(session: AsyncSession, key: str, fields: dict[str, Any]) -> Message:
+    """Create the row for `key` or update the existing one, which is returned.
+
+    The unique key makes a concurrent second attempt update the first one's row rather
+    than log the message twice."""
+    message = await by_key(session, key)
+    if message is None:
+        message = Message(idempotency_key=key, **fields)
+        try:
+            async with session.begin_nested():
+                await crud.create(session, message)
+            return message
+        except IntegrityError:
+            message = await by_key(session, key)
+            if message is None:
+                raise
+    await crud.update(session, message, fields)
+    return message

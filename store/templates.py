@@ -1,0 +1,26 @@
+"""Communication templates."""
+
+from collections.abc import Iterable
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.tables import Template
+
+
+async def find(session: AsyncSession, place_id: int, template_id: int) -> Template | None:
+    template = await session.get(Template, template_id)
+    return template if template is not None and template.place_id == place_id else None
+
+
+async def channels(session: AsyncSession, place_id: int, ids: Iterable[int]) -> dict[int, str]:
+    """The channel of each of `ids` that is a template of the place."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = await session.exec(
+        select(Template.id, Template.channel).where(
+            Template.place_id == place_id, col(Template.id).in_(wanted)
+        )
+    )
+    return {template_id: channel for template_id, channel in rows if template_id is not None}

@@ -8,6 +8,7 @@ from tests.conftest import OTHER_PLACE, PLACE, only
 from tests.spec_examples import (
     PROMO_CONFIG,
     PROMO_CREATE,
+    VIP_BRANCH_CONFIG,
     WELCOME_CONFIG,
     WELCOME_CREATE,
     WINBACK_CONFIG,
@@ -321,3 +322,103 @@ async def test_unknown_route_and_method_use_the_error_body(api):
     response = await api.patch(BASE)
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def _send(step_type, template_id):
+    return {
+        "initial": "send",
+        "states": {
+            "send": {
+                "meta": {"type": step_type, "templateId": template_id},
+                "on": {"DONE": "done"},
+            },
+            "done": {"type": "final"},
+        },
+    }
+
+
+async def test_referenced_templates_segments_and_campaigns_must_exist(api, keys):
+    theirs = await api.post(
+        f"/places/{OTHER_PLACE}/templates",
+        json={"name": "theirs", "channel": "email", "subject": "s", "body": "b"},
+        headers=keys.headers(OTHER_PLACE),
+    )
+    their_template = only(theirs.json(), "communication_template")["id"]
+    path = "machine_config.states.send.meta.templateId"
+    cases = [
+        (_send("send_email", 999_999), path, "does not exist"),
+        (_send("send_email", their_template), path, "does not exist"),
+        (_send("send_sms", 5), path, "needs a sms template"),
+        (_send("send_push_notification", 12), path, "needs a push template"),
+        (
+            {
+                "initial": "wait",
+                "states": {
+                    "wait": {
+                        "meta": {
+                            "type": "wait_for_condition",
+                            "include": [12, 999],
+                            "exclude": [998],
+                        },
+                        "on": {"DONE": "clone"},
+                    },
+                    "clone": {
+                        "meta": {"type": "create_campaign", "campaignId": 997},
+                        "on": {"DONE": "done"},
+                    },
+                    "done": {"type": "final"},
+                },
+            },
+            None,
+            None,
+        ),
+    ]
+    for config, where, says in cases[:4]:
+        response = await api.post(BASE, json={**WINBACK_CREATE, "machine_config": config})
+        assert response.status_code == 422, config
+        (detail,) = response.json()["error"]["details"]
+        assert detail["path"] == where
+        assert says in detail["message"]
+    response = await api.post(BASE, json={**WINBACK_CREATE, "machine_config": cases[4][0]})
+    assert response.status_code == 422
+    assert {d["path"] for d in response.json()["error"]["details"]} == {
+        "machine_config.states.wait.meta.include.1",
+        "machine_config.states.wait.meta.exclude.0",
+        "machine_config.states.clone.meta.campaignId",
+    }
+    assert (await api.get(BASE)).json()["meta"]["total"] == 0
+
+
+async def test_the_spec_step_examples_are_accepted(api):
+    steps = [
+        {"type": "send_email", "templateId": 5},
+        {"type": "send_sms", "templateId": 12},
+        {"type": "send_push_notification", "templateId": 8},
+        {"type": "create_campaign", "campaignId": 55},
+        {"type": "wait_for_condition", "include": [12, 15]},
+        {"type": "wait_for_condition", "exclude": [3]},
+        {"type": "wait_for_condition", "include": [12], "exclude": [3]},
+    ]
+    for meta in steps:
+        config = {
+            "initial": "step",
+            "states": {"step": {"meta": meta, "on": {"DONE": "done"}}, "done": {"type": "final"}},
+        }
+        response = await api.post(BASE, json={**WINBACK_CREATE, "machine_config": config})
+        assert response.status_code == 200, (meta, response.text)
+    for meta in (
+        {"type": "wait_for_duration", "days": 3},
+        {"type": "wait_for_duration", "hours": 48},
+        {"type": "wait_for_duration", "days": 1, "hours": 12},
+    ):
+        config = {
+            "initial": "step",
+            "states": {
+                "step": {"meta": meta, "on": {"ELAPSED": "done"}},
+                "done": {"type": "final"},
+            },
+        }
+        response = await api.post(BASE, json={**WINBACK_CREATE, "machine_config": config})
+        assert response.status_code == 200, (meta, response.text)
+    response = await api.post(BASE, json={**WINBACK_CREATE, "machine_config": VIP_BRANCH_CONFIG})
+    assert response.status_code == 200, response.text

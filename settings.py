@@ -2,7 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".journeys")
@@ -18,6 +20,46 @@ class Settings(BaseSettings):
     condition_poll_seconds: int = 300
     # Larger than any journey body; sized for `POST /customers/import` of 10 000 customers.
     max_body_bytes: int = 16 * 1024 * 1024
+
+    # Delivery channels (`activities.channels`). Every channel defaults to the outbox, which
+    # contacts nothing, so `journeys dev` never mails a real customer by accident.
+    email_provider: Literal["smtp", "outbox"] = "outbox"
+    sms_provider: Literal["twilio", "webhook", "outbox"] = "outbox"
+    push_provider: Literal["fcm", "webhook", "outbox"] = "outbox"
+
+    smtp_host: str | None = None
+    # None: the port that goes with `smtp_security` (25 none, 587 starttls, 465 tls).
+    smtp_port: int | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # A PEM bundle for relays whose certificate is signed by a private CA.
+    smtp_ca_file: str | None = None
+    smtp_timeout_seconds: float = 30.0
+    # `noreply@example.com` or `Example Rewards <noreply@example.com>`.
+    email_from: str | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    # A Twilio number in E.164, or set the messaging service instead (it picks the sender).
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+
+    # The project defaults to the service account's own `project_id`.
+    fcm_project_id: str | None = None
+    fcm_service_account_file: str | None = None
+    # A ready OAuth access token instead of a service account (it expires within the hour).
+    fcm_access_token: SecretStr | None = None
+    fcm_base_url: str = "https://fcm.googleapis.com"
+
+    sms_webhook_url: str | None = None
+    push_webhook_url: str | None = None
+    # When set, webhook bodies are signed: `X-Journeys-Signature: sha256=<hex HMAC>`.
+    webhook_secret: SecretStr | None = None
+
+    # Per request to an HTTP provider (Twilio, FCM, its token endpoint, webhooks).
+    http_timeout_seconds: float = 10.0
 
 
 @lru_cache

@@ -1,8 +1,9 @@
 """Fixtures: a migrated database per backend (SQLite and PostgreSQL) and an API client."""
 
 import os
+import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from activities.channels import Channel, build_channels, close_channels
 from api.app import create_app
 from settings import Settings
 from store import demo, places
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
+from tests.servers import LOOPBACK, HttpServer, Mailbox, smtp_server
 
 POSTGRES_URL = os.environ.get(
     "JOURNEYS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -153,3 +156,67 @@ def only(envelope: dict[str, Any], kind: str) -> dict[str, Any]:
     assert len(items) == 1, items
     (item,) = items.values()
     return item
+
+
+# Providers on loopback: an SMTP server (aiosmtpd) and an HTTP server for Twilio/FCM/webhooks.
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[HttpServer]:
+    server = HttpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(http_server: HttpServer) -> Iterator[HttpServer]:
+    http_server.reset()
+    yield http_server
+    http_server.reset()
+
+
+@pytest.fixture(scope="session")
+def smtp_mailbox() -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox()
+    controller = smtp_server(mailbox)
+    yield mailbox, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_mailbox: tuple[Mailbox, int]) -> Iterator[Mailbox]:
+    smtp_mailbox[0].reset()
+    yield smtp_mailbox[0]
+    smtp_mailbox[0].reset()
+
+
+@pytest.fixture
+def smtp_port(smtp_mailbox: tuple[Mailbox, int]) -> int:
+    return smtp_mailbox[1]
+
+
+Build = Callable[..., dict[str, Channel]]
+
+
+@pytest.fixture
+async def channels() -> AsyncIterator[Build]:
+    """`channels(**settings)` builds channels from `Settings` and closes them after the test."""
+    opened: list[dict[str, Channel]] = []
+
+    def build(**fields: Any) -> dict[str, Channel]:
+        built = build_channels(Settings(**fields))
+        opened.append(built)
+        return built
+
+    yield build
+    for built in opened:
+        await close_channels(built)
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port that refuses connections: bound, so no one else takes it, but not listening."""
+    with socket.socket() as held:
+        held.bind((LOOPBACK, 0))
+        yield int(held.getsockname()[1])

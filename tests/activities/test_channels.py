@@ -6,7 +6,7 @@ import hmac
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,8 @@ from activities.channels import (
     close_channels,
 )
 from settings import Settings
-from tests.activities.servers import (
+from tests.conftest import Build
+from tests.servers import (
     LOOPBACK,
     HttpServer,
     Mailbox,
@@ -43,70 +44,6 @@ ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "twilio-secret"
 TWILIO_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
 FCM_PATH = "/v1/projects/demo-project/messages:send"
-
-
-# --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def http_server() -> Iterator[HttpServer]:
-    server = HttpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def http(http_server: HttpServer) -> Iterator[HttpServer]:
-    http_server.reset()
-    yield http_server
-    http_server.reset()
-
-
-@pytest.fixture(scope="session")
-def smtp_mailbox() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    controller = smtp_server(mailbox)
-    yield mailbox, controller.port
-    controller.stop()
-
-
-@pytest.fixture
-def mailbox(smtp_mailbox: tuple[Mailbox, int]) -> Iterator[Mailbox]:
-    smtp_mailbox[0].reset()
-    yield smtp_mailbox[0]
-    smtp_mailbox[0].reset()
-
-
-@pytest.fixture
-def smtp_port(smtp_mailbox: tuple[Mailbox, int]) -> int:
-    return smtp_mailbox[1]
-
-
-Build = Callable[..., dict[str, Channel]]
-
-
-@pytest.fixture
-async def channels() -> AsyncIterator[Build]:
-    """`channels(**settings)` builds channels from `Settings` and closes them after the test."""
-    opened: list[dict[str, Channel]] = []
-
-    def build(**fields: Any) -> dict[str, Channel]:
-        built = build_channels(Settings(**fields))
-        opened.append(built)
-        return built
-
-    yield build
-    for built in opened:
-        await close_channels(built)
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port that refuses connections: bound, so no one else takes it, but not listening."""
-    with socket.socket() as held:
-        held.bind((LOOPBACK, 0))
-        yield int(held.getsockname()[1])
 
 
 def email(to: str = ZOE, key: str = "exec-1/welcome/1", **fields: Any) -> Outgoing:

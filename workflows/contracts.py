@@ -1,0 +1,126 @@
+"""What crosses Temporal's wire: the input and result of every workflow and activity.
+
+Workflows call activities by name with these models, so workflow code never imports the
+activities (which do I/O) and both sides agree on one definition.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ChannelName = Literal["email", "sms", "push"]
+
+
+class EventInfo(BaseModel):
+    """The trigger of an execution, as templates see it (`{{ event.data.total }}`)."""
+
+    name: str
+    id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: int | None = None
+
+
+class JourneyInfo(BaseModel):
+    id: int
+    name: str
+    version: int
+
+
+class SendInput(BaseModel):
+    place_id: int
+    customer_id: int
+    channel: ChannelName
+    template_id: int
+    idempotency_key: str
+    journey: JourneyInfo | None = None
+    execution_id: str | None = None
+    state: str | None = None
+    event: EventInfo | None = None
+
+
+class SendResult(BaseModel):
+    message_id: int
+    status: str
+    reason: str | None = None
+
+
+class CloneInput(BaseModel):
+    place_id: int
+    campaign_id: int
+    customer_id: int
+    idempotency_key: str
+    journey_id: int | None = None
+    execution_id: str | None = None
+
+
+class CloneResult(BaseModel):
+    """The clone's id, or why none was made (the source campaign was deleted)."""
+
+    campaign_id: int | None
+    reason: str | None = None
+
+
+class AttributeInput(BaseModel):
+    place_id: int
+    customer_id: int
+    attribute: str
+
+
+class AttributeValue(BaseModel):
+    found: bool
+    value: Any = None
+
+
+class SegmentCheckInput(BaseModel):
+    place_id: int
+    customer_id: int
+    include: list[int] = Field(default_factory=list)
+    exclude: list[int] = Field(default_factory=list)
+
+
+class SegmentCheckResult(BaseModel):
+    matched: bool
+
+
+class StepRecord(BaseModel):
+    """One step an execution took, as the executions API and the Temporal query show it."""
+
+    state: str
+    type: str
+    visit: int
+    entered_at: datetime
+    left_at: datetime | None = None
+    event: str | None = None  # the transition it left by: DONE, ELAPSED, TRUE, FALSE
+    detail: str | None = None  # e.g. "message 12 sent", "skipped: customer has no phone number"
+
+
+class Carry(BaseModel):
+    """What a continued-as-new run takes over from the run before it."""
+
+    state: str
+    visits: dict[str, int]
+    steps: list[StepRecord]
+    steps_total: int
+    resume_step: bool = False  # re-enter `state` without counting a new visit (a long wait)
+
+
+class ExecutionInput(BaseModel):
+    place_id: int
+    journey: JourneyInfo
+    machine_config: dict[str, Any] | None
+    customer_id: int
+    event: EventInfo
+    poll_seconds: int = 300
+    carry: Carry | None = None
+
+
+class Progress(BaseModel):
+    current_step: str | None
+    steps: list[StepRecord]
+    steps_total: int
+
+
+class ExecutionResult(BaseModel):
+    final_state: str | None
+    steps_total: int

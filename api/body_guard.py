@@ -1,13 +1,18 @@
 """ASGI middleware that vets every request body before FastAPI sees it.
 
 FastAPI would answer some malformed bodies with a 5xx or let them reach the database: a body
-nested deeply enough to exhaust the parser's recursion, `NaN` (which PostgreSQL's json type
-refuses), NUL characters (which PostgreSQL's text type refuses), lone UTF-16 surrogates (which
-can't be encoded to UTF-8). Here each becomes a 4xx with the error body, and the size limit is
-enforced while the body streams in rather than after it is buffered.
+nested deeply enough to exhaust the parser's recursion, `NaN`, `Infinity` or a number too large
+for a float such as `1e400` (PostgreSQL's json type refuses them and the response encoder can't
+write them), an integer longer than Python will convert, NUL characters (which PostgreSQL's text
+type refuses), lone UTF-16 surrogates (which can't be encoded to UTF-8). Here each becomes a 4xx
+with the error body, and the size limit is enforced while the body streams in rather than after
+it is buffered. Paths are relative to the body (`machine_config.states`), as in every other
+validation error; a problem with the body as a whole is at `body`.
 """
 
 import json
+import math
+import sys
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,33 +29,38 @@ class _BadBody(Exception):
         self.message = message
 
 
-def _reject_constant(name: str) -> Any:
-    raise _BadBody("body", f"{name} is not valid JSON")
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
 def _check(value: Any, path: str, depth: int) -> None:
+    """Check `value` found at `path` (dotted, relative to the body; "" is the body itself)."""
+    where = path or "body"
     if depth > MAX_DEPTH:
-        raise _BadBody(path, f"nested deeper than {MAX_DEPTH} levels")
+        raise _BadBody(where, f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
-        _check_text(value, path)
+        _check_text(value, where, "contains")
+    elif isinstance(value, float) and not math.isfinite(value):
+        # `json` reads NaN and Infinity literals, and overflows 1e400 to infinity.
+        raise _BadBody(where, "must be a finite number (NaN, Infinity and 1e400 are not)")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_text(key, path)
-            _check(item, f"{path}.{key}", depth + 1)
+            _check_text(key, where, "has a key that contains")
+            _check(item, _join(path, key), depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _check(item, f"{path}.{i}", depth + 1)
+            _check(item, _join(path, i), depth + 1)
 
 
-def _check_text(text: str, path: str) -> None:
+def _check_text(text: str, path: str, problem: str) -> None:
     if text.isascii():
         if "\x00" in text:
-            raise _BadBody(path, "contains a NUL character (\\u0000)")
+            raise _BadBody(path, f"{problem} a NUL character (\\u0000)")
         return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise _BadBody(path, "contains an unpaired UTF-16 surrogate") from None
+        raise _BadBody(path, f"{problem} an unpaired UTF-16 surrogate") from None
 
 
 def vet(body: bytes) -> None:
@@ -60,15 +70,18 @@ def vet(body: bytes) -> None:
     except UnicodeDecodeError as error:
         raise _BadBody("body", f"is not valid UTF-8 (byte {error.start})") from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text)
     except json.JSONDecodeError as error:
         raise _BadBody(
             "body", f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except ValueError:
+        # The only other ValueError: an integer past Python's int/str conversion limit.
+        limit = sys.get_int_max_str_digits()
+        raise _BadBody("body", f"has an integer with more than {limit} digits") from None
     except RecursionError:
         raise _BadBody("body", f"nested deeper than {MAX_DEPTH} levels") from None
-    path = "body"
-    _check(document, path, 0)
+    _check(document, "", 0)
 
 
 class BodyGuard:
@@ -81,7 +94,7 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and self._over(declared):
             await self._too_large(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -99,7 +112,10 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body.strip():
+        if not body.strip():
+            # Whitespace is no body at all: answer "a JSON body is required", not a parse error.
+            body = b""
+        else:
             try:
                 vet(body)
             except _BadBody as bad:
@@ -126,6 +142,11 @@ class BodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _over(self, digits: bytes) -> bool:
+        # Compare lengths first: int() refuses strings of more than 4300 digits.
+        digits = digits.lstrip(b"0")
+        return len(digits) > len(str(self.max_bytes)) or int(digits or b"0") > self.max_bytes
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(

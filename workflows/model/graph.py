@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from errors import Issue
@@ -26,7 +27,13 @@ def reachable(config: MachineConfig) -> list[str]:
 
 
 def loops(config: MachineConfig, names: list[str]) -> list[list[str]]:
-    """Strongly connected components among `names` that contain a cycle (Tarjan, iterative)."""
+    """Strongly connected components of the graph restricted to `names` that contain a cycle
+    (Tarjan, iterative); edges leaving `names` are ignored."""
+    inside = set(names)
+
+    def successors(name: str) -> Iterator[str]:
+        return (target for target in config.states[name].on.values() if target in inside)
+
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -35,7 +42,7 @@ def loops(config: MachineConfig, names: list[str]) -> list[list[str]]:
     for root in names:
         if root in index:
             continue
-        work = [(root, iter(config.states[root].on.values()))]
+        work = [(root, successors(root))]
         index[root] = low[root] = len(index)
         stack.append(root)
         on_stack.add(root)
@@ -47,7 +54,7 @@ def loops(config: MachineConfig, names: list[str]) -> list[list[str]]:
                     index[child] = low[child] = len(index)
                     stack.append(child)
                     on_stack.add(child)
-                    work.append((child, iter(config.states[child].on.values())))
+                    work.append((child, successors(child)))
                 elif child in on_stack:
                     low[node] = min(low[node], index[child])
                 continue
@@ -88,10 +95,12 @@ def check_graph(config: MachineConfig, root: str) -> list[Issue]:
                 f'no final state ("type": "final") can be reached from {config.initial!r}',
             )
         )
+    # A loop is safe only if *every* cycle in it pauses. Checking whole strongly connected
+    # components would wrongly pass a wait-free cycle that shares a component with a waiting
+    # one, so look for cycles among the non-pausing states alone: any found never waits.
     position = {name: i for i, name in enumerate(config.states)}
-    for component in loops(config, order):
-        if any(config.states[name].pauses for name in component):
-            continue
+    busy = [name for name in order if not config.states[name].pauses]
+    for component in loops(config, busy):
         members = sorted(component, key=position.__getitem__)
         issues.append(
             Issue(

@@ -147,6 +147,13 @@ def _describe(value: Any) -> str:
     return "an object"
 
 
+def _step_type(meta: Any) -> str | None:
+    """The meta's step type if it names one; None otherwise."""
+    kind = meta.get("type") if isinstance(meta, dict) else None
+    # Checked as a string first: a list or object is unhashable and `in` a dict would raise.
+    return kind if isinstance(kind, str) and kind in TRANSITIONS else None
+
+
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
@@ -240,8 +247,8 @@ class _Parser:
             self.problem(f"{path}.meta", 'is required (or mark a final state with "type": "final")')
             return None
         step = self.meta(f"{path}.meta", raw["meta"])
-        step_type = raw["meta"].get("type") if isinstance(raw["meta"], dict) else None
-        if step_type not in TRANSITIONS:
+        step_type = _step_type(raw["meta"])
+        if step_type is None:
             return None
         on = self.on(f"{path}.on", raw.get("on"), "on" in raw, step_type, names)
         if step is None or on is None:
@@ -290,10 +297,10 @@ class _Parser:
         if not isinstance(raw, dict):
             self.problem(path, f"must be an object with a type, not {_describe(raw)}")
             return None
-        step_type = raw.get("type")
-        if step_type not in TRANSITIONS:
+        step_type = _step_type(raw)
+        if step_type is None:
             allowed = ", ".join(STEP_TYPES)
-            self.problem(f"{path}.type", f"must be one of {allowed}; got {step_type!r}")
+            self.problem(f"{path}.type", f"must be one of {allowed}; got {raw.get('type')!r}")
             return None
         before = len(self.issues)
         allowed_keys = _META_KEYS[step_type]
@@ -372,13 +379,8 @@ class _Parser:
                 for i, item in enumerate(value)
             ]
             lists[key] = tuple(i for i in ids if i is not None)
-        if (
-            not lists.get("include")
-            and not lists.get("exclude")
-            and not any(
-                isinstance(raw.get(key), list) and raw[key] for key in ("include", "exclude")
-            )
-        ):
+        # A malformed include/exclude has its own issue already; this one is for no ids at all.
+        if all(raw[key] == [] for key in ("include", "exclude") if key in raw):
             self.problem(path, "needs segment ids in include, exclude or both")
         return WaitForConditionStep(type="wait_for_condition", **lists)
 

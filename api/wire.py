@@ -9,9 +9,11 @@ from pydantic.alias_generators import to_camel
 
 
 class Request(BaseModel):
-    """A request body: snake_case keys, camelCase accepted too, unknown keys refused."""
+    """A request body: snake_case keys, camelCase accepted too, unknown keys refused, and
+    no coercion (`"yes"` is not a boolean, `"5"` is not an id)."""
 
     model_config = ConfigDict(
+        strict=True,
         alias_generator=to_camel,
         validate_by_name=True,
         validate_by_alias=True,

@@ -422,3 +422,15 @@ async def test_the_spec_step_examples_are_accepted(api):
         assert response.status_code == 200, (meta, response.text)
     response = await api.post(BASE, json={**WINBACK_CREATE, "machine_config": VIP_BRANCH_CONFIG})
     assert response.status_code == 200, response.text
+
+
+async def test_request_values_are_not_coerced(api):
+    journey = await create(api, WINBACK_CREATE)
+    await api.post(f"{BASE}/{journey['id']}/start")
+    for value in ("yes", 1, "true"):
+        response = await api.post(f"{BASE}/{journey['id']}/stop", json={"cancel_running": value})
+        assert response.status_code == 422, value
+        assert response.json()["error"]["details"][0]["path"] == "cancel_running"
+    response = await api.post(BASE, json={"name": 5, "trigger_event": "manual"})
+    assert response.status_code == 422
+    assert only((await api.get(f"{BASE}/{journey['id']}")).json(), KIND)["active"] is True

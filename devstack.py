@@ -270,8 +270,8 @@ def _display(host: str) -> str:
 def _ensure_demo_place(database_url: str, key: str) -> None:
     import asyncio
 
-    from store.db import create_engine, session_factory
     from store import demo
+    from store.db import create_engine, session_factory
     from store.places import add_key, ensure_place
 
     async def ensure() -> None:

@@ -195,3 +195,25 @@ async def test_event_and_journey_are_in_scope(api, delivery, mailbox):
     (received,) = mailbox.received
     assert received.message["Subject"] == "Welcome new members v2"
     assert received.message.get_content().strip() == "account.created app gold 7 42"
+
+
+async def test_the_readme_worked_example(api, delivery, mailbox):
+    created = await api.post(
+        "/places/42/templates",
+        json={
+            "name": "Points",
+            "channel": "email",
+            "subject": "{{ customer.first_name | default: 'Hi there' }}, you have "
+            "{{ customer.points }} points",
+            "body": "Your {{ customer.account.tier | capitalize }} status is waiting.\n"
+            "{% if event.data.total > 100 %}Thanks for the big order!{% endif %}",
+        },
+    )
+    template_id = int(next(iter(created.json()["node.communication_template"])))
+    request = send("email", template_id, key="k-readme")
+    request.event = EventInfo(name="order.created", id="o-1", data={"total": 140})
+    await run(delivery, request)
+    (received,) = mailbox.received
+    assert received.message["Subject"] == "Zoë, you have 120 points"
+    body = received.message.get_content().replace("\r\n", "\n")
+    assert body.rstrip("\n") == "Your Gold status is waiting.\nThanks for the big order!"

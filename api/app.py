@@ -5,15 +5,31 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
-from api import campaigns, customers, errors, journeys, messages, templates
+import temporal_client
+from api import (
+    campaigns,
+    customers,
+    errors,
+    events,
+    executions,
+    journeys,
+    messages,
+    segments,
+    templates,
+)
 from api.body_guard import BodyGuard
 from settings import Settings, get_settings
 from store.db import create_engine, session_factory
 
 
-def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
-    """Build the app; `engine` is injected by tests, otherwise made from settings."""
+def create_app(
+    settings: Settings | None = None,
+    engine: AsyncEngine | None = None,
+    temporal: Client | None = None,
+) -> FastAPI:
+    """Build the app; tests inject `engine` and `temporal`, otherwise both come from settings."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -21,6 +37,9 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         own = engine is None
         db = engine if engine is not None else create_engine(settings.database_url)
         app.state.sessions = session_factory(db)
+        # Connected once for the app's life; lazily, so definitions are served while
+        # Temporal is still starting (starts answer 503 until it is reachable).
+        app.state.temporal = temporal or await temporal_client.connect(settings, lazy=True)
         try:
             yield
         finally:
@@ -36,7 +55,17 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.state.settings = settings
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     errors.install(app)
-    for module in (journeys, customers, templates, campaigns, messages):
+    routers = (
+        journeys,
+        executions,
+        events,
+        customers,
+        segments,
+        templates,
+        campaigns,
+        messages,
+    )
+    for module in routers:
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

@@ -35,7 +35,8 @@ def dev(
         str | None, typer.Option(help="Use this manager key for place 42 instead of a random one.")
     ] = None,
 ) -> None:
-    """Run everything locally: Temporal (with UI), migrations, the demo place 42, the API."""
+    """Run everything locally: Temporal (with UI), migrations, the demo place 42, the worker
+    and the API."""
     import devstack
 
     options = devstack.DevOptions(host, port, temporal_port, ui_port, data_dir, api_key)
@@ -54,6 +55,22 @@ def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     from api.app import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run a Temporal worker for journey executions (configured by JOURNEYS_* variables)."""
+    import logging
+
+    import worker as journeys_worker
+    from activities.channels import ChannelConfigError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(journeys_worker.run())
+    except ChannelConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

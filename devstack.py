@@ -117,7 +117,7 @@ class Children:
                 tail = _tail(self.logs / f"{name}.log")
                 raise DevError(f"{name} exited with code {code}; last lines of its log:\n{tail}")
 
-    def stop(self, grace: float = 15.0) -> None:
+    def stop(self, grace: float = 40.0) -> None:
         for _name, process in reversed(self.running):
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -232,6 +232,8 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
             children,
             timeout=60,
         )
+        echo("Starting the worker …")
+        children.start("worker", [sys.executable, "-m", "cli", "worker"], env)
         echo("Starting the API …")
         api = [sys.executable, "-m", "cli", "api", "--host", options.host]
         children.start("api", [*api, "--port", str(options.port)], env)

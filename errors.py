@@ -42,3 +42,9 @@ class Invalid(DomainError):
     def __init__(self, issues: Iterable[Issue], message: str = "The request is invalid.") -> None:
         super().__init__(message)
         self.issues = list(issues)
+
+
+class Unavailable(DomainError):
+    """A dependency (Temporal, the database) can't be reached; the caller should retry."""
+
+    code = "unavailable"

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, Field, JsonValue
 
-from api.deps import CurrentManager, Pagination, Session
+import launcher
+from api.deps import CurrentManager, Pagination, Session, TemporalClient
 from api.wire import Request, Resource, envelope, envelope_models
 from errors import Invalid, Issue
 from store import crud
@@ -129,10 +130,17 @@ async def get_customer(
 
 @router.put("/{customer_id}", response_model=None, responses={200: {"model": CustomerEnvelope}})
 async def upsert_customer(
-    manager: CurrentManager, session: Session, customer_id: CustomerId, body: CustomerProfile
+    manager: CurrentManager,
+    session: Session,
+    temporal: TemporalClient,
+    customer_id: CustomerId,
+    body: CustomerProfile,
 ) -> JSONResponse:
-    """Create or update a customer (fields given replace; attributes merge)."""
+    """Create or update a customer (fields given replace; attributes merge). The customer's
+    executions waiting for a condition check it again at once."""
     customer, _ = await store.upsert(session, manager.place_id, customer_id, profile(body))
+    await session.commit()
+    await launcher.notify_customer_changed(temporal, manager.place_id, customer_id)
     return envelope(KIND, [_out(customer)])
 
 

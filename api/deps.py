@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
 
 from errors import Forbidden, Unauthorized
+from settings import Settings
 from store import places
 from workflows.model.machine import MAX_ID
 
@@ -75,3 +77,17 @@ def _paging(
 
 
 Pagination = Annotated[Paging, Depends(_paging)]
+
+
+def _temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+TemporalClient = Annotated[Client, Depends(_temporal)]
+AppSettings = Annotated[Settings, Depends(_settings)]

@@ -1,6 +1,7 @@
 """Maps the domain errors, request validation and routing failures to the error body."""
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,11 +10,27 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from api.problems import error_response
-from errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    Issue,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
-STATUS = {Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Invalid: 422}
+STATUS = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Unavailable: 503,
+}
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 # Fields that responses show but requests may not set.
@@ -42,7 +59,7 @@ def _message(error: dict[str, Any]) -> str:
     kind = error.get("type")
     loc = error.get("loc", ())
     if kind == "missing":
-        return "is required" if len(loc) > 1 else "a JSON body is required"
+        return "a JSON body is required" if tuple(loc) == ("body",) else "is required"
     if kind == "extra_forbidden":
         return READ_ONLY.get(str(loc[-1]), "is not a known field")
     if kind == "json_invalid":
@@ -55,14 +72,25 @@ def _message(error: dict[str, Any]) -> str:
     return message
 
 
+def issues_from(errors: Sequence[Any], prefix: str = "") -> list[Issue]:
+    """Pydantic errors as issues, with paths like the request errors' (under `prefix`)."""
+    return [
+        Issue(".".join(p for p in (prefix, _path(tuple(e.get("loc", ())))) if p), _message(e))
+        for e in errors
+    ]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, error: DomainError) -> Response:
         status = next((s for kind, s in STATUS.items() if isinstance(error, kind)), 400)
         issues = error.issues if isinstance(error, Invalid) else []
-        return error_response(
+        response = error_response(
             status, error.code, error.message, [(i.path, i.message) for i in issues]
         )
+        if isinstance(error, Unavailable):
+            response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> Response:

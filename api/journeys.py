@@ -6,7 +6,8 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, field_validator
 
-from api.deps import CurrentManager, Pagination, Session
+import launcher
+from api.deps import AppSettings, CurrentManager, Pagination, Session, TemporalClient
 from api.wire import Request, Resource, envelope, envelope_models
 from errors import Conflict, Invalid, Issue
 from store import crud, templates
@@ -215,9 +216,20 @@ async def update_journey(
 
 
 @router.delete("/{journey_id}", status_code=204, response_class=Response)
-async def delete_journey(manager: CurrentManager, session: Session, journey_id: JourneyId) -> None:
-    """Delete a journey and all its executions."""
-    await crud.delete(session, await store.get(session, manager.place_id, journey_id, lock=True))
+async def delete_journey(
+    manager: CurrentManager,
+    session: Session,
+    temporal: TemporalClient,
+    settings: AppSettings,
+    journey_id: JourneyId,
+) -> None:
+    """Delete a journey and all its executions (running ones are terminated, and every
+    execution's record is removed from Temporal)."""
+    journey = await store.get(session, manager.place_id, journey_id, lock=True)
+    # The cleanup is durable before the row goes: if this request dies in between, the
+    # executions still end, and a retried DELETE finds the cleanup already under way.
+    await launcher.end_executions(temporal, settings, manager.place_id, journey_id, "delete")
+    await crud.delete(session, journey)
 
 
 @router.post(
@@ -235,11 +247,17 @@ async def start_journey(
 async def stop_journey(
     manager: CurrentManager,
     session: Session,
+    temporal: TemporalClient,
+    settings: AppSettings,
     journey_id: JourneyId,
     body: Annotated[StopRequest | None, Body()] = None,
 ) -> JSONResponse:
-    """Set active = false: no new executions start (manual journeys are always active → 409)."""
+    """Set active = false: no new executions start; running ones finish their path, unless
+    the body says `{"cancel_running": true}` (manual journeys are always active → 409)."""
     journey = await store.get(session, manager.place_id, journey_id, lock=True)
     if journey.trigger_event == MANUAL:
         raise Conflict("Manual journeys are always active; they run only when /run is called.")
-    return _one(await store.update(session, journey, {"active": False}))
+    await store.update(session, journey, {"active": False})
+    if body is not None and body.cancel_running:
+        await launcher.end_executions(temporal, settings, manager.place_id, journey_id, "cancel")
+    return _one(journey)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -195,5 +195,32 @@ class Message(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None)
     idempotency_key: str = Field(max_length=255, unique=True)
     attempts: int = Field(default=0)
+    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class Event(SQLModel, table=True):
+    """A business event received, and the executions it started: a repeated `event_id`
+    answers with these instead of starting anything new."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("place_id", "event_id", name="uq_events_place_event"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
+    place_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False)
+    )
+    event_id: str = Field(max_length=200)
+    name: str = Field(max_length=64)
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    occurred_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # [journey id, execution id] pairs, in journey id order.
+    executions: list[list[Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

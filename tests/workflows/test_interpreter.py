@@ -13,7 +13,7 @@ def walk(raw, outcomes=()):
     state, path = config.initial, []
     while not config.states[state].final:
         step = config.states[state].step
-        outcome = next(outcomes) if step.type == "condition" else None
+        outcome = next(outcomes) if step is not None and step.type == "condition" else None
         path.append((state, event_after(config, state, outcome)))
         state = next_state(config, state, outcome)
     return [*path, (state, None)]

@@ -1,0 +1,49 @@
+"""Activities that act on journey executions in Temporal (for `JourneyCleanup`)."""
+
+from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.contracts import CleanupInput, EndExecutionsInput, ExecutionsPage
+
+PAGE = 500
+
+
+class Executions:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @activity.defn(name="list_journey_executions")
+    async def list_journey_executions(self, request: CleanupInput) -> ExecutionsPage:
+        """Up to a page of the executions still to end: running ones, and for a delete the
+        closed ones too (their records go as well)."""
+        query = (
+            f"WorkflowType = 'JourneyExecution' AND PlaceId = {request.place_id} "
+            f"AND JourneyId = {request.journey_id}"
+        )
+        if request.mode == "cancel":
+            query += " AND ExecutionStatus = 'Running'"
+        ids = [execution.id async for execution in self.client.list_workflows(query, limit=PAGE)]
+        return ExecutionsPage(ids=list(dict.fromkeys(ids)))
+
+    @activity.defn(name="end_executions")
+    async def end_executions(self, request: EndExecutionsInput) -> None:
+        for number, execution_id in enumerate(request.ids):
+            handle = self.client.get_workflow_handle(execution_id)
+            try:
+                if request.mode == "cancel":
+                    await handle.cancel()
+                else:
+                    await self.client.workflow_service.delete_workflow_execution(
+                        DeleteWorkflowExecutionRequest(
+                            namespace=self.client.namespace,
+                            workflow_execution=WorkflowExecution(workflow_id=execution_id),
+                        )
+                    )
+            except RPCError as error:
+                # Already gone, or closed before the cancel reached it: nothing left to do.
+                if error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                    raise
+            activity.heartbeat(number)

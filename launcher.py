@@ -1,0 +1,142 @@
+"""Starting journey executions on Temporal: ids, snapshot, search attributes, dedup.
+
+Shared by the events API and the `/run` fan-out, so every execution starts the same way.
+"""
+
+import contextlib
+import logging
+import time
+import uuid
+from typing import Literal
+
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from errors import Unavailable
+from settings import Settings
+from store.tables import Journey
+from workflows.cleanup import JourneyCleanup
+from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, JourneyInfo
+from workflows.journey import (
+    CUSTOMER_ID,
+    JOURNEY_ID,
+    PLACE_ID,
+    TRIGGER_EVENT,
+    JourneyExecution,
+)
+
+log = logging.getLogger(__name__)
+
+
+def event_execution_id(journey_id: int, event_id: str) -> str:
+    return f"journey-{journey_id}-event-{event_id}"
+
+
+def run_execution_id(journey_id: int, run_id: str, customer_id: int) -> str:
+    return f"journey-{journey_id}-run-{run_id}-{customer_id}"
+
+
+def execution_input(
+    journey: Journey, customer_id: int, event: EventInfo, settings: Settings
+) -> ExecutionInput:
+    """The execution's snapshot of the journey: it runs this version to the end."""
+    assert journey.id is not None
+    return ExecutionInput(
+        place_id=journey.place_id,
+        journey=JourneyInfo(id=journey.id, name=journey.name, version=journey.version),
+        machine_config=journey.machine_config,
+        customer_id=customer_id,
+        event=event,
+        poll_seconds=settings.condition_poll_seconds,
+    )
+
+
+async def start(
+    client: Client, settings: Settings, execution_id: str, request: ExecutionInput
+) -> str:
+    """Start the execution unless one with this id exists (running or finished): starting
+    twice is a no-op, which is what makes at-least-once event sources exactly-once here."""
+    attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(PLACE_ID, request.place_id),
+            SearchAttributePair(JOURNEY_ID, request.journey.id),
+            SearchAttributePair(CUSTOMER_ID, request.customer_id),
+            SearchAttributePair(TRIGGER_EVENT, request.event.name),
+        ]
+    )
+    try:
+        await client.start_workflow(
+            JourneyExecution.run,
+            request,
+            id=execution_id,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=attributes,
+            memo={
+                "version": request.journey.version,
+                "eventId": request.event.id,
+                "startedAt": int(time.time()),
+            },
+            static_summary=(
+                f"Journey {request.journey.id} \u201c{request.journey.name}\u201d "
+                f"v{request.journey.version} for customer {request.customer_id}"
+            ),
+            static_details=(
+                f"**Trigger:** {request.event.name} (event {request.event.id or '-'})\n\n"
+                f"**Place:** {request.place_id}"
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # finished before: the id stays taken, so nothing starts twice
+    except (RPCError, RuntimeError) as error:  # RuntimeError: a lazy client that can't connect
+        raise Unavailable(f"Temporal is unavailable: {error}") from error
+    return execution_id
+
+
+async def end_executions(
+    client: Client,
+    settings: Settings,
+    place_id: int,
+    journey_id: int,
+    mode: Literal["cancel", "delete"],
+) -> None:
+    """Durably end the journey's executions (a `JourneyCleanup` run): `cancel` the running
+    ones, or `delete` them all. A repeated delete joins the cleanup already under way."""
+    suffix = "delete" if mode == "delete" else f"stop-{uuid.uuid4().hex[:12]}"
+    try:
+        await client.start_workflow(
+            JourneyCleanup.run,
+            CleanupInput(place_id=place_id, journey_id=journey_id, mode=mode),
+            id=f"journey-{journey_id}-{suffix}",
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"End the executions of journey {journey_id} ({mode})",
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+    except (RPCError, RuntimeError) as error:
+        raise Unavailable(f"Temporal is unavailable: {error}") from error
+
+
+async def notify_customer_changed(client: Client, place_id: int, customer_id: int) -> None:
+    """Wake the customer's running executions so a waiting condition is checked now.
+
+    Best effort: if Temporal can't be reached the next poll picks the change up anyway."""
+    query = (
+        f"WorkflowType = 'JourneyExecution' AND PlaceId = {place_id} AND "
+        f"CustomerId = {customer_id} AND ExecutionStatus = 'Running'"
+    )
+    try:
+        async for execution in client.list_workflows(query):
+            with contextlib.suppress(RPCError):
+                await client.get_workflow_handle(execution.id).signal("customer_changed")
+    except (RPCError, RuntimeError) as error:
+        log.warning("could not signal customer %s's executions: %s", customer_id, error)

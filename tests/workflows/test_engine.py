@@ -1,0 +1,268 @@
+"""Journeys executing on a real Temporal dev server, driven through the HTTP API."""
+
+import asyncio
+
+from tests.activities.test_channels import TWILIO_PATH, twilio_created
+from tests.conftest import PLACE, engine_settings, only, running_engine
+from tests.spec_examples import (
+    VIP_BRANCH_CONFIG,
+    WAIT_THEN_SMS_CONFIG,
+    WELCOME_CONFIG,
+    WELCOME_CREATE,
+    WINBACK_CONFIG,
+    WINBACK_CREATE,
+)
+
+BASE = f"/places/{PLACE}/journeys"
+
+
+async def started_journey(api, create, config):
+    response = await api.post(BASE, json=create)
+    journey = only(response.json(), "journey_definition")
+    url = f"{BASE}/{journey['id']}"
+    assert (await api.put(url, json={"machine_config": config})).status_code == 200
+    if create["trigger_event"] != "manual":
+        assert (await api.post(f"{url}/start")).status_code == 200
+    return journey["id"]
+
+
+async def execution_steps(engine, journey_id, execution_id):
+    response = await engine.api.get(f"{BASE}/{journey_id}/executions/{execution_id}")
+    assert response.status_code == 200, response.text
+    return only(response.json(), "journey_execution")["steps"]
+
+
+async def test_welcome_new_members_sends_template_5(engine_under_test, mailbox):
+    engine = engine_under_test
+    journey_id = await started_journey(engine.api, WELCOME_CREATE, WELCOME_CONFIG)
+    event = {
+        "event": "account.created",
+        "customer_id": 7,
+        "event_id": "acc-7-created",
+        "customer": {"email": "ana@example.com", "attributes": {"first_name": "Ana"}},
+    }
+    response = await engine.api.post(f"/places/{PLACE}/events", json=event)
+    assert response.status_code == 202, response.text
+    execution_id = f"journey-{journey_id}-event-acc-7-created"
+    assert response.json() == {
+        "eventId": "acc-7-created",
+        "triggered": 1,
+        "executions": [execution_id],
+    }
+    result = await engine.execution_result(execution_id)
+    assert result.final_state == "done"
+
+    (received,) = mailbox.received
+    assert received.rcpt_tos == ["ana@example.com"]
+    assert received.message["Subject"] == "Welcome to Place 42, Ana!"
+    (message,) = await engine.messages(execution_id=execution_id)
+    assert (message["status"], message["templateId"], message["state"]) == (
+        "sent",
+        5,
+        "send_welcome",
+    )
+
+    again = await engine.api.post(f"/places/{PLACE}/events", json=event)
+    assert again.status_code == 202
+    assert again.json()["executions"] == [execution_id]
+    await engine.execution_result(execution_id)
+    assert len(mailbox.received) == 1
+    assert len(await engine.messages()) == 1
+
+
+async def send_event(engine, event, customer_id, event_id, customer=None):
+    body = {"event": event, "customer_id": customer_id, "event_id": event_id}
+    if customer is not None:
+        body["customer"] = customer
+    response = await engine.api.post(f"/places/{PLACE}/events", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()["executions"]
+
+
+async def test_wait_three_days_then_sms(skipping_engine, http):
+    engine = skipping_engine
+    http.route("POST", TWILIO_PATH, twilio_created)
+    journey_id = await started_journey(
+        engine.api, {"name": "Remind", "trigger_event": "order.created"}, WAIT_THEN_SMS_CONFIG
+    )
+    customer = {"phone": "+4915112345678", "attributes": {"first_name": "Zoë"}}
+    (execution_id,) = await send_event(engine, "order.created", 7, "ord-1", customer)
+    assert execution_id == f"journey-{journey_id}-event-ord-1"
+    result = await engine.execution_result(execution_id)
+    assert result.final_state == "done"
+    (request,) = http.received(TWILIO_PATH)
+    assert request.form()["Body"] == "Place 42: Zoë, your reward expires soon."
+    (message,) = await engine.messages(execution_id=execution_id)
+    assert message["status"] == "sent"
+    steps = await execution_steps(engine, journey_id, execution_id)
+    wait, sms, done = steps
+    assert (wait["state"], wait["event"]) == ("wait", "ELAPSED")
+    assert sms["enteredAt"] - wait["enteredAt"] >= 3 * 86400
+    assert (sms["state"], sms["event"], done["state"]) == ("send_sms", "DONE", "done")
+
+
+async def test_vip_branch_takes_both_ways(engine_under_test, mailbox):
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "VIP", "trigger_event": "account.tier.upgraded"}, VIP_BRANCH_CONFIG
+    )
+    vip = {"email": "vip@example.com", "attributes": {"account": {"classification": "vip"}}}
+    plain = {"email": "plain@example.com", "attributes": {"account": {"classification": "new"}}}
+    (first,) = await send_event(engine, "account.tier.upgraded", 1, "up-1", vip)
+    (second,) = await send_event(engine, "account.tier.upgraded", 2, "up-2", plain)
+    for execution_id in (first, second):
+        assert (await engine.execution_result(execution_id)).final_state == "done"
+    by_customer = {m["customerId"]: m for m in await engine.messages(journey_id=journey_id)}
+    assert by_customer[1]["templateId"] == 20
+    assert by_customer[1]["subject"] == "An exclusive offer for our VIPs"
+    assert by_customer[2]["templateId"] == 21
+    assert sorted(r.rcpt_tos[0] for r in mailbox.received) == [
+        "plain@example.com",
+        "vip@example.com",
+    ]
+    steps = await execution_steps(engine, journey_id, first)
+    assert [(s["state"], s["event"]) for s in steps] == [
+        ("check_vip", "TRUE"),
+        ("send_vip_email", "DONE"),
+        ("done", None),
+    ]
+    assert steps[0]["detail"] == "account.classification eq 'vip': True"
+
+
+async def test_win_back_waits_two_days_emails_waits_three_days_texts(
+    skipping_engine, mailbox, http
+):
+    engine = skipping_engine
+    http.route("POST", TWILIO_PATH, twilio_created)
+    journey_id = await started_journey(engine.api, WINBACK_CREATE, WINBACK_CONFIG)
+    customer = {
+        "email": "zoe@example.com",
+        "phone": "+4915112345678",
+        "attributes": {"first_name": "Zoë"},
+    }
+    event = "account.classification.became_slipping_away"
+    (execution_id,) = await send_event(engine, event, 7, "slip-7", customer)
+    assert (await engine.execution_result(execution_id)).final_state == "done"
+    email, sms = await engine.messages(execution_id=execution_id)
+    assert (email["templateId"], email["status"], email["subject"]) == (
+        30,
+        "sent",
+        "We miss you, Zoë",
+    )
+    assert (sms["templateId"], sms["status"]) == (31, "sent")
+    assert mailbox.received[0].rcpt_tos == ["zoe@example.com"]
+    assert http.received(TWILIO_PATH)[0].form()["Body"].endswith("ends in 2 days, Zoë.")
+    steps = {s["state"]: s for s in await execution_steps(engine, journey_id, execution_id)}
+    assert steps["send_email"]["enteredAt"] - steps["wait_2_days"]["enteredAt"] >= 2 * 86400
+    assert steps["send_sms"]["enteredAt"] - steps["wait_3_days"]["enteredAt"] >= 3 * 86400
+
+
+async def test_second_scale_waits_on_a_normal_server(engine_under_test, mailbox):
+    """Wall-clock time: a 2-second wait, observed through /messages and the executions API."""
+    engine = engine_under_test
+    config = {
+        "initial": "pause",
+        "states": {
+            "pause": {
+                "meta": {"type": "wait_for_duration", "seconds": 2},
+                "on": {"ELAPSED": "mail"},
+            },
+            "mail": {"meta": {"type": "send_email", "templateId": 21}, "on": {"DONE": "done"}},
+            "done": {"type": "final"},
+        },
+    }
+    journey_id = await started_journey(
+        engine.api, {"name": "Quick", "trigger_event": "order.closed"}, config
+    )
+    (execution_id,) = await send_event(
+        engine, "order.closed", 9, "close-9", {"email": "nine@example.com"}
+    )
+    url = f"{BASE}/{journey_id}/executions"
+    execution = await eventually(
+        engine, url, lambda e: e.get(execution_id, {}).get("currentStep") == "pause"
+    )
+    assert execution[execution_id]["status"] == "running"
+    assert await engine.messages() == []
+    assert (await engine.execution_result(execution_id)).final_state == "done"
+    (message,) = await engine.messages()
+    assert message["status"] == "sent"
+    done = await eventually(engine, url + "?status=completed", lambda e: execution_id in e)
+    assert done[execution_id]["currentStep"] == "done"
+    assert done[execution_id]["closedAt"] - done[execution_id]["startedAt"] >= 2
+    assert done[execution_id]["version"] == 2
+    assert done[execution_id]["eventId"] == "close-9"
+    assert done[execution_id]["triggerEvent"] == "order.closed"
+    assert done[execution_id]["customerId"] == 9
+
+
+async def eventually(engine, url, check):
+    """Poll an executions list until `check` holds (Temporal's visibility lags a moment)."""
+    async with asyncio.timeout(20):
+        while True:
+            response = await engine.api.get(url)
+            assert response.status_code == 200, response.text
+            items = response.json()["node.journey_execution"]
+            if check(items):
+                return items
+            await asyncio.sleep(0.2)
+
+
+WAIT_FOR_GOLD = {
+    "initial": "wait_gold",
+    "states": {
+        "wait_gold": {
+            "meta": {"type": "wait_for_condition", "include": [12], "exclude": [3]},
+            "on": {"DONE": "mail"},
+        },
+        "mail": {"meta": {"type": "send_email", "templateId": 21}, "on": {"DONE": "done"}},
+        "done": {"type": "final"},
+    },
+}
+
+
+async def test_wait_for_condition_resumes_within_a_poll_after_joining(engine_under_test):
+    """Segment 12 is `account.tier eq gold`, 3 is `account.classification eq inactive`; the
+    poll interval here is 2 s. An import changes the customer without signalling."""
+    engine = engine_under_test
+    await started_journey(
+        engine.api, {"name": "Gold", "trigger_event": "order.created"}, WAIT_FOR_GOLD
+    )
+    profile = {"email": "g@example.com", "attributes": {"account": {"tier": "silver"}}}
+    (execution_id,) = await send_event(engine, "order.created", 5, "o-5", profile)
+    await asyncio.sleep(3)
+    assert await engine.messages() == []  # checked at once and again: not gold yet
+    imported = await engine.api.post(
+        f"/places/{PLACE}/customers/import",
+        json=[{"id": 5, "attributes": {"account": {"tier": "gold"}}}],
+    )
+    assert imported.status_code == 200
+    joined = asyncio.get_running_loop().time()
+    assert (await engine.execution_result(execution_id)).final_state == "done"
+    assert asyncio.get_running_loop().time() - joined < 2 + 1.5  # one poll interval, plus slack
+    assert [m["status"] for m in await engine.messages()] == ["sent"]
+
+
+async def test_wait_for_condition_wakes_at_once_on_an_api_update_and_never_while_excluded(
+    temporal, clean_engine, keys, database_url, smtp_port, http
+):
+    settings = engine_settings(database_url, smtp_port, http, condition_poll_seconds=300)
+    async with running_engine(temporal, clean_engine, keys, settings) as engine:
+        await started_journey(
+            engine.api, {"name": "Gold", "trigger_event": "order.created"}, WAIT_FOR_GOLD
+        )
+        inactive_gold = {"account": {"tier": "gold", "classification": "inactive"}}
+        profile = {"email": "g@example.com", "attributes": inactive_gold}
+        (execution_id,) = await send_event(engine, "order.created", 5, "o-5", profile)
+        await asyncio.sleep(2)
+        assert await engine.messages() == []  # gold, but in the excluded segment
+
+        started = asyncio.get_running_loop().time()
+        updated = await engine.api.put(
+            f"/places/{PLACE}/customers/5",
+            json={"attributes": {"account": {"tier": "gold", "classification": "active"}}},
+        )
+        assert updated.status_code == 200
+        assert (await engine.execution_result(execution_id)).final_state == "done"
+        # Far sooner than the 300 s poll: the update signalled the execution.
+        assert asyncio.get_running_loop().time() - started < 10
+        assert [m["status"] for m in await engine.messages()] == ["sent"]

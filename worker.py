@@ -1,0 +1,67 @@
+"""The Temporal worker: journey workflows and every activity they call."""
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+import temporal_client
+from activities.audience import Audience
+from activities.campaigns import Campaigns
+from activities.channels import Channel, build_channels, close_channels
+from activities.delivery import Delivery
+from activities.executions import Executions
+from settings import Settings, get_settings
+from store.db import SessionFactory, create_engine, session_factory
+from workflows.cleanup import JourneyCleanup
+from workflows.journey import JourneyExecution
+
+log = logging.getLogger("journeys.worker")
+
+
+def build_worker(
+    client: Client, settings: Settings, sessions: SessionFactory, channels: dict[str, Channel]
+) -> Worker:
+    delivery = Delivery(sessions, channels)
+    audience = Audience(sessions)
+    campaigns = Campaigns(sessions)
+    executions = Executions(client)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[JourneyExecution, JourneyCleanup],
+        activities=[
+            delivery.send_message,
+            audience.read_customer_attribute,
+            audience.customer_in_segments,
+            campaigns.clone_campaign,
+            executions.list_journey_executions,
+            executions.end_executions,
+        ],
+        # Let running activities (a send in flight) finish before the process exits.
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+
+
+async def run(settings: Settings | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then drain and stop."""
+    settings = settings or get_settings()
+    channels = build_channels(settings)
+    engine = create_engine(settings.database_url)
+    client = await temporal_client.connect(settings)
+    worker = build_worker(client, settings, session_factory(engine), channels)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+    try:
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping: draining in-flight tasks")
+    finally:
+        await close_channels(channels)
+        await engine.dispose()

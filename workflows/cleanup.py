@@ -1,0 +1,54 @@
+"""`JourneyCleanup`: ends every execution of a journey, durably.
+
+Started by `/stop` with `cancel_running` and by `DELETE`; because it is a workflow, the work
+finishes even if the API that asked for it dies a moment later.
+"""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import CleanupInput, EndExecutionsInput, ExecutionsPage
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+# Visibility lags a moment behind starts: an execution started just before the request may
+# only show up on a later look, so the work is done once a few looks in a row find nothing.
+QUIET_LOOKS = 3
+LOOK_INTERVAL = timedelta(seconds=2)
+
+
+@workflow.defn(name="JourneyCleanup")
+class JourneyCleanup:
+    @workflow.run
+    async def run(self, request: CleanupInput) -> int:
+        ended = 0
+        quiet = 0
+        while quiet < QUIET_LOOKS:
+            page = await workflow.execute_activity(
+                "list_journey_executions",
+                request,
+                result_type=ExecutionsPage,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RETRY,
+            )
+            if not page.ids:
+                quiet += 1
+                await workflow.sleep(LOOK_INTERVAL)
+                continue
+            quiet = 0
+            await workflow.execute_activity(
+                "end_executions",
+                EndExecutionsInput(
+                    ids=page.ids,
+                    mode=request.mode,
+                    reason=f"journey {request.journey_id} "
+                    + ("was deleted" if request.mode == "delete" else "was stopped"),
+                ),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RETRY,
+            )
+            ended += len(page.ids)
+        return ended

@@ -1,0 +1,276 @@
+"""`JourneyExecution`: one customer's walk through one version of a journey.
+
+Deterministic: every side effect and every read of the database is an activity; time comes
+from `workflow.now()`; the machine is the snapshot the execution was started with.
+"""
+
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import (
+        AttributeInput,
+        AttributeValue,
+        Carry,
+        CloneInput,
+        CloneResult,
+        ExecutionInput,
+        ExecutionResult,
+        Progress,
+        SegmentCheckInput,
+        SegmentCheckResult,
+        SendInput,
+        SendResult,
+        StepRecord,
+    )
+    from workflows.model import MachineConfig, parse_machine_config
+    from workflows.model.durations import wait_until
+    from workflows.model.interpreter import event_after
+    from workflows.model.machine import (
+        ConditionStep,
+        CreateCampaignStep,
+        SendStep,
+        WaitForConditionStep,
+        WaitForDurationStep,
+    )
+    from workflows.model.operators import evaluate
+
+PLACE_ID = SearchAttributeKey.for_int("PlaceId")
+JOURNEY_ID = SearchAttributeKey.for_int("JourneyId")
+CUSTOMER_ID = SearchAttributeKey.for_int("CustomerId")
+JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
+TRIGGER_EVENT = SearchAttributeKey.for_keyword("TriggerEvent")
+
+# Deliveries retry until the provider is back: a message is never dropped for an outage.
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
+)
+READ_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+SEND_TIMEOUT = timedelta(seconds=60)
+READ_TIMEOUT = timedelta(seconds=30)
+# Continue as new well before Temporal's 50k-event limit; a step costs a handful of events.
+HISTORY_LIMIT = 2_000
+KEPT_STEPS = 200
+
+
+@workflow.defn(name="JourneyExecution")
+class JourneyExecution:
+    def __init__(self) -> None:
+        self._changed = False
+        self._state: str | None = None
+        self._steps: list[StepRecord] = []
+        self._steps_total = 0
+
+    @workflow.signal(name="customer_changed")
+    def customer_changed(self) -> None:
+        """The customer's profile changed: a waiting condition is checked again at once."""
+        self._changed = True
+
+    @workflow.query(name="progress")
+    def progress(self) -> Progress:
+        return Progress(current_step=self._state, steps=self._steps, steps_total=self._steps_total)
+
+    @workflow.run
+    async def run(self, request: ExecutionInput) -> ExecutionResult:
+        if request.machine_config is None:
+            return ExecutionResult(final_state=None, steps_total=0)
+        config = parse_machine_config(request.machine_config)
+        carry = request.carry
+        state = carry.state if carry else config.initial
+        visits = dict(carry.visits) if carry else {}
+        if carry:
+            self._steps, self._steps_total = list(carry.steps), carry.steps_total
+        resume = carry.resume_step if carry else False
+
+        while not config.states[state].final:
+            if not resume:
+                visits[state] = visits.get(state, 0) + 1
+            self._enter(config, state, visits[state], resumed=resume)
+            outcome, detail = await self._run_step(request, config, state, visits, resume)
+            resume = False
+            event = event_after(config, state, outcome)
+            self._leave(event, detail)
+            state = config.states[state].on[event]
+            if self._history_is_long():
+                self._continue(request, state, visits, resume_step=False)
+
+        self._enter(config, state, visits.get(state, 0) + 1, resumed=False)
+        self._leave(None, None)
+        return ExecutionResult(final_state=state, steps_total=self._steps_total)
+
+    async def _run_step(
+        self,
+        request: ExecutionInput,
+        config: MachineConfig,
+        state: str,
+        visits: dict[str, int],
+        resumed: bool,
+    ) -> tuple[bool | None, str | None]:
+        """Run one step; (outcome, detail): the outcome is a condition's truth, else None."""
+        step = config.states[state].step
+        key = f"{workflow.info().workflow_id}:{state}:{visits[state]}"
+        if isinstance(step, SendStep):
+            assert step.template_id is not None
+            sent = await workflow.execute_activity(
+                "send_message",
+                SendInput(
+                    place_id=request.place_id,
+                    customer_id=request.customer_id,
+                    channel=step.channel,  # type: ignore[arg-type]
+                    template_id=step.template_id,
+                    idempotency_key=key,
+                    journey=request.journey,
+                    execution_id=workflow.info().workflow_id,
+                    state=state,
+                    event=request.event,
+                ),
+                result_type=SendResult,
+                start_to_close_timeout=SEND_TIMEOUT,
+                retry_policy=SEND_RETRY,
+                summary=f"{state}: {step.type} template {step.template_id}",
+            )
+            reason = f": {sent.reason}" if sent.reason else ""
+            return None, f"message {sent.message_id} {sent.status}{reason}"
+        if isinstance(step, CreateCampaignStep):
+            assert step.campaign_id is not None
+            clone = await workflow.execute_activity(
+                "clone_campaign",
+                CloneInput(
+                    place_id=request.place_id,
+                    campaign_id=step.campaign_id,
+                    customer_id=request.customer_id,
+                    idempotency_key=key,
+                    journey_id=request.journey.id,
+                    execution_id=workflow.info().workflow_id,
+                ),
+                result_type=CloneResult,
+                start_to_close_timeout=READ_TIMEOUT,
+                retry_policy=READ_RETRY,
+                summary=f"{state}: clone campaign {step.campaign_id}",
+            )
+            if clone.campaign_id is None:
+                return None, f"skipped: {clone.reason}"
+            return None, f"campaign {clone.campaign_id} created"
+        if isinstance(step, WaitForDurationStep):
+            now = workflow.now()
+            until = wait_until(now, step)
+            if until > now:
+                await workflow.sleep(until - now, summary=f"{state}: until {until.isoformat()}")
+            return None, None
+        if isinstance(step, ConditionStep):
+            read = await workflow.execute_activity(
+                "read_customer_attribute",
+                AttributeInput(
+                    place_id=request.place_id,
+                    customer_id=request.customer_id,
+                    attribute=step.attribute,
+                ),
+                result_type=AttributeValue,
+                start_to_close_timeout=READ_TIMEOUT,
+                retry_policy=READ_RETRY,
+                summary=f"{state}: read {step.attribute}",
+            )
+            attributes = _single(step.attribute, read)
+            outcome = evaluate(attributes, step.attribute, step.operator, step.value)
+            return outcome, f"{step.attribute} {step.operator} {step.value!r}: {outcome}"
+        if isinstance(step, WaitForConditionStep):
+            return None, await self._wait_for_segments(request, state, step, visits, resumed)
+        raise AssertionError(f"unknown step {step!r}")
+
+    async def _wait_for_segments(
+        self,
+        request: ExecutionInput,
+        state: str,
+        step: WaitForConditionStep,
+        visits: dict[str, int],
+        resumed: bool,
+    ) -> str:
+        if visits[state] > 1 and not resumed:
+            # A loop may pass through this wait again while the customer still matches;
+            # pausing one interval first keeps such a loop from repeating without pause.
+            await workflow.sleep(
+                request.poll_seconds, summary=f"{state}: pause before checking again"
+            )
+        while True:
+            self._changed = False
+            check = await workflow.execute_activity(
+                "customer_in_segments",
+                SegmentCheckInput(
+                    place_id=request.place_id,
+                    customer_id=request.customer_id,
+                    include=list(step.include),
+                    exclude=list(step.exclude),
+                ),
+                result_type=SegmentCheckResult,
+                start_to_close_timeout=READ_TIMEOUT,
+                retry_policy=READ_RETRY,
+                summary=f"{state}: check segments",
+            )
+            if check.matched:
+                return "customer matched the segments"
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._changed,
+                    timeout=timedelta(seconds=request.poll_seconds),
+                    timeout_summary=f"{state}: check again in {request.poll_seconds} s",
+                )
+            if self._history_is_long():
+                # Weeks of polling: go on waiting in a fresh run, at the same visit.
+                self._continue(request, state, visits, resume_step=True)
+
+    def _enter(self, config: MachineConfig, state: str, visit: int, *, resumed: bool) -> None:
+        self._state = state
+        step = config.states[state].step
+        kind = step.type if step else "final"
+        if not resumed:
+            self._steps_total += 1
+            self._steps.append(
+                StepRecord(state=state, type=kind, visit=visit, entered_at=workflow.now())
+            )
+            del self._steps[:-KEPT_STEPS]
+        workflow.upsert_search_attributes([JOURNEY_STEP.value_set(state)])
+        workflow.set_current_details(f"**Step:** {state} ({kind}), visit {visit}")
+
+    def _leave(self, event: str | None, detail: str | None) -> None:
+        record = self._steps[-1]
+        record.left_at = workflow.now()
+        record.event = event
+        record.detail = detail
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+        )
+
+    def _continue(
+        self, request: ExecutionInput, state: str, visits: dict[str, int], *, resume_step: bool
+    ) -> None:
+        carry = Carry(
+            state=state,
+            visits=visits,
+            steps=self._steps,
+            steps_total=self._steps_total,
+            resume_step=resume_step,
+        )
+        workflow.continue_as_new(request.model_copy(update={"carry": carry}), memo=workflow.memo())
+
+
+def _single(path: str, read: AttributeValue) -> dict[str, object]:
+    """A document holding just the attribute that was read, for `evaluate`."""
+    if not read.found:
+        return {}
+    document: dict[str, object] = {}
+    parts = path.split(".")
+    node = document
+    for part in parts[:-1]:
+        child: dict[str, object] = {}
+        node[part] = child
+        node = child
+    node[parts[-1]] = read.value
+    return document

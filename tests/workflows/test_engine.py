@@ -266,3 +266,115 @@ async def test_wait_for_condition_wakes_at_once_on_an_api_update_and_never_while
         # Far sooner than the 300 s poll: the update signalled the execution.
         assert asyncio.get_running_loop().time() - started < 10
         assert [m["status"] for m in await engine.messages()] == ["sent"]
+
+
+def waiting_config(template_id=21, seconds=3):
+    return {
+        "initial": "pause",
+        "states": {
+            "pause": {
+                "meta": {"type": "wait_for_duration", "seconds": seconds},
+                "on": {"ELAPSED": "mail"},
+            },
+            "mail": {
+                "meta": {"type": "send_email", "templateId": template_id},
+                "on": {"DONE": "done"},
+            },
+            "done": {"type": "final"},
+        },
+    }
+
+
+async def test_an_inactive_journey_starts_nothing(engine_under_test):
+    engine = engine_under_test
+    response = await engine.api.post(BASE, json={"name": "off", "trigger_event": "order.created"})
+    assert response.status_code == 200
+    assert await send_event(engine, "order.created", 1, "o-1") == []
+
+
+async def test_config_changes_reach_only_new_executions(engine_under_test, mailbox):
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "v", "trigger_event": "order.created"}, waiting_config(21)
+    )
+    email = {"email": "a@example.com"}
+    (old,) = await send_event(engine, "order.created", 1, "o-1", email)
+    updated = await engine.api.put(
+        f"{BASE}/{journey_id}", json={"machine_config": waiting_config(20)}
+    )
+    assert only(updated.json(), "journey_definition")["version"] == 3
+    (new,) = await send_event(engine, "order.created", 2, "o-2", {"email": "b@example.com"})
+    for execution_id in (old, new):
+        await engine.execution_result(execution_id)
+    templates = {m["customerId"]: m["templateId"] for m in await engine.messages()}
+    assert templates == {1: 21, 2: 20}
+    listed = await eventually(
+        engine, f"{BASE}/{journey_id}/executions?status=completed", lambda e: len(e) == 2
+    )
+    assert {e["customerId"]: e["version"] for e in listed.values()} == {1: 2, 2: 3}
+
+
+async def test_stop_lets_running_executions_finish(engine_under_test):
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "s", "trigger_event": "order.created"}, waiting_config()
+    )
+    (running,) = await send_event(engine, "order.created", 1, "o-1", {"email": "a@example.com"})
+    assert (await engine.api.post(f"{BASE}/{journey_id}/stop")).status_code == 200
+    assert await send_event(engine, "order.created", 2, "o-2") == []
+    assert (await engine.execution_result(running)).final_state == "done"
+    assert [m["status"] for m in await engine.messages()] == ["sent"]
+
+
+async def test_stop_with_cancel_running_cancels_them(engine_under_test):
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "s", "trigger_event": "order.created"}, waiting_config(seconds=30)
+    )
+    ids = [
+        (await send_event(engine, "order.created", c, f"o-{c}", {"email": "a@example.com"}))[0]
+        for c in (1, 2)
+    ]
+    stopped = await engine.api.post(f"{BASE}/{journey_id}/stop", json={"cancel_running": True})
+    assert stopped.status_code == 200
+    listed = await eventually(
+        engine, f"{BASE}/{journey_id}/executions?status=cancelled", lambda e: len(e) == 2
+    )
+    assert set(listed) == set(ids)
+    assert await engine.messages() == []
+
+
+async def test_deleting_a_journey_leaves_no_execution(engine_under_test):
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "d", "trigger_event": "order.created"}, waiting_config(seconds=30)
+    )
+    (execution_id,) = await send_event(
+        engine, "order.created", 1, "o-1", {"email": "a@example.com"}
+    )
+    assert (await engine.api.delete(f"{BASE}/{journey_id}")).status_code == 204
+    assert (await engine.api.get(f"{BASE}/{journey_id}")).status_code == 404
+    async with asyncio.timeout(30):
+        while True:
+            left = [w.id async for w in engine.client.list_workflows(f"JourneyId = {journey_id}")]
+            if not left:
+                break
+            assert left == [execution_id]
+            await asyncio.sleep(0.5)
+    assert await engine.messages() == []
+
+
+async def test_cancel_one_execution(engine_under_test):
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "c", "trigger_event": "order.created"}, waiting_config(seconds=30)
+    )
+    (first,) = await send_event(engine, "order.created", 1, "o-1", {"email": "a@example.com"})
+    url = f"{BASE}/{journey_id}/executions/{first}"
+    response = await engine.api.post(f"{url}/cancel")
+    assert response.status_code == 200, response.text
+    await eventually(
+        engine, f"{BASE}/{journey_id}/executions?status=cancelled", lambda e: first in e
+    )
+    other = await engine.api.get(f"/places/{PLACE}/journeys/{journey_id}/executions/nope")
+    assert other.status_code == 404

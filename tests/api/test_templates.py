@@ -69,3 +69,16 @@ async def test_delete(api):
     response = await api.delete(f"{BASE}/5")
     assert response.status_code == 204
     assert (await api.get(f"{BASE}/5")).status_code == 404
+
+
+async def test_templates_of_another_place_are_404(api, keys):
+    theirs = await api.post(
+        "/places/43/templates",
+        json={"name": "t", "channel": "sms", "body": "b"},
+        headers=keys.headers(43),
+    )
+    template_id = only(theirs.json(), KIND)["id"]
+    for method in ("GET", "PUT", "DELETE"):
+        kwargs = {"json": {"name": "mine"}} if method == "PUT" else {}
+        response = await api.request(method, f"{BASE}/{template_id}", **kwargs)
+        assert response.status_code == 404, method

@@ -12,6 +12,7 @@ from tests.spec_examples import (
     WINBACK_CONFIG,
     WINBACK_CREATE,
 )
+from tests.workflows.replay import keep
 
 BASE = f"/places/{PLACE}/journeys"
 
@@ -127,6 +128,7 @@ async def test_vip_branch_takes_both_ways(engine_under_test, mailbox):
         ("done", None),
     ]
     assert steps[0]["detail"] == "account.classification eq 'vip': True"
+    await keep(engine.client.get_workflow_handle(first), "vip-branch")
 
 
 async def test_win_back_waits_two_days_emails_waits_three_days_texts(
@@ -153,6 +155,7 @@ async def test_win_back_waits_two_days_emails_waits_three_days_texts(
     assert mailbox.received[0].rcpt_tos == ["zoe@example.com"]
     assert http.received(TWILIO_PATH)[0].form()["Body"].endswith("ends in 2 days, Zoë.")
     steps = {s["state"]: s for s in await execution_steps(engine, journey_id, execution_id)}
+    await keep(engine.client.get_workflow_handle(execution_id), "winback")
     assert steps["send_email"]["enteredAt"] - steps["wait_2_days"]["enteredAt"] >= 2 * 86400
     assert steps["send_sms"]["enteredAt"] - steps["wait_3_days"]["enteredAt"] >= 3 * 86400
 
@@ -266,6 +269,8 @@ async def test_wait_for_condition_wakes_at_once_on_an_api_update_and_never_while
         # Far sooner than the 300 s poll: the update signalled the execution.
         assert asyncio.get_running_loop().time() - started < 10
         assert [m["status"] for m in await engine.messages()] == ["sent"]
+        handle = engine.client.get_workflow_handle(execution_id)
+        await keep(handle, "wait-for-condition")
 
 
 def waiting_config(template_id=21, seconds=3):

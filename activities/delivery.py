@@ -5,8 +5,9 @@ provider refusing the recipient) end as a `skipped` or `failed` message and the 
 on; a provider that is down raises, so Temporal retries the activity.
 """
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -18,6 +19,9 @@ from store.db import SessionFactory
 from store.messages import FINAL
 from store.tables import Customer, Message, Place, Template
 from workflows.contracts import SendInput, SendResult
+
+T = TypeVar("T")
+HEARTBEAT_EVERY = 2.0
 
 
 def _recipients(channel: str, customer: Customer) -> tuple[tuple[str, ...], str | None]:
@@ -119,7 +123,7 @@ class Delivery:
         )
         channel = self.channels[request.channel]
         try:
-            delivered = await channel.send(outgoing)
+            delivered = await _heartbeating(channel.send(outgoing))
         except Rejected as rejected:
             return await self._finish(pending.id, "failed", rejected.reason, channel.provider)
         except Unavailable as down:
@@ -152,6 +156,17 @@ class Delivery:
             message.provider_message_id = provider_message_id
             await session.commit()
             return _result(message)
+
+
+async def _heartbeating(work: Awaitable[T]) -> T:
+    """Await `work`, telling Temporal every few seconds that this worker is alive, so a send
+    lost with a dead worker is retried after the heartbeat timeout, not the whole timeout."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 def _problem(

@@ -52,6 +52,8 @@ READ_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 SEND_TIMEOUT = timedelta(seconds=60)
+# Sends heartbeat while a provider is asked: a send lost with its worker is retried soon.
+SEND_HEARTBEAT = timedelta(seconds=10)
 READ_TIMEOUT = timedelta(seconds=30)
 # Continue as new well before Temporal's 50k-event limit; a step costs a handful of events.
 HISTORY_LIMIT = 2_000
@@ -131,6 +133,7 @@ class JourneyExecution:
                 ),
                 result_type=SendResult,
                 start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT,
                 retry_policy=SEND_RETRY,
                 summary=f"{state}: {step.type} template {step.template_id}",
             )

@@ -55,6 +55,7 @@ def execution_input(
         customer_id=customer_id,
         event=event,
         poll_seconds=settings.condition_poll_seconds,
+        history_limit=settings.history_limit,
     )
 
 

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "journeys"
     condition_poll_seconds: int = 300
+    # History events after which an execution continues as new (its history starts afresh).
+    history_limit: int = 2_000
     # Larger than any journey body; sized for `POST /customers/import` of 10 000 customers.
     max_body_bytes: int = 16 * 1024 * 1024
 

@@ -112,6 +112,9 @@ class ExecutionInput(BaseModel):
     customer_id: int
     event: EventInfo
     poll_seconds: int = 300
+    # Continue as new past this many history events: far below Temporal's 50k limit, and
+    # a step costs only a handful of events.
+    history_limit: int = 2_000
     carry: Carry | None = None
 
 

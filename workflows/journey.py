@@ -55,8 +55,6 @@ SEND_TIMEOUT = timedelta(seconds=60)
 # Sends heartbeat while a provider is asked: a send lost with its worker is retried soon.
 SEND_HEARTBEAT = timedelta(seconds=10)
 READ_TIMEOUT = timedelta(seconds=30)
-# Continue as new well before Temporal's 50k-event limit; a step costs a handful of events.
-HISTORY_LIMIT = 2_000
 KEPT_STEPS = 200
 
 
@@ -98,7 +96,7 @@ class JourneyExecution:
             event = event_after(config, state, outcome)
             self._leave(event, detail)
             state = config.states[state].on[event]
-            if self._history_is_long():
+            if self._history_is_long(request):
                 self._continue(request, state, visits, resume_step=False)
 
         self._enter(config, state, visits.get(state, 0) + 1, resumed=False)
@@ -222,7 +220,7 @@ class JourneyExecution:
                     timeout=timedelta(seconds=request.poll_seconds),
                     timeout_summary=f"{state}: check again in {request.poll_seconds} s",
                 )
-            if self._history_is_long():
+            if self._history_is_long(request):
                 # Weeks of polling: go on waiting in a fresh run, at the same visit.
                 self._continue(request, state, visits, resume_step=True)
 
@@ -245,10 +243,11 @@ class JourneyExecution:
         record.event = event
         record.detail = detail
 
-    def _history_is_long(self) -> bool:
+    def _history_is_long(self, request: ExecutionInput) -> bool:
         info = workflow.info()
         return (
-            info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > request.history_limit
         )
 
     def _continue(

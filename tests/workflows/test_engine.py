@@ -383,3 +383,46 @@ async def test_cancel_one_execution(engine_under_test):
     )
     other = await engine.api.get(f"/places/{PLACE}/journeys/{journey_id}/executions/nope")
     assert other.status_code == 404
+
+
+async def test_a_long_wait_continues_as_new_with_bounded_history(
+    temporal, clean_engine, keys, database_url, smtp_port, http
+):
+    """Polls every second with a 60-event limit: the wait goes on over several runs, each
+    short, and the execution still reads as one with its steps intact."""
+    settings = engine_settings(
+        database_url, smtp_port, http, condition_poll_seconds=1, history_limit=60
+    )
+    async with running_engine(temporal, clean_engine, keys, settings) as engine:
+        journey_id = await started_journey(
+            engine.api, {"name": "Gold", "trigger_event": "order.created"}, WAIT_FOR_GOLD
+        )
+        profile = {"email": "g@example.com", "attributes": {"account": {"tier": "silver"}}}
+        (execution_id,) = await send_event(engine, "order.created", 5, "o-5", profile)
+        runs = f"WorkflowId = '{execution_id}' AND ExecutionStatus = 'ContinuedAsNew'"
+        async with asyncio.timeout(60):
+            while True:
+                if (await engine.client.count_workflows(runs)).count >= 2:
+                    break
+                await asyncio.sleep(0.5)
+        imported = await engine.api.post(
+            f"/places/{PLACE}/customers/import",
+            json=[{"id": 5, "attributes": {"account": {"tier": "gold"}}}],
+        )
+        assert imported.status_code == 200
+        assert (await engine.execution_result(execution_id)).final_state == "done"
+        assert [m["status"] for m in await engine.messages()] == ["sent"]
+
+        lengths = [
+            run.history_length
+            async for run in engine.client.list_workflows(f"WorkflowId = '{execution_id}'")
+        ]
+        assert len(lengths) >= 3
+        assert max(lengths) <= 60 + 15  # the limit, plus the step that crossed it
+        print(f"runs: {len(lengths)}, history lengths: {sorted(lengths)}")
+        steps = await execution_steps(engine, journey_id, execution_id)
+        assert [s["state"] for s in steps] == ["wait_gold", "mail", "done"]
+        listed = await eventually(
+            engine, f"{BASE}/{journey_id}/executions", lambda e: execution_id in e
+        )
+        assert len(listed) == 1

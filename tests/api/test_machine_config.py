@@ -319,7 +319,7 @@ INVALID = [
         machine(
             {"check": step({"type": "condition", "attribute": "tier"}, TRUE="done", FALSE="done")}
         ),
-        (f"{S}.check.meta.operator", "must be one of eq, ne, in, exists; got None"),
+        (f"{S}.check.meta.operator", "must be one of eq, ne, in, exists; it is missing"),
     ),
     case(
         "in-with-a-string",
@@ -334,7 +334,7 @@ INVALID = [
     case(
         "in-with-a-nested-list",
         machine({"check": check(operator="in", value=["vip", ["gold"]])}),
-        (f"{S}.check.meta.value.1", "must be a string, number, boolean or null, not a list"),
+        (f"{S}.check.meta.value.1", "compares with a string, number, boolean or null, not a list"),
     ),
     case(
         "exists-with-a-value",
@@ -364,7 +364,7 @@ INVALID = [
         machine(
             {"check": step({"type": "condition", "operator": "exists"}, TRUE="done", FALSE="done")}
         ),
-        (f"{S}.check.meta.attribute", "must be a dotted attribute path"),
+        (f"{S}.check.meta.attribute", "is required: a dotted attribute path"),
     ),
     case(
         "attribute-with-an-empty-part",

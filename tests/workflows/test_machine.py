@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from errors import Invalid
 from workflows.model import parse_machine_config
-from workflows.model.machine import CHANNELS, DURATION_UNITS, OPERATORS, TRANSITIONS
+from workflows.model.machine import CHANNELS, DURATION_UNITS, TRANSITIONS
+from workflows.model.operators import CONDITION_OPERATORS as OPERATORS
 
 STEP_TYPES = list(TRANSITIONS)
 MAX_ID = 2**63 - 1

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from errors import Invalid, Issue
 from workflows.model.graph import check_graph
+from workflows.model.operators import CONDITION_OPERATORS, check_condition, describe
 
 MAX_ID = 2**63 - 1
 MAX_STATES = 500
@@ -27,7 +28,6 @@ DURATION_UNITS: dict[str, int] = {
     "minutes": 60,
     "seconds": 1,
 }
-OPERATORS = ("eq", "ne", "in", "exists")
 CHANNELS = {"send_email": "email", "send_sms": "sms", "send_push_notification": "push"}
 
 
@@ -133,29 +133,11 @@ class MachineConfig(BaseModel):
     states: dict[str, State]
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
-
-
 def _step_type(meta: Any) -> str | None:
     """The meta's step type if it names one; None otherwise."""
     kind = meta.get("type") if isinstance(meta, dict) else None
     # Checked as a string first: a list or object is unhashable and `in` a dict would raise.
     return kind if isinstance(kind, str) and kind in TRANSITIONS else None
-
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
 
 
 class _Parser:
@@ -168,7 +150,7 @@ class _Parser:
 
     def id_value(self, path: str, value: Any, what: str) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(path, f"{what} must be a positive integer, not {_describe(value)}")
+            self.problem(path, f"{what} must be a positive integer, not {describe(value)}")
             return None
         if not 1 <= value <= MAX_ID:
             self.problem(path, f"{what} must be a positive integer (1 to {MAX_ID})")
@@ -186,7 +168,7 @@ class _Parser:
     def parse(self, raw: Any) -> MachineConfig | None:
         root = self.root
         if not isinstance(raw, dict):
-            self.problem(root, f"must be an object with initial and states, not {_describe(raw)}")
+            self.problem(root, f"must be an object with initial and states, not {describe(raw)}")
             return None
         for key in raw:
             if key not in ("initial", "states"):
@@ -196,7 +178,7 @@ class _Parser:
             self.problem(f"{root}.initial", "is required: the name of the first step")
         elif not isinstance(initial, str):
             self.problem(
-                f"{root}.initial", f"must be a state name (a string), not {_describe(initial)}"
+                f"{root}.initial", f"must be a state name (a string), not {describe(initial)}"
             )
         raw_states = raw.get("states")
         if "states" not in raw:
@@ -225,7 +207,7 @@ class _Parser:
         if not name.strip() or len(name) > MAX_NAME:
             self.problem(path, f"a state name must be non-empty and at most {MAX_NAME} characters")
         if not isinstance(raw, dict):
-            self.problem(path, f"must be an object with meta and on, not {_describe(raw)}")
+            self.problem(path, f"must be an object with meta and on, not {describe(raw)}")
             return None
         kind = raw.get("type")
         if "type" in raw and kind != "final":
@@ -265,7 +247,7 @@ class _Parser:
             return None
         if not isinstance(raw, dict):
             self.problem(
-                path, f"must be an object mapping {wanted} to a state, not {_describe(raw)}"
+                path, f"must be an object mapping {wanted} to a state, not {describe(raw)}"
             )
             return None
         ok = True
@@ -286,7 +268,7 @@ class _Parser:
                 )
                 ok = False
             elif not isinstance(target, str):
-                self.problem(f"{path}.{event}", f"must be a state name, not {_describe(target)}")
+                self.problem(f"{path}.{event}", f"must be a state name, not {describe(target)}")
                 ok = False
             elif target not in names:
                 self.problem(f"{path}.{event}", f"names no state: {target!r} is not in states")
@@ -295,7 +277,7 @@ class _Parser:
 
     def meta(self, path: str, raw: Any) -> Any:
         if not isinstance(raw, dict):
-            self.problem(path, f"must be an object with a type, not {_describe(raw)}")
+            self.problem(path, f"must be an object with a type, not {describe(raw)}")
             return None
         step_type = _step_type(raw)
         if step_type is None:
@@ -371,7 +353,7 @@ class _Parser:
             value = raw[key]
             if not isinstance(value, list):
                 self.problem(
-                    f"{path}.{key}", f"must be a list of segment ids, not {_describe(value)}"
+                    f"{path}.{key}", f"must be a list of segment ids, not {describe(value)}"
                 )
                 continue
             ids = [
@@ -385,47 +367,17 @@ class _Parser:
         return WaitForConditionStep(type="wait_for_condition", **lists)
 
     def condition(self, path: str, step_type: str, raw: dict[str, Any]) -> ConditionStep | None:
-        attribute = raw.get("attribute")
-        if not isinstance(attribute, str) or not all(part.strip() for part in attribute.split(".")):
-            self.problem(
-                f"{path}.attribute",
-                "must be a dotted attribute path such as account.classification",
-            )
-        operator = raw.get("operator")
-        if operator not in OPERATORS:
-            self.problem(
-                f"{path}.operator", f"must be one of {', '.join(OPERATORS)}; got {operator!r}"
-            )
+        # Segment rules share these checks; unknown keys are refused by `meta` already.
+        issues = check_condition(raw, path, CONDITION_OPERATORS, other_keys=tuple(raw))
+        if issues:
+            self.issues += issues
             return None
-        value = raw.get("value")
-        if operator == "exists":
-            if "value" in raw:
-                self.problem(
-                    f"{path}.value", "exists takes no value: it checks that the attribute is set"
-                )
-        elif "value" not in raw:
-            self.problem(f"{path}.value", f"is required for operator {operator}")
-        elif operator == "in":
-            if not isinstance(value, list) or not value:
-                self.problem(
-                    f"{path}.value", f"in takes a non-empty list of values, not {_describe(value)}"
-                )
-            else:
-                for i, item in enumerate(value):
-                    if not _is_scalar(item):
-                        self.problem(
-                            f"{path}.value.{i}",
-                            f"must be a string, number, boolean or null, not {_describe(item)}",
-                        )
-        elif not _is_scalar(value):
-            self.problem(
-                f"{path}.value",
-                f"{operator} compares with a string, number, boolean or null, "
-                f"not {_describe(value)}",
-            )
-        if not isinstance(attribute, str):
-            return None
-        return ConditionStep(type="condition", attribute=attribute, operator=operator, value=value)
+        return ConditionStep(
+            type="condition",
+            attribute=raw["attribute"],
+            operator=raw["operator"],
+            value=raw.get("value"),
+        )
 
 
 def parse_machine_config(raw: Any, root: str = "machine_config") -> MachineConfig:

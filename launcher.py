@@ -19,9 +19,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from errors import Unavailable
 from settings import Settings
 from store.tables import Journey
+from temporal_client import reachable
 from workflows.cleanup import JourneyCleanup
 from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, JourneyInfo
 from workflows.journey import (
@@ -73,32 +73,31 @@ async def start(
         ]
     )
     try:
-        await client.start_workflow(
-            JourneyExecution.run,
-            request,
-            id=execution_id,
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=attributes,
-            memo={
-                "version": request.journey.version,
-                "eventId": request.event.id,
-                "startedAt": int(time.time()),
-            },
-            static_summary=(
-                f"Journey {request.journey.id} \u201c{request.journey.name}\u201d "
-                f"v{request.journey.version} for customer {request.customer_id}"
-            ),
-            static_details=(
-                f"**Trigger:** {request.event.name} (event {request.event.id or '-'})\n\n"
-                f"**Place:** {request.place_id}"
-            ),
-        )
+        with reachable():
+            await client.start_workflow(
+                JourneyExecution.run,
+                request,
+                id=execution_id,
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=attributes,
+                memo={
+                    "version": request.journey.version,
+                    "eventId": request.event.id,
+                    "startedAt": int(time.time()),
+                },
+                static_summary=(
+                    f"Journey {request.journey.id} \u201c{request.journey.name}\u201d "
+                    f"v{request.journey.version} for customer {request.customer_id}"
+                ),
+                static_details=(
+                    f"**Trigger:** {request.event.name} (event {request.event.id or '-'})\n\n"
+                    f"**Place:** {request.place_id}"
+                ),
+            )
     except WorkflowAlreadyStartedError:
         pass  # finished before: the id stays taken, so nothing starts twice
-    except (RPCError, RuntimeError) as error:  # RuntimeError: a lazy client that can't connect
-        raise Unavailable(f"Temporal is unavailable: {error}") from error
     return execution_id
 
 
@@ -113,18 +112,17 @@ async def end_executions(
     ones, or `delete` them all. A repeated delete joins the cleanup already under way."""
     suffix = "delete" if mode == "delete" else f"stop-{uuid.uuid4().hex[:12]}"
     try:
-        await client.start_workflow(
-            JourneyCleanup.run,
-            CleanupInput(place_id=place_id, journey_id=journey_id, mode=mode),
-            id=f"journey-{journey_id}-{suffix}",
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"End the executions of journey {journey_id} ({mode})",
-        )
+        with reachable():
+            await client.start_workflow(
+                JourneyCleanup.run,
+                CleanupInput(place_id=place_id, journey_id=journey_id, mode=mode),
+                id=f"journey-{journey_id}-{suffix}",
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"End the executions of journey {journey_id} ({mode})",
+            )
     except WorkflowAlreadyStartedError:
-        pass
-    except (RPCError, RuntimeError) as error:
-        raise Unavailable(f"Temporal is unavailable: {error}") from error
+        pass  # the cleanup of a deleted journey already ran
 
 
 async def notify_customer_changed(client: Client, place_id: int, customer_id: int) -> None:

@@ -14,6 +14,7 @@ from api.journeys import JourneyId
 from api.wire import Resource, envelope, envelope_models
 from errors import NotFound, Unavailable
 from store import journeys
+from temporal_client import reachable
 from workflows.contracts import Progress, StepRecord
 from workflows.journey import CUSTOMER_ID, JOURNEY_ID, JOURNEY_STEP, PLACE_ID, TRIGGER_EVENT
 from workflows.model.machine import MAX_ID
@@ -120,11 +121,13 @@ async def _one(
 ) -> tuple[ExecutionOut, Any]:
     handle = client.get_workflow_handle(execution_id)
     try:
-        described = await handle.describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
+        with reachable():
+            described = await handle.describe()
+    except Unavailable as error:
+        cause = error.__cause__
+        if isinstance(cause, RPCError) and cause.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"Execution {execution_id} was not found.") from None
-        raise Unavailable(f"Temporal is unavailable: {error.message}") from error
+        raise
     attributes = described.typed_search_attributes
     if attributes.get(PLACE_ID) != place_id or attributes.get(JOURNEY_ID) != journey_id:
         raise NotFound(f"Execution {execution_id} was not found in journey {journey_id}.")
@@ -148,7 +151,7 @@ async def list_executions(
         query += f" AND {VISIBILITY[status]}"
     if customer_id is not None:
         query += f" AND CustomerId = {customer_id}"
-    try:
+    with reachable():
         total = (await temporal.count_workflows(query)).count
         items = []
         index = 0
@@ -158,8 +161,6 @@ async def list_executions(
             if index >= paging.offset:
                 items.append(await _out(execution, journey_id))
             index += 1
-    except RPCError as error:
-        raise Unavailable(f"Temporal is unavailable: {error.message}") from error
     return envelope(KIND, items, paging.meta(total))
 
 
@@ -174,10 +175,8 @@ async def get_execution(
     """One execution with the steps it took and when (the last 200; `stepsTotal` counts all)."""
     await journeys.get(session, manager.place_id, journey_id)
     execution, handle = await _one(temporal, manager.place_id, journey_id, execution_id)
-    try:
+    with reachable():
         progress = await handle.query("progress", result_type=Progress)
-    except RPCError as error:
-        raise Unavailable(f"Could not read the execution's steps: {error.message}") from error
     execution.steps = [_step(record) for record in progress.steps]
     execution.steps_total = progress.steps_total
     return envelope(KIND, [execution])
@@ -198,8 +197,6 @@ async def cancel_execution(
     await journeys.get(session, manager.place_id, journey_id)
     execution, handle = await _one(temporal, manager.place_id, journey_id, execution_id)
     if execution.status == "running":
-        try:
+        with reachable():
             await handle.cancel()
-        except RPCError as error:
-            raise Unavailable(f"Temporal is unavailable: {error.message}") from error
     return envelope(KIND, [execution])

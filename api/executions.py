@@ -60,11 +60,15 @@ class ExecutionOut(Resource):
     event_id: str | None
     started_at: int | None
     closed_at: int | None
-    steps: list[StepOut] | None = None
-    steps_total: int | None = None
 
 
-ExecutionEnvelope, ExecutionPage = envelope_models(KIND, ExecutionOut)
+class ExecutionDetail(ExecutionOut):
+    steps: list[StepOut]
+    steps_total: int
+
+
+ExecutionEnvelope, _ = envelope_models(KIND, ExecutionDetail)
+_, ExecutionPage = envelope_models(KIND, ExecutionOut)
 router = APIRouter(
     prefix="/places/{place_id}/journeys/{journey_id}/executions", tags=["executions"]
 )
@@ -177,9 +181,12 @@ async def get_execution(
     execution, handle = await _one(temporal, manager.place_id, journey_id, execution_id)
     with reachable():
         progress = await handle.query("progress", result_type=Progress)
-    execution.steps = [_step(record) for record in progress.steps]
-    execution.steps_total = progress.steps_total
-    return envelope(KIND, [execution])
+    detail = ExecutionDetail(
+        **execution.model_dump(),
+        steps=[_step(record) for record in progress.steps],
+        steps_total=progress.steps_total,
+    )
+    return envelope(KIND, [detail])
 
 
 @router.post(

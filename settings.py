@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "journeys"
     condition_poll_seconds: int = 300
+    # Activities one worker runs at once; its database pool is sized to match, so a send
+    # never waits for a connection between the provider's answer and recording it.
+    worker_activities: int = 50
     # History events after which an execution continues as new (its history starts afresh).
     history_limit: int = 2_000
     # Larger than any journey body; sized for `POST /customers/import` of 10 000 customers.

@@ -41,6 +41,7 @@ def build_worker(
             executions.list_journey_executions,
             executions.end_executions,
         ],
+        max_concurrent_activities=settings.worker_activities,
         # Let running activities (a send in flight) finish before the process exits.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
@@ -50,7 +51,7 @@ async def run(settings: Settings | None = None) -> None:
     """Run until SIGINT/SIGTERM, then drain and stop."""
     settings = settings or get_settings()
     channels = build_channels(settings)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.worker_activities)
     client = await temporal_client.connect(settings)
     worker = build_worker(client, settings, session_factory(engine), channels)
     stop = asyncio.Event()

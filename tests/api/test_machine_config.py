@@ -145,7 +145,7 @@ INVALID = [
         "wait-moves-on-with-done",
         machine({"wait": wait(on={"DONE": "done"}, days=3)}),
         (f"{S}.wait.on", "must handle ELAPSED"),
-        (f"{S}.wait.on.DONE", "(wait_for_duration uses ELAPSED)"),
+        (f"{S}.wait.on.DONE", "a wait_for_duration step never sends DONE; it sends ELAPSED"),
     ),
     case(
         "condition-without-false",

@@ -259,12 +259,8 @@ class _Parser:
                 ok = False
         for event, target in raw.items():
             if event not in expected:
-                hint = (
-                    " (wait_for_duration uses ELAPSED)" if step_type == "wait_for_duration" else ""
-                )
                 self.problem(
-                    f"{path}.{event}",
-                    f"a {step_type} step never sends {event}; it sends {wanted}{hint}",
+                    f"{path}.{event}", f"a {step_type} step never sends {event}; it sends {wanted}"
                 )
                 ok = False
             elif not isinstance(target, str):

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Literal
 
 from temporalio.client import Client
@@ -125,17 +126,26 @@ async def end_executions(
         pass  # the cleanup of a deleted journey already ran
 
 
-async def notify_customer_changed(client: Client, place_id: int, customer_id: int) -> None:
-    """Wake the customer's running executions so a waiting condition is checked now.
+# Customer ids per visibility query when waking executions after a bulk change.
+NOTIFY_CHUNK = 500
+
+
+async def notify_customers_changed(
+    client: Client, place_id: int, customer_ids: Iterable[int]
+) -> None:
+    """Wake the customers' running executions so a waiting condition is checked now.
 
     Best effort: if Temporal can't be reached the next poll picks the change up anyway."""
-    query = (
-        f"WorkflowType = 'JourneyExecution' AND PlaceId = {place_id} AND "
-        f"CustomerId = {customer_id} AND ExecutionStatus = 'Running'"
-    )
+    ids = list(dict.fromkeys(customer_ids))
     try:
-        async for execution in client.list_workflows(query):
-            with contextlib.suppress(RPCError):
-                await client.get_workflow_handle(execution.id).signal("customer_changed")
+        for start in range(0, len(ids), NOTIFY_CHUNK):
+            chunk = ", ".join(str(i) for i in ids[start : start + NOTIFY_CHUNK])
+            query = (
+                f"WorkflowType = 'JourneyExecution' AND PlaceId = {place_id} AND "
+                f"CustomerId IN ({chunk}) AND ExecutionStatus = 'Running'"
+            )
+            async for execution in client.list_workflows(query):
+                with contextlib.suppress(RPCError):
+                    await client.get_workflow_handle(execution.id).signal("customer_changed")
     except (RPCError, RuntimeError) as error:
-        log.warning("could not signal customer %s's executions: %s", customer_id, error)
+        log.warning("could not signal the executions of %d customers: %s", len(ids), error)

@@ -100,9 +100,11 @@ async def list_customers(
 async def import_customers(
     manager: CurrentManager,
     session: Session,
+    temporal: TemporalClient,
     body: Annotated[list[ImportedCustomer], Body(max_length=MAX_IMPORT)],
 ) -> dict[str, int]:
-    """Upsert up to 10 000 customers, each carrying its id; all or nothing."""
+    """Upsert up to 10 000 customers, each carrying its id; all or nothing. Their executions
+    waiting for a condition check it again at once."""
     seen: dict[int, int] = {}
     issues = []
     for index, item in enumerate(body):
@@ -116,6 +118,8 @@ async def import_customers(
     results = await store.upsert_many(
         session, manager.place_id, [(item.id, profile(item)) for item in body]
     )
+    await session.commit()
+    await launcher.notify_customers_changed(temporal, manager.place_id, seen)
     created = sum(1 for _, was_created in results if was_created)
     return {"imported": len(results), "created": created, "updated": len(results) - created}
 
@@ -140,7 +144,7 @@ async def upsert_customer(
     executions waiting for a condition check it again at once."""
     customer, _ = await store.upsert(session, manager.place_id, customer_id, profile(body))
     await session.commit()
-    await launcher.notify_customer_changed(temporal, manager.place_id, customer_id)
+    await launcher.notify_customers_changed(temporal, manager.place_id, [customer_id])
     return envelope(KIND, [_out(customer)])
 
 

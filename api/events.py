@@ -163,8 +163,8 @@ async def receive_events(
     # The customer must be visible to the executions' first activities.
     await session.commit()
     await _start(session, temporal, settings, rows)
-    for customer_id in dict.fromkeys(e.customer_id for e in events if e.customer is not None):
-        await launcher.notify_customer_changed(temporal, manager.place_id, customer_id)
+    changed = [e.customer_id for e in events if e.customer is not None]
+    await launcher.notify_customers_changed(temporal, manager.place_id, changed)
     answers = [_answer(row) for row in rows]
     if not batch:
         return JSONResponse(answers[0], status_code=202)

@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from tests.activities.test_channels import TWILIO_PATH, twilio_created
 from tests.conftest import PLACE, engine_settings, only, running_engine
 from tests.spec_examples import (
@@ -226,7 +228,8 @@ WAIT_FOR_GOLD = {
 
 async def test_wait_for_condition_resumes_within_a_poll_after_joining(engine_under_test):
     """Segment 12 is `account.tier eq gold`, 3 is `account.classification eq inactive`; the
-    poll interval here is 2 s. An import changes the customer without signalling."""
+    poll interval here is 2 s. Editing the segment's rule changes who is in it without
+    touching (or signalling) the customer: only the poll can notice."""
     engine = engine_under_test
     await started_journey(
         engine.api, {"name": "Gold", "trigger_event": "order.created"}, WAIT_FOR_GOLD
@@ -235,19 +238,18 @@ async def test_wait_for_condition_resumes_within_a_poll_after_joining(engine_und
     (execution_id,) = await send_event(engine, "order.created", 5, "o-5", profile)
     await asyncio.sleep(3)
     assert await engine.messages() == []  # checked at once and again: not gold yet
-    imported = await engine.api.post(
-        f"/places/{PLACE}/customers/import",
-        json=[{"id": 5, "attributes": {"account": {"tier": "gold"}}}],
-    )
-    assert imported.status_code == 200
+    silver = [{"attribute": "account.tier", "operator": "eq", "value": "silver"}]
+    edited = await engine.api.put(f"/places/{PLACE}/segments/12", json={"conditions": silver})
+    assert edited.status_code == 200
     joined = asyncio.get_running_loop().time()
     assert (await engine.execution_result(execution_id)).final_state == "done"
     assert asyncio.get_running_loop().time() - joined < 2 + 1.5  # one poll interval, plus slack
     assert [m["status"] for m in await engine.messages()] == ["sent"]
 
 
+@pytest.mark.parametrize("update", ["put", "import"])
 async def test_wait_for_condition_wakes_at_once_on_an_api_update_and_never_while_excluded(
-    temporal, clean_engine, keys, database_url, smtp_port, http
+    temporal, clean_engine, keys, database_url, smtp_port, http, update
 ):
     settings = engine_settings(database_url, smtp_port, http, condition_poll_seconds=300)
     async with running_engine(temporal, clean_engine, keys, settings) as engine:
@@ -261,10 +263,13 @@ async def test_wait_for_condition_wakes_at_once_on_an_api_update_and_never_while
         assert await engine.messages() == []  # gold, but in the excluded segment
 
         started = asyncio.get_running_loop().time()
-        updated = await engine.api.put(
-            f"/places/{PLACE}/customers/5",
-            json={"attributes": {"account": {"tier": "gold", "classification": "active"}}},
-        )
+        active_gold = {"attributes": {"account": {"tier": "gold", "classification": "active"}}}
+        if update == "put":
+            updated = await engine.api.put(f"/places/{PLACE}/customers/5", json=active_gold)
+        else:
+            updated = await engine.api.post(
+                f"/places/{PLACE}/customers/import", json=[{"id": 5, **active_gold}]
+            )
         assert updated.status_code == 200
         assert (await engine.execution_result(execution_id)).final_state == "done"
         # Far sooner than the 300 s poll: the update signalled the execution.

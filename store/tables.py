@@ -10,12 +10,30 @@ from sqlmodel import Field, SQLModel
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def _id() -> Any:
+    return Field(default=None, sa_column=Column(Id, primary_key=True))
+
+
+def _place_id(*, index: bool = False) -> Any:
+    """The owning place; rows go with it."""
+    return Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False, index=index
+        )
+    )
+
+
+def _stamp() -> Any:
+    """A Unix-seconds timestamp, set by `store.crud`."""
+    return Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
 class Place(SQLModel, table=True):
     __tablename__ = "places"
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     name: str = Field(max_length=255)
-    created: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
 
 
 class ApiKey(SQLModel, table=True):
@@ -24,13 +42,11 @@ class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
     __table_args__ = {"sqlite_autoincrement": True}
 
-    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
-    place_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False)
-    )
+    id: int | None = _id()
+    place_id: int = _place_id()
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     key_hash: str = Field(max_length=64, unique=True)
-    created: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
 
 
 class Journey(SQLModel, table=True):
@@ -42,10 +58,8 @@ class Journey(SQLModel, table=True):
         {"sqlite_autoincrement": True},
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
-    place_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False)
-    )
+    id: int | None = _id()
+    place_id: int = _place_id()
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     name: str = Field(max_length=255)
     description: str | None = Field(default=None)
@@ -54,9 +68,8 @@ class Journey(SQLModel, table=True):
     machine_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     active: bool = Field(default=False)
     version: int = Field(default=1)
-    # Set by `store.journeys.create`.
-    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
+    updated: int = _stamp()
 
 
 # Customer attributes are queried by segment rules: JSONB (indexable, typed comparisons) on
@@ -79,8 +92,8 @@ class Customer(SQLModel, table=True):
     attributes: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(Document, nullable=False)
     )
-    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
+    updated: int = _stamp()
 
 
 class Segment(SQLModel, table=True):
@@ -89,18 +102,14 @@ class Segment(SQLModel, table=True):
     __tablename__ = "segments"
     __table_args__ = {"sqlite_autoincrement": True}
 
-    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
-    place_id: int = Field(
-        sa_column=Column(
-            BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    id: int | None = _id()
+    place_id: int = _place_id(index=True)
     name: str = Field(max_length=255)
     kind: str = Field(max_length=16)  # "rule" | "static"
     match: str | None = Field(default=None, max_length=8)  # "all" | "any" for rule segments
     conditions: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
-    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
+    updated: int = _stamp()
 
 
 class SegmentMember(SQLModel, table=True):
@@ -122,19 +131,15 @@ class Template(SQLModel, table=True):
     __tablename__ = "templates"
     __table_args__ = {"sqlite_autoincrement": True}
 
-    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
-    place_id: int = Field(
-        sa_column=Column(
-            BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    id: int | None = _id()
+    place_id: int = _place_id(index=True)
     name: str = Field(max_length=255)
     channel: str = Field(max_length=8)  # "email" | "sms" | "push"
     subject: str | None = Field(default=None)
     title: str | None = Field(default=None)
     body: str
-    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
+    updated: int = _stamp()
 
 
 class Campaign(SQLModel, table=True):
@@ -146,10 +151,8 @@ class Campaign(SQLModel, table=True):
         {"sqlite_autoincrement": True},
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
-    place_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False)
-    )
+    id: int | None = _id()
+    place_id: int = _place_id()
     name: str = Field(max_length=255)
     visibility: str = Field(max_length=8)  # "public" | "private"
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -159,8 +162,8 @@ class Campaign(SQLModel, table=True):
     execution_id: str | None = Field(default=None, max_length=255)
     # Set on clones: a retried clone finds the campaign it already made.
     idempotency_key: str | None = Field(default=None, max_length=255, unique=True)
-    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
+    updated: int = _stamp()
 
 
 class Message(SQLModel, table=True):
@@ -174,10 +177,8 @@ class Message(SQLModel, table=True):
         {"sqlite_autoincrement": True},
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
-    place_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False)
-    )
+    id: int | None = _id()
+    place_id: int = _place_id()
     customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     journey_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     execution_id: str | None = Field(default=None, max_length=255)
@@ -195,8 +196,8 @@ class Message(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None)
     idempotency_key: str = Field(max_length=255, unique=True)
     attempts: int = Field(default=0)
-    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
+    updated: int = _stamp()
 
 
 class Event(SQLModel, table=True):
@@ -209,10 +210,8 @@ class Event(SQLModel, table=True):
         {"sqlite_autoincrement": True},
     )
 
-    id: int | None = Field(default=None, sa_column=Column(Id, primary_key=True))
-    place_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), nullable=False)
-    )
+    id: int | None = _id()
+    place_id: int = _place_id()
     event_id: str = Field(max_length=200)
     name: str = Field(max_length=64)
     customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -222,5 +221,5 @@ class Event(SQLModel, table=True):
     executions: list[list[Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
-    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    updated: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created: int = _stamp()
+    updated: int = _stamp()

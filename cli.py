@@ -88,18 +88,12 @@ def create_key(
     user_id: Annotated[int, typer.Option(help="The user the key acts as.", min=1)] = 1,
 ) -> None:
     """Print a new manager API key for PLACE (creating the place if missing)."""
-    from store.db import create_engine, session_factory
+    from store.db import transaction
     from store.places import add_key
 
     async def create() -> str:
-        engine = create_engine(get_settings().database_url)
-        try:
-            async with session_factory(engine)() as session:
-                key = await add_key(session, place, user_id)
-                await session.commit()
-                return key
-        finally:
-            await engine.dispose()
+        async with transaction(get_settings().database_url) as session:
+            return await add_key(session, place, user_id)
 
     typer.echo(asyncio.run(create()))
 

@@ -273,21 +273,16 @@ def _ensure_demo_place(database_url: str, key: str) -> None:
     import asyncio
 
     from store import demo
-    from store.db import create_engine, session_factory
+    from store.db import transaction
     from store.places import add_key, ensure_place
 
     async def ensure() -> None:
-        engine = create_engine(database_url)
-        try:
-            async with session_factory(engine)() as session:
-                await ensure_place(session, DEMO_PLACE, "Demo")
-                await demo.seed(session, DEMO_PLACE)
-                try:
-                    await add_key(session, DEMO_PLACE, DEMO_USER, key)
-                except ValueError as error:
-                    raise DevError(f"--api-key: {error}") from error
-                await session.commit()
-        finally:
-            await engine.dispose()
+        async with transaction(database_url) as session:
+            await ensure_place(session, DEMO_PLACE, "Demo")
+            await demo.seed(session, DEMO_PLACE)
+            try:
+                await add_key(session, DEMO_PLACE, DEMO_USER, key)
+            except ValueError as error:
+                raise DevError(f"--api-key: {error}") from error
 
     asyncio.run(ensure())

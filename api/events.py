@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, Field, JsonValue, ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.client import Client
 
@@ -75,7 +74,7 @@ async def _record(session: Session, place_id: int, event: EventIn) -> Event:
     it starts now — the active journeys of the place with this trigger."""
     assert event.event_id is not None
     query = select(Event).where(Event.place_id == place_id, Event.event_id == event.event_id)
-    found = (await session.exec(query)).first()
+    found = await _first(session, query)
     if found is not None:
         return found
     await customers.upsert(
@@ -103,15 +102,13 @@ async def _record(session: Session, place_id: int, event: EventIn) -> Event:
             if journey_id is not None
         ],
     )
-    try:
-        async with session.begin_nested():
-            await crud.create(session, row)
-    except IntegrityError:
-        found = (await session.exec(query)).first()  # the same event, concurrently
-        if found is None:
-            raise
-        return found
-    return row
+    # The same event arriving concurrently: the first one's row answers for both.
+    return await crud.create_unique(session, row, lambda: _first(session, query))
+
+
+async def _first(session: Session, query: Any) -> Event | None:
+    found: Event | None = (await session.exec(query)).first()
+    return found
 
 
 async def _start(session: Session, temporal: Client, settings: Settings, rows: list[Event]) -> None:

@@ -1,6 +1,7 @@
 """Executions of a journey: `/places/{placeId}/journeys/{journeyId}/executions`, read from
 Temporal's visibility store (the one record of them; nothing is copied into the database)."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -86,14 +87,9 @@ def _query(place_id: int, journey_id: int) -> str:
     )
 
 
-async def _memo(execution: Any) -> dict[str, Any]:
-    memo: dict[str, Any] = await execution.memo()
-    return memo
-
-
 async def _out(execution: WorkflowExecution, journey_id: int) -> ExecutionOut:
     attributes = execution.typed_search_attributes
-    memo = await _memo(execution)
+    memo: Mapping[str, Any] = await execution.memo()
     return ExecutionOut(
         id=execution.id,
         journey_id=journey_id,

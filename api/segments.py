@@ -16,7 +16,8 @@ from store import crud
 from store import segments as store
 from store.clock import now
 from store.tables import Journey, Segment, SegmentMember
-from workflows.model.machine import MAX_ID
+from workflows.model import parse_machine_config
+from workflows.model.machine import MAX_ID, WaitForConditionStep
 from workflows.model.operators import SEGMENT_OPERATORS, check_condition
 
 KIND = "targeting_segment"
@@ -202,16 +203,17 @@ async def segment_customers(
 
 
 async def _journeys_using(session: Session, place_id: int, segment_id: int) -> list[int]:
-    journeys = await session.exec(select(Journey).where(Journey.place_id == place_id))
+    """The place's journeys whose current config waits on the segment."""
     using = []
-    for journey in journeys:
-        for state in (journey.machine_config or {}).get("states", {}).values():
-            meta = state.get("meta") or {}
-            if meta.get("type") == "wait_for_condition" and segment_id in (
-                *meta.get("include", []),
-                *meta.get("exclude", []),
-            ):
-                assert journey.id is not None
-                using.append(journey.id)
-                break
+    for journey in await session.exec(select(Journey).where(Journey.place_id == place_id)):
+        if journey.machine_config is None:
+            continue
+        config = parse_machine_config(journey.machine_config)
+        if any(
+            isinstance(state.step, WaitForConditionStep)
+            and segment_id in (*state.step.include, *state.step.exclude)
+            for state in config.states.values()
+        ):
+            assert journey.id is not None
+            using.append(journey.id)
     return using

@@ -1,6 +1,5 @@
 """Campaigns and the private clones journeys make of them."""
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,16 +34,7 @@ async def clone_for_customer(
         execution_id=execution_id,
         idempotency_key=idempotency_key,
     )
-    try:
-        async with session.begin_nested():
-            await crud.create(session, clone)
-    except IntegrityError:
-        # A concurrent attempt with the same key won the race: answer with its clone.
-        winner = await _by_key(session, idempotency_key)
-        if winner is None:
-            raise
-        return winner
-    return clone
+    return await crud.create_unique(session, clone, lambda: _by_key(session, idempotency_key))
 
 
 async def _by_key(session: AsyncSession, key: str) -> Campaign | None:

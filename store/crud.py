@@ -1,10 +1,11 @@
 """The row operations every place-owned entity shares: get, page, create, update, delete."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -52,6 +53,21 @@ async def create(session: AsyncSession, row: Row) -> Row:
     session.add(row)
     await session.flush()
     return row
+
+
+async def create_unique(
+    session: AsyncSession, row: Row, existing: Callable[[], Awaitable[Row | None]]
+) -> Row:
+    """Create `row` unless a unique key says it exists: then the row that won (as `existing`
+    finds it) is returned, so concurrent attempts at the same thing end with one row."""
+    try:
+        async with session.begin_nested():
+            return await create(session, row)
+    except IntegrityError:
+        winner = await existing()
+        if winner is None:
+            raise
+        return winner
 
 
 async def update(session: AsyncSession, row: SQLModel, changes: dict[str, Any]) -> set[str]:

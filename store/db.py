@@ -1,5 +1,7 @@
 """Async engine and sessions for SQLite (default, WAL) and PostgreSQL."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +51,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(url: str) -> AsyncIterator[AsyncSession]:
+    """One session on a short-lived engine, committed if the block succeeds: for commands
+    that touch the database once (`journeys keys create`, `journeys dev` set-up)."""
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session:
+            yield session
+            await session.commit()
+    finally:
+        await engine.dispose()

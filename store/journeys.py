@@ -33,7 +33,8 @@ async def page(
 
 async def update(session: AsyncSession, journey: Journey, changes: dict[str, Any]) -> Journey:
     """Apply field changes; a changed machine_config starts a new version."""
-    if "machine_config" in await crud.update(session, journey, changes):
-        journey.version += 1
-        await session.flush()
+    config = changes.get("machine_config", journey.machine_config)
+    if not crud.same(journey.machine_config, config):
+        changes = {**changes, "version": journey.version + 1}
+    await crud.update(session, journey, changes)
     return journey

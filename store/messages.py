@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,14 +22,9 @@ async def record(session: AsyncSession, key: str, fields: dict[str, Any]) -> Mes
     than log the message twice."""
     message = await by_key(session, key)
     if message is None:
-        message = Message(idempotency_key=key, **fields)
-        try:
-            async with session.begin_nested():
-                await crud.create(session, message)
+        new = Message(idempotency_key=key, **fields)
+        message = await crud.create_unique(session, new, lambda: by_key(session, key))
+        if message is new:
             return message
-        except IntegrityError:
-            message = await by_key(session, key)
-            if message is None:
-                raise
     await crud.update(session, message, fields)
     return message

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForConditionStep,
         WaitForDurationStep,
     )
-    from workflows.model.operators import evaluate
+    from workflows.model.operators import compare
 
 PLACE_ID = SearchAttributeKey.for_int("PlaceId")
 JOURNEY_ID = SearchAttributeKey.for_int("JourneyId")
@@ -176,8 +176,7 @@ class JourneyExecution:
                 retry_policy=READ_RETRY,
                 summary=f"{state}: read {step.attribute}",
             )
-            attributes = _single(step.attribute, read)
-            outcome = evaluate(attributes, step.attribute, step.operator, step.value)
+            outcome = compare(read.found, read.value, step.operator, step.value)
             return outcome, f"{step.attribute} {step.operator} {step.value!r}: {outcome}"
         if isinstance(step, WaitForConditionStep):
             return None, await self._wait_for_segments(request, state, step, visits, resumed)
@@ -261,18 +260,3 @@ class JourneyExecution:
             resume_step=resume_step,
         )
         workflow.continue_as_new(request.model_copy(update={"carry": carry}), memo=workflow.memo())
-
-
-def _single(path: str, read: AttributeValue) -> dict[str, object]:
-    """A document holding just the attribute that was read, for `evaluate`."""
-    if not read.found:
-        return {}
-    document: dict[str, object] = {}
-    parts = path.split(".")
-    node = document
-    for part in parts[:-1]:
-        child: dict[str, object] = {}
-        node[part] = child
-        node = child
-    node[parts[-1]] = read.value
-    return document

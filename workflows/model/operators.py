@@ -34,6 +34,11 @@ def lookup(attributes: Mapping[str, Any], path: str) -> tuple[bool, Any]:
 def evaluate(attributes: Mapping[str, Any], attribute_path: str, operator: str, value: Any) -> bool:
     """Whether the customer's attributes satisfy one condition."""
     found, actual = lookup(attributes, attribute_path)
+    return compare(found, actual, operator, value)
+
+
+def compare(found: bool, actual: Any, operator: str, value: Any) -> bool:
+    """Whether an attribute (found or not, and its value) satisfies `operator value`."""
     if operator == "exists":
         return found and actual is not None
     if operator == "eq":

@@ -27,6 +27,7 @@ SEARCH_ATTRIBUTES = {
     "CustomerId": "Int",
     "JourneyStep": "Keyword",
     "TriggerEvent": "Keyword",
+    "JourneyPath": "KeywordList",
 }
 DEMO_PLACE = 42
 DEMO_USER = 1

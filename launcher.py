@@ -21,10 +21,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from settings import Settings
-from store.tables import Journey
+from store.tables import Journey, JourneyRun
 from temporal_client import reachable
 from workflows.cleanup import JourneyCleanup
-from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, JourneyInfo
+from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, JourneyInfo, RunInput
 from workflows.journey import (
     CUSTOMER_ID,
     JOURNEY_ID,
@@ -32,6 +32,8 @@ from workflows.journey import (
     TRIGGER_EVENT,
     JourneyExecution,
 )
+from workflows.model import MANUAL
+from workflows.run import RunFanOut
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ def event_execution_id(journey_id: int, event_id: str) -> str:
 
 def run_execution_id(journey_id: int, run_id: str, customer_id: int) -> str:
     return f"journey-{journey_id}-run-{run_id}-{customer_id}"
+
+
+def run_fan_out_id(journey_id: int, run_id: str) -> str:
+    return f"journey-{journey_id}-run-{run_id}"
 
 
 def execution_input(
@@ -60,8 +66,26 @@ def execution_input(
     )
 
 
+def run_execution_input(run: RunInput, customer_id: int) -> ExecutionInput:
+    """One customer's execution of a manual run: the journey as it was at the `/run` call."""
+    return ExecutionInput(
+        place_id=run.place_id,
+        journey=run.journey,
+        machine_config=run.machine_config,
+        customer_id=customer_id,
+        event=EventInfo(name=MANUAL),
+        poll_seconds=run.poll_seconds,
+        history_limit=run.history_limit,
+    )
+
+
 async def start(
-    client: Client, settings: Settings, execution_id: str, request: ExecutionInput
+    client: Client,
+    settings: Settings,
+    execution_id: str,
+    request: ExecutionInput,
+    *,
+    run_id: str | None = None,
 ) -> str:
     """Start the execution unless one with this id exists (running or finished): starting
     twice is a no-op, which is what makes at-least-once event sources exactly-once here."""
@@ -86,6 +110,7 @@ async def start(
                 memo={
                     "version": request.journey.version,
                     "eventId": request.event.id,
+                    "runId": run_id,
                     "startedAt": int(time.time()),
                 },
                 static_summary=(
@@ -100,6 +125,43 @@ async def start(
     except WorkflowAlreadyStartedError:
         pass  # finished before: the id stays taken, so nothing starts twice
     return execution_id
+
+
+async def start_run(client: Client, settings: Settings, journey: Journey, run: JourneyRun) -> None:
+    """Start the durable fan-out of a recorded run (a second start of it is a no-op)."""
+    assert journey.id is not None
+    request = RunInput(
+        run_id=run.id,
+        place_id=journey.place_id,
+        journey=JourneyInfo(id=journey.id, name=journey.name, version=journey.version),
+        machine_config=journey.machine_config,
+        poll_seconds=settings.condition_poll_seconds,
+        history_limit=settings.history_limit,
+    )
+    attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(PLACE_ID, journey.place_id),
+            SearchAttributePair(JOURNEY_ID, journey.id),
+            SearchAttributePair(TRIGGER_EVENT, MANUAL),
+        ]
+    )
+    try:
+        with reachable():
+            await client.start_workflow(
+                RunFanOut.run,
+                request,
+                id=run_fan_out_id(journey.id, run.id),
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=attributes,
+                static_summary=(
+                    f"Run {run.id} of journey {journey.id} \u201c{journey.name}\u201d "
+                    f"v{journey.version}: {run.targeted} customers"
+                ),
+            )
+    except WorkflowAlreadyStartedError:
+        pass  # the fan-out of this run already finished
 
 
 async def end_executions(

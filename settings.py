@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     worker_activities: int = 50
     # History events after which an execution continues as new (its history starts afresh).
     history_limit: int = 2_000
+    # A manual run's fan-out reads this many targeted customers per activity, and starts
+    # their executions this many at a time (each start is one RPC to Temporal).
+    run_page_size: int = 1_000
+    run_concurrency: int = 32
     # Larger than any journey body; sized for `POST /customers/import` of 10 000 customers.
     max_body_bytes: int = 16 * 1024 * 1024
 

@@ -14,10 +14,12 @@ from activities.campaigns import Campaigns
 from activities.channels import Channel, build_channels, close_channels
 from activities.delivery import Delivery
 from activities.executions import Executions
+from activities.runs import RunPages
 from settings import Settings, get_settings
 from store.db import SessionFactory, create_engine, session_factory
 from workflows.cleanup import JourneyCleanup
 from workflows.journey import JourneyExecution
+from workflows.run import RunFanOut
 
 log = logging.getLogger("journeys.worker")
 
@@ -29,10 +31,11 @@ def build_worker(
     audience = Audience(sessions)
     campaigns = Campaigns(sessions)
     executions = Executions(client)
+    run_pages = RunPages(client, sessions, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyExecution, JourneyCleanup],
+        workflows=[JourneyExecution, JourneyCleanup, RunFanOut],
         activities=[
             delivery.send_message,
             audience.read_customer_attribute,
@@ -40,6 +43,7 @@ def build_worker(
             campaigns.clone_campaign,
             executions.list_journey_executions,
             executions.end_executions,
+            run_pages.start_run_page,
         ],
         max_concurrent_activities=settings.worker_activities,
         # Let running activities (a send in flight) finish before the process exits.

@@ -16,7 +16,9 @@ from api import (
     executions,
     journeys,
     messages,
+    runs,
     segments,
+    stats,
     templates,
 )
 from api.body_guard import BodyGuard
@@ -57,6 +59,8 @@ def create_app(
     errors.install(app)
     routers = (
         journeys,
+        runs,
+        stats,
         executions,
         events,
         customers,

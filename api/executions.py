@@ -59,6 +59,7 @@ class ExecutionOut(Resource):
     version: int | None
     trigger_event: str | None
     event_id: str | None
+    run_id: str | None
     started_at: int | None
     closed_at: int | None
 
@@ -79,7 +80,7 @@ def _seconds(moment: datetime | None) -> int | None:
     return int(moment.timestamp()) if moment is not None else None
 
 
-def _query(place_id: int, journey_id: int) -> str:
+def executions_query(place_id: int, journey_id: int) -> str:
     # Continued-as-new runs are earlier chapters of a still-open execution, not executions.
     return (
         f"WorkflowType = 'JourneyExecution' AND PlaceId = {place_id} AND "
@@ -99,6 +100,7 @@ async def _out(execution: WorkflowExecution, journey_id: int) -> ExecutionOut:
         version=memo.get("version"),
         trigger_event=attributes.get(TRIGGER_EVENT),
         event_id=memo.get("eventId"),
+        run_id=memo.get("runId"),
         started_at=memo.get("startedAt") or _seconds(execution.start_time),
         closed_at=_seconds(execution.close_time),
     )
@@ -146,7 +148,7 @@ async def list_executions(
 ) -> JSONResponse:
     """The journey's executions, newest first (paginated; filter by status, customer_id)."""
     await journeys.get(session, manager.place_id, journey_id)
-    query = _query(manager.place_id, journey_id)
+    query = executions_query(manager.place_id, journey_id)
     if status is not None:
         query += f" AND {VISIBILITY[status]}"
     if customer_id is not None:

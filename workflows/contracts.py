@@ -146,3 +146,28 @@ class EndExecutionsInput(BaseModel):
     ids: list[str]
     mode: Literal["cancel", "delete"]
     reason: str
+
+
+class RunInput(BaseModel):
+    """A manual run's fan-out (`JourneyRun`): the journey as it was when `/run` was called,
+    and how far the fan-out has got (carried over `continue_as_new`)."""
+
+    run_id: str
+    place_id: int
+    journey: JourneyInfo
+    machine_config: dict[str, Any] | None
+    poll_seconds: int = 300
+    history_limit: int = 2_000
+    # Every targeted customer with an id up to `after` has an execution; `started` of them.
+    after: int = 0
+    started: int = 0
+
+
+class RunPage(BaseModel):
+    """Where a page of the fan-out left off; `done` once every execution is started, or
+    when the run is not (or no longer) recorded: its journey was deleted, or the `/run`
+    call that started the fan-out failed before it committed."""
+
+    after: int
+    started: int
+    done: bool

@@ -5,10 +5,12 @@ from `workflow.now()`; the machine is the snapshot the execution was started wit
 """
 
 import contextlib
+import hashlib
 from datetime import timedelta
+from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
@@ -43,6 +45,20 @@ JOURNEY_ID = SearchAttributeKey.for_int("JourneyId")
 CUSTOMER_ID = SearchAttributeKey.for_int("CustomerId")
 JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
 TRIGGER_EVENT = SearchAttributeKey.for_keyword("TriggerEvent")
+# Tokens that journey statistics count: one per state the execution has entered, and one
+# for the state it is in (see `state_token`).
+JOURNEY_PATH = SearchAttributeKey.for_keyword_list("JourneyPath")
+PATH_PATCH = "journey-path-search-attribute"
+
+
+def state_token(kind: Literal["entered", "in"], state: str) -> str:
+    """A state as a token visibility can match exactly. State names are free text, but the
+    dev server's SQLite visibility matches keyword lists through full-text search (by word,
+    ignoring case) and can't match quotes or backslashes at all: a hash of the name in
+    lowercase hex is one word that only that name yields."""
+    digest = hashlib.blake2b(state.encode(), digest_size=10).hexdigest()
+    return f"{'e' if kind == 'entered' else 'n'}{digest}"
+
 
 # Deliveries retry until the provider is back: a message is never dropped for an outage.
 SEND_RETRY = RetryPolicy(
@@ -233,7 +249,15 @@ class JourneyExecution:
                 StepRecord(state=state, type=kind, visit=visit, entered_at=workflow.now())
             )
             del self._steps[:-KEPT_STEPS]
-        workflow.upsert_search_attributes([JOURNEY_STEP.value_set(state)])
+        updates: list[SearchAttributeUpdate[Any]] = [JOURNEY_STEP.value_set(state)]
+        if workflow.patched(PATH_PATCH):
+            known = workflow.info().typed_search_attributes.get(JOURNEY_PATH) or []
+            entered = [t for t in known if t.startswith("e")]
+            token = state_token("entered", state)
+            if token not in entered:
+                entered.append(token)
+            updates.append(JOURNEY_PATH.value_set([*entered, state_token("in", state)]))
+        workflow.upsert_search_attributes(updates)
         workflow.set_current_details(f"**Step:** {state} ({kind}), visit {visit}")
 
     def _leave(self, event: str | None, detail: str | None) -> None:

@@ -1,0 +1,79 @@
+"""The fan-out activity of a manual run: start a page of the run's executions."""
+
+import asyncio
+import time
+
+from temporalio import activity
+from temporalio.client import Client
+
+import launcher
+from settings import Settings
+from store import runs
+from store.db import SessionFactory
+from workflows.contracts import RunInput, RunPage
+
+# How long a new fan-out looks for its run: `/run` starts it just before committing.
+RECORD_WAIT_SECONDS = 60.0
+# The run's `started` figure is written at most this often (and at the end of every page).
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+class RunPages:
+    def __init__(self, client: Client, sessions: SessionFactory, settings: Settings) -> None:
+        self.client = client
+        self.sessions = sessions
+        self.settings = settings
+
+    @activity.defn(name="start_run_page")
+    async def start_run_page(self, request: RunInput) -> RunPage:
+        """Start the executions of the next page of targeted customers, a bounded number at
+        a time, heartbeating how far it got so that a retry resumes there."""
+        after, started = request.after, request.started
+        resumed = activity.info().heartbeat_details
+        if resumed:
+            after, started = resumed[0]
+        fresh = not resumed and after == 0 and started == 0
+        if not await self._recorded(request.run_id, wait=fresh):
+            return RunPage(after=after, started=started, done=True)
+        async with self.sessions() as session:
+            ids = await runs.members_after(
+                session, request.run_id, after, self.settings.run_page_size
+            )
+        reported = time.monotonic()
+        step = self.settings.run_concurrency
+        for chunk in (ids[i : i + step] for i in range(0, len(ids), step)):
+            await asyncio.gather(*(self._start(request, customer_id) for customer_id in chunk))
+            after, started = chunk[-1], started + len(chunk)
+            activity.heartbeat((after, started))
+            if time.monotonic() - reported >= PROGRESS_EVERY_SECONDS:
+                await self._record(request.run_id, started, done=False)
+                reported = time.monotonic()
+        done = len(ids) < self.settings.run_page_size
+        await self._record(request.run_id, started, done=done)
+        return RunPage(after=after, started=started, done=done)
+
+    async def _start(self, request: RunInput, customer_id: int) -> None:
+        execution_id = launcher.run_execution_id(request.journey.id, request.run_id, customer_id)
+        execution = launcher.run_execution_input(request, customer_id)
+        await launcher.start(
+            self.client, self.settings, execution_id, execution, run_id=request.run_id
+        )
+
+    async def _recorded(self, run_id: str, *, wait: bool) -> bool:
+        deadline = time.monotonic() + (RECORD_WAIT_SECONDS if wait else 0)
+        while True:
+            async with self.sessions() as session:
+                if await runs.is_recorded(session, run_id):
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            activity.heartbeat()
+            await asyncio.sleep(0.5)
+
+    async def _record(self, run_id: str, started: int, *, done: bool) -> None:
+        async with self.sessions() as session:
+            if done:
+                await runs.complete(session, run_id, started)
+            else:
+                await runs.record_progress(session, run_id, started)
+            await session.commit()

@@ -1,0 +1,141 @@
+"""Journey statistics: `/places/{placeId}/journeys/{journeyId}/stats`.
+
+Counted, never scanned: executions by status and by state from Temporal's visibility store
+(count queries over the search attributes every execution keeps up to date), messages from
+the delivery log grouped in the database.
+"""
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+from api.deps import CurrentManager, Session, TemporalClient
+from api.executions import STATUS, executions_query
+from api.journeys import JourneyId
+from api.wire import Resource, envelope, envelope_models
+from store import journeys, messages
+from temporal_client import reachable
+from workflows.journey import state_token
+from workflows.model import parse_machine_config
+
+KIND = "journey_stats"
+# Count queries in flight at once per request (two per state, and one for the totals).
+CONCURRENT_COUNTS = 16
+# ExecutionStatus as visibility spells it (TIMED_OUT is 'TimedOut') → the API's status.
+VISIBILITY_STATUS = {status.name.title().replace("_", ""): name for status, name in STATUS.items()}
+
+
+class MessageCounts(Resource):
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class StateStats(Resource):
+    type: str | None
+    entered: int
+    current: int
+    messages: MessageCounts | None
+
+
+class ExecutionCounts(Resource):
+    total: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    terminated: int = 0
+
+
+class JourneyStats(Resource):
+    id: int
+    version: int
+    executions: ExecutionCounts
+    states: dict[str, StateStats]
+
+
+StatsEnvelope, _ = envelope_models(KIND, JourneyStats)
+router = APIRouter(prefix="/places/{place_id}/journeys/{journey_id}", tags=["journeys"])
+
+
+@router.get("/stats", response_model=None, responses={200: {"model": StatsEnvelope}})
+async def journey_stats(
+    manager: CurrentManager, session: Session, temporal: TemporalClient, journey_id: JourneyId
+) -> JSONResponse:
+    """Executions by status, and for each state of the current version: how many executions
+    entered it, how many are in it now, and for send steps the messages sent, skipped and
+    failed. Executions of every version count; states only in older versions are listed
+    when they logged messages. Visibility lags a moment behind the executions."""
+    journey = await journeys.get(session, manager.place_id, journey_id)
+    logged = await messages.counts_by_state(session, manager.place_id, journey_id)
+    types: dict[str, str | None] = {}
+    if journey.machine_config is not None:
+        config = parse_machine_config(journey.machine_config)
+        for name, state in config.states.items():
+            types[name] = state.step.type if state.step else "final"
+    for name in logged:
+        types.setdefault(name, None)
+
+    base = executions_query(manager.place_id, journey_id)
+    counter = _Counter(temporal)
+    with reachable():
+        totals, entered, current = await asyncio.gather(
+            counter.by_status(base),
+            asyncio.gather(
+                *(
+                    counter.count(f"{base} AND JourneyPath = '{state_token('entered', s)}'")
+                    for s in types
+                )
+            ),
+            asyncio.gather(
+                *(
+                    counter.count(
+                        f"{base} AND ExecutionStatus = 'Running' "
+                        f"AND JourneyPath = '{state_token('in', s)}'"
+                    )
+                    for s in types
+                )
+            ),
+        )
+    states = {
+        name: StateStats(
+            type=kind,
+            entered=entered[i],
+            current=current[i],
+            messages=_messages(kind, logged.get(name)),
+        )
+        for i, (name, kind) in enumerate(types.items())
+    }
+    stats = JourneyStats(id=journey_id, version=journey.version, executions=totals, states=states)
+    return envelope(KIND, [stats])
+
+
+def _messages(kind: str | None, logged: dict[str, int] | None) -> MessageCounts | None:
+    """A send step's message counts (zeros before any); None for steps that send nothing."""
+    if logged is not None:
+        return MessageCounts(**logged)
+    if kind is not None and kind.startswith("send_"):
+        return MessageCounts()
+    return None
+
+
+class _Counter:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.slots = asyncio.Semaphore(CONCURRENT_COUNTS)
+
+    async def count(self, query: str) -> int:
+        async with self.slots:
+            return (await self.client.count_workflows(query)).count
+
+    async def by_status(self, query: str) -> ExecutionCounts:
+        async with self.slots:
+            counted = await self.client.count_workflows(f"{query} GROUP BY ExecutionStatus")
+        totals = ExecutionCounts(total=counted.count)
+        for group in counted.groups:
+            name = VISIBILITY_STATUS.get(str(group.group_values[0]))
+            if name is not None:
+                setattr(totals, name, getattr(totals, name) + group.count)
+        return totals

@@ -1,0 +1,204 @@
+"""Manual runs executing on a real Temporal dev server, and the statistics they leave."""
+
+import asyncio
+from collections import Counter
+
+from tests.activities.test_channels import FCM_PATH, fcm_devices
+from tests.api.test_runs import classified, import_customers
+from tests.conftest import PLACE, engine_settings, only, running_engine
+from tests.spec_examples import PROMO_CONFIG, PROMO_CREATE, VIP_BRANCH_CONFIG
+
+BASE = f"/places/{PLACE}/journeys"
+FINAL_ONLY = {"initial": "done", "states": {"done": {"type": "final"}}}
+
+
+async def manual_journey(api, name, config):
+    response = await api.post(BASE, json={"name": name, "trigger_event": "manual"})
+    journey_id = only(response.json(), "journey_definition")["id"]
+    updated = await api.put(f"{BASE}/{journey_id}", json={"machine_config": config})
+    assert updated.status_code == 200, updated.text
+    return journey_id
+
+
+async def finished_run(api, journey_id, run_id, timeout=120):
+    """The run once its fan-out has started every execution."""
+    async with asyncio.timeout(timeout):
+        while True:
+            response = await api.get(f"{BASE}/{journey_id}/runs/{run_id}")
+            assert response.status_code == 200, response.text
+            run = only(response.json(), "journey_run")
+            if run["status"] == "completed":
+                return run
+            await asyncio.sleep(0.2)
+
+
+async def visible(client, query, expected, timeout=60):
+    """The ids of the executions matching `query` once visibility shows `expected` of them."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if (await client.count_workflows(query)).count >= expected:
+                return [execution.id async for execution in client.list_workflows(query)]
+            await asyncio.sleep(0.3)
+
+
+def executions_of(journey_id):
+    return (
+        f"WorkflowType = 'JourneyExecution' AND JourneyId = {journey_id} "
+        "AND ExecutionStatus != 'ContinuedAsNew'"
+    )
+
+
+async def test_one_off_promo_blast_as_in_the_spec(engine_under_test, http):
+    """VIP segment 4 included, churned segment 6 excluded: one push per targeted customer."""
+    engine = engine_under_test
+    http.route("POST", FCM_PATH, fcm_devices())
+    tokens = {"push_tokens": ["device-a"]}
+    await import_customers(
+        engine.api,
+        [classified(i, "vip", **tokens) for i in range(1, 39)]
+        + [classified(i, "churned", **tokens) for i in range(39, 51)]
+        + [classified(i, "new", **tokens) for i in range(51, 61)],
+    )
+    created = await engine.api.post(BASE, json=PROMO_CREATE)
+    journey_id = only(created.json(), "journey_definition")["id"]
+    assert (
+        await engine.api.put(f"{BASE}/{journey_id}", json={"machine_config": PROMO_CONFIG})
+    ).status_code == 200
+
+    response = await engine.api.post(
+        f"{BASE}/{journey_id}/run", json={"include_segment_ids": [4], "exclude_segment_ids": [6]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["triggered"] == 38
+    run_id = response.json()["runId"]
+    run = await finished_run(engine.api, journey_id, run_id)
+    assert (run["targeted"], run["started"]) == (38, 38)
+
+    expected = {f"journey-{journey_id}-run-{run_id}-{i}" for i in range(1, 39)}
+    for execution_id in expected:
+        assert (await engine.execution_result(execution_id)).final_state == "done"
+    ids = await visible(engine.client, executions_of(journey_id), 38)
+    assert sorted(ids) == sorted(expected)
+    messages = await engine.messages(journey_id=journey_id, per_page=100)
+    assert sorted(m["customerId"] for m in messages) == list(range(1, 39))
+    assert {(m["status"], m["channel"], m["templateId"]) for m in messages} == {
+        ("sent", "push", 9)
+    }
+    assert len(http.received(FCM_PATH)) == 38
+
+    listed = await engine.api.get(f"{BASE}/{journey_id}/executions", params={"per_page": 1})
+    (execution,) = listed.json()["node.journey_execution"].values()
+    assert (execution["triggerEvent"], execution["runId"]) == ("manual", run_id)
+
+
+async def test_thousands_of_customers_each_started_once_from_the_snapshot(
+    temporal, clean_engine, keys, database_url, smtp_port, http
+):
+    """Small pages and a small history limit: the fan-out pages by keyset and continues as
+    new; customers who join after the call are not part of the run."""
+    settings = engine_settings(
+        database_url, smtp_port, http, run_page_size=250, run_concurrency=16, history_limit=20
+    )
+    async with running_engine(temporal, clean_engine, keys, settings) as engine:
+        customers = 2_500
+        await import_customers(
+            engine.api,
+            [classified(i, "vip" if i % 5 else "churned") for i in range(1, customers + 1)],
+        )
+        journey_id = await manual_journey(engine.api, "Everyone", FINAL_ONLY)
+        response = await engine.api.post(
+            f"{BASE}/{journey_id}/run", json={"exclude_segment_ids": [6]}
+        )
+        assert response.status_code == 200, response.text
+        targeted = customers - customers // 5
+        assert response.json()["triggered"] == targeted
+        run_id = response.json()["runId"]
+        # Joined after the call, with ids past everyone's: the fan-out would reach them last.
+        late = [classified(i, "vip") for i in range(customers + 1, customers + 101)]
+        await import_customers(engine.api, late)
+
+        run = await finished_run(engine.api, journey_id, run_id)
+        assert (run["targeted"], run["started"]) == (targeted, targeted)
+        ids = await visible(engine.client, executions_of(journey_id), targeted)
+        expected = {
+            f"journey-{journey_id}-run-{run_id}-{i}" for i in range(1, customers + 1) if i % 5
+        }
+        assert len(ids) == targeted
+        assert set(ids) == expected
+
+        fan_out = f"WorkflowId = 'journey-{journey_id}-run-{run_id}'"
+        chapters = [w.history_length async for w in engine.client.list_workflows(fan_out)]
+        assert len(chapters) >= 3, chapters
+        assert max(chapters) <= 20 + 10
+
+
+async def test_stats_follow_the_paths_taken(engine_under_test, mailbox):
+    """The VIP branch as a manual journey: stats per state match the executions and the
+    messages actually produced."""
+    engine = engine_under_test
+    vips, others = range(1, 5), range(5, 12)
+    await import_customers(
+        engine.api,
+        [classified(i, "vip", email=f"c{i}@example.com") for i in vips]
+        + [classified(i, "new", email=f"c{i}@example.com") for i in others if i != 11]
+        + [classified(11, "new")],  # no email address: the standard email is skipped
+    )
+    journey_id = await manual_journey(engine.api, "VIP branch", VIP_BRANCH_CONFIG)
+    stats_url = f"{BASE}/{journey_id}/stats"
+    empty = only((await engine.api.get(stats_url)).json(), "journey_stats")
+    assert empty["executions"]["total"] == 0
+    assert list(empty["states"]) == list(VIP_BRANCH_CONFIG["states"])
+
+    response = await engine.api.post(f"{BASE}/{journey_id}/run", json={})
+    run_id = response.json()["runId"]
+    await finished_run(engine.api, journey_id, run_id)
+    ids = await visible(engine.client, executions_of(journey_id), 11)
+    for execution_id in ids:
+        assert (await engine.execution_result(execution_id)).final_state == "done"
+
+    messages = await engine.messages(journey_id=journey_id, per_page=100)
+    produced = Counter((m["state"], m["status"]) for m in messages)
+    assert produced == {
+        ("send_vip_email", "sent"): 4,
+        ("send_standard_email", "sent"): 6,
+        ("send_standard_email", "skipped"): 1,
+    }
+    completed = executions_of(journey_id) + " AND ExecutionStatus = 'Completed'"
+    await visible(engine.client, completed, 11)
+
+    async with asyncio.timeout(30):
+        while True:  # visibility catches up with the last step a moment later
+            stats = only((await engine.api.get(stats_url)).json(), "journey_stats")
+            if stats["states"]["done"]["entered"] == 11:
+                break
+            await asyncio.sleep(0.3)
+    assert stats["id"] == journey_id
+    assert stats["executions"] == {
+        "total": 11,
+        "running": 0,
+        "completed": 11,
+        "failed": 0,
+        "cancelled": 0,
+        "terminated": 0,
+    }
+    states = stats["states"]
+    assert states["check_vip"] == {
+        "type": "condition",
+        "entered": 11,
+        "current": 0,
+        "messages": None,
+    }
+    assert states["send_vip_email"] == {
+        "type": "send_email",
+        "entered": 4,
+        "current": 0,
+        "messages": {"sent": 4, "skipped": 0, "failed": 0},
+    }
+    assert states["send_standard_email"] == {
+        "type": "send_email",
+        "entered": 7,
+        "current": 0,
+        "messages": {"sent": 6, "skipped": 1, "failed": 0},
+    }
+    assert states["done"] == {"type": "final", "entered": 11, "current": 0, "messages": None}
+    assert len(mailbox.received) == 10

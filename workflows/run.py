@@ -1,0 +1,56 @@
+"""`JourneyRun`: the fan-out of a manual run, starting one execution per targeted customer.
+
+The audience is the snapshot `/run` recorded; pages of it are started by an activity that
+heartbeats its cursor, so a lost worker resumes mid-page, and execution ids are deterministic,
+so a page started twice starts nobody twice. The workflow itself only carries the cursor
+from page to page and continues as new before its history grows.
+"""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import RunInput, RunPage
+
+# Temporal or the database being away only delays the fan-out; it is never given up.
+PAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+PAGE_TIMEOUT = timedelta(minutes=10)
+PAGE_HEARTBEAT = timedelta(seconds=30)
+
+
+@workflow.defn(name="JourneyRun")
+class RunFanOut:
+    def __init__(self) -> None:
+        self._started = 0
+
+    @workflow.query(name="started")
+    def started(self) -> int:
+        return self._started
+
+    @workflow.run
+    async def run(self, request: RunInput) -> int:
+        self._started = request.started
+        while True:
+            page = await workflow.execute_activity(
+                "start_run_page",
+                request,
+                result_type=RunPage,
+                start_to_close_timeout=PAGE_TIMEOUT,
+                heartbeat_timeout=PAGE_HEARTBEAT,
+                retry_policy=PAGE_RETRY,
+                summary=f"start executions after customer {request.after}",
+            )
+            request = request.model_copy(update={"after": page.after, "started": page.started})
+            self._started = page.started
+            if page.done:
+                return page.started
+            info = workflow.info()
+            if (
+                info.is_continue_as_new_suggested()
+                or info.get_current_history_length() > request.history_limit
+            ):
+                workflow.continue_as_new(request)

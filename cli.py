@@ -1,6 +1,7 @@
-"""The `journeys` command: dev, api, migrate, keys."""
+"""The `journeys` command: dev, api, worker, migrate, keys, run."""
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -80,6 +81,63 @@ def migrate() -> None:
 
     upgrade(get_settings().database_url)
     typer.echo("database is up to date", err=True)
+
+
+@app.command("run")
+def run_journey(
+    journey: Annotated[int, typer.Argument(help="The manual journey to run.", min=1)],
+    place: Annotated[int, typer.Option(help="The journey's place.", min=1)] = 42,
+    include: Annotated[
+        list[int] | None,
+        typer.Option(help="Target customers in this segment (repeat for more); all if none."),
+    ] = None,
+    exclude: Annotated[
+        list[int] | None,
+        typer.Option(help="Leave out customers in this segment (repeat for more)."),
+    ] = None,
+    api_url: Annotated[
+        str, typer.Option(envvar="JOURNEYS_API_URL", help="Where the Journeys API is.")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str, typer.Option(envvar="JOURNEYS_API_KEY", help="A manager key for the place.")
+    ] = "",
+    wait: Annotated[
+        bool, typer.Option(help="Show progress until every execution is started.")
+    ] = True,
+) -> None:
+    """Run a manual journey for segments and show a progress bar until every execution is
+    started. Prints the run id on stdout."""
+    import httpx
+
+    from run_client import RunClient, RunError, RunRequest
+
+    if not api_key:
+        typer.echo("error: an API key is needed: --api-key or JOURNEYS_API_KEY", err=True)
+        raise typer.Exit(2)
+    request = RunRequest(api_url, api_key, place, journey, include or [], exclude or [])
+    with httpx.Client(headers={"Api-Key": api_key}, timeout=30) as http:
+        client = RunClient(request, http)
+        try:
+            triggered = client.trigger()
+            run_id, targeted = triggered["runId"], triggered["triggered"]
+            typer.echo(f"run {run_id}: {targeted} customers targeted", err=True)
+            if wait:
+                with typer.progressbar(
+                    length=targeted, label="starting executions", file=sys.stderr
+                ) as bar:
+                    shown = 0
+
+                    def progress(started: int) -> None:
+                        nonlocal shown
+                        bar.update(started - shown)
+                        shown = started
+
+                    run = client.follow(run_id, progress)
+                typer.echo(f"all {run['started']} executions started", err=True)
+        except RunError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(run_id)
 
 
 @keys.command("create")

@@ -1,5 +1,6 @@
 """The `journeys` command, run as a user runs it: as a separate process."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -146,6 +147,7 @@ async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
             assert (
                 await http.get("/places/42/journeys", headers={"Api-Key": "nope"})
             ).status_code == 401
+            await run_from_the_command_line(http, api_url)
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"http://127.0.0.1:{dev.ui_port}/")).status_code == 200
         client = await Client.connect(f"127.0.0.1:{dev.temporal_port}")
@@ -168,7 +170,7 @@ async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
                 listed = await http.get("/places/42/journeys", headers={"Api-Key": key})
                 assert listed.status_code == 200
                 names = [j["name"] for j in listed.json()["node.journey_definition"].values()]
-                assert names == ["kept"]
+                assert names == ["kept", "cli"]
     finally:
         assert again.stop(signal.SIGTERM) == 0
     assert _processes_mentioning(str(data_dir)) == []
@@ -177,6 +179,62 @@ async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
         assert third.printed("API key:") == generated
     finally:
         third.stop(signal.SIGINT)
+
+
+async def journeys_async(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, [*JOURNEYS, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def run_from_the_command_line(http: httpx.AsyncClient, api_url: str) -> None:
+    """`journeys run` against the dev stack: the run id on stdout, progress on stderr."""
+    customers = [
+        {"id": i, "attributes": {"account": {"classification": "vip" if i % 2 else "new"}}}
+        for i in range(1, 401)
+    ]
+    assert (await http.post("/places/42/customers/import", json=customers)).status_code == 200
+    created = await http.post(
+        "/places/42/journeys",
+        json={
+            "name": "cli",
+            "trigger_event": "manual",
+            "machine_config": {"initial": "done", "states": {"done": {"type": "final"}}},
+        },
+    )
+    journey_id = str(only(created.json(), "journey_definition")["id"])
+    env = {**os.environ, "JOURNEYS_API_KEY": "dev-key-K"}
+    run = ["run", journey_id, "--place", "42", "--include", "4", "--api-url", api_url]
+    result = await journeys_async(*run, env=env)
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.strip()
+    assert result.stdout == run_id + "\n"
+    assert f"run {run_id}: 200 customers targeted" in result.stderr
+    assert "starting executions" in result.stderr
+    assert "all 200 executions started" in result.stderr
+    recorded = await http.get(f"/places/42/journeys/{journey_id}/runs/{run_id}")
+    item = only(recorded.json(), "journey_run")
+    assert (item["status"], item["targeted"], item["started"]) == ("completed", 200, 200)
+
+    unknown = await journeys_async(*run, "--exclude", "999999", env=env)
+    assert unknown.returncode == 1
+    assert "422" in unknown.stderr and "exclude_segment_ids.0" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    keyless = {k: v for k, v in env.items() if k != "JOURNEYS_API_KEY"}
+    no_key = await journeys_async(*run, env=keyless)
+    assert no_key.returncode == 2 and "JOURNEYS_API_KEY" in no_key.stderr
+
+
+def test_run_reports_an_unreachable_api(closed_port):
+    result = subprocess.run(
+        [*JOURNEYS, "run", "1", "--api-key", "k", "--api-url", f"http://127.0.0.1:{closed_port}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "cannot reach the API" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_dev_reports_a_busy_port(tmp_path):

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -19,6 +21,7 @@ from tests.conftest import LOOPBACK, PLACE, backend_of, namespace_client, only
 from workflows.journey import JourneyExecution
 
 CUSTOMERS = 30
+FINAL_ONLY = {"initial": "done", "states": {"done": {"type": "final"}}}
 TWO_EMAILS = {
     "initial": "first",
     "states": {
@@ -28,6 +31,30 @@ TWO_EMAILS = {
         "done": {"type": "final"},
     },
 }
+
+
+def worker_env(client, database_url, task_queue, **settings: str) -> dict[str, str]:
+    """A `journeys worker` configured only by JOURNEYS_* variables, as in production."""
+    return {
+        **os.environ,
+        "JOURNEYS_DATABASE_URL": database_url,
+        "JOURNEYS_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "JOURNEYS_TEMPORAL_NAMESPACE": backend_of(database_url),
+        "JOURNEYS_TASK_QUEUE": task_queue,
+        **{f"JOURNEYS_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
+@asynccontextmanager
+async def in_process_api(client, clean_engine, settings, keys) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, engine=clean_engine, temporal=client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=keys.headers()
+        ) as api,
+    ):
+        yield api
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -44,26 +71,18 @@ async def test_killed_worker_loses_and_duplicates_nothing(
 ):
     client = await namespace_client(temporal, database_url)
     task_queue = f"crash-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "JOURNEYS_DATABASE_URL": database_url,
-        "JOURNEYS_TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "JOURNEYS_TEMPORAL_NAMESPACE": backend_of(database_url),
-        "JOURNEYS_TASK_QUEUE": task_queue,
-        "JOURNEYS_EMAIL_PROVIDER": "smtp",
-        "JOURNEYS_SMTP_HOST": LOOPBACK,
-        "JOURNEYS_SMTP_PORT": str(smtp_port),
-        "JOURNEYS_SMTP_SECURITY": "none",
-        "JOURNEYS_EMAIL_FROM": "rewards@example.com",
-    }
+    env = worker_env(
+        client,
+        database_url,
+        task_queue,
+        email_provider="smtp",
+        smtp_host=LOOPBACK,
+        smtp_port=str(smtp_port),
+        smtp_security="none",
+        email_from="rewards@example.com",
+    )
     app_settings = settings.model_copy(update={"task_queue": task_queue})
-    app = create_app(app_settings, engine=clean_engine, temporal=client)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=keys.headers()
-        ) as api,
-    ):
+    async with in_process_api(client, clean_engine, app_settings, keys) as api:
         created = await api.post(
             f"/places/{PLACE}/journeys",
             json={"name": "two", "trigger_event": "order.created", "machine_config": TWO_EMAILS},
@@ -127,3 +146,71 @@ async def test_killed_worker_loses_and_duplicates_nothing(
     assert repeated <= before_kill
     assert max(arrived.values()) <= 2
     print(f"delivered before the kill: {delivered_before}; sent again: {len(repeated)}")
+
+
+async def test_killed_worker_mid_fan_out_starts_each_customer_once(
+    temporal, clean_engine, keys, database_url, settings
+):
+    """A manual run over 1 500 customers, its worker killed part-way through the fan-out
+    and started again: exactly one execution per targeted customer."""
+    client = await namespace_client(temporal, database_url)
+    task_queue = f"crash-run-{uuid.uuid4().hex[:8]}"
+    # Small pages, few starts at a time: the fan-out takes long enough to be caught mid-way.
+    env = worker_env(client, database_url, task_queue, run_page_size="200", run_concurrency="4")
+    app_settings = settings.model_copy(update={"task_queue": task_queue})
+    customers = 1_500
+    async with in_process_api(client, clean_engine, app_settings, keys) as api:
+        imported = await api.post(
+            f"/places/{PLACE}/customers/import",
+            json=[{"id": i} for i in range(1, customers + 1)],
+        )
+        assert imported.status_code == 200, imported.text
+        created = await api.post(
+            f"/places/{PLACE}/journeys",
+            json={"name": "All", "trigger_event": "manual", "machine_config": FINAL_ONLY},
+        )
+        journey_id = only(created.json(), "journey_definition")["id"]
+        response = await api.post(f"/places/{PLACE}/journeys/{journey_id}/run", json={})
+        assert response.json()["triggered"] == customers
+        run_url = f"/places/{PLACE}/journeys/{journey_id}/runs/{response.json()['runId']}"
+
+        async def run_record():
+            return only((await api.get(run_url)).json(), "journey_run")
+
+        worker = start_worker(env)
+        try:
+            async with asyncio.timeout(120):
+                while True:
+                    if (await run_record())["started"] >= 300:
+                        break
+                    await asyncio.sleep(0.05)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            started_before = (await run_record())["started"]
+            assert started_before < customers
+            worker = start_worker(env)
+            async with asyncio.timeout(240):
+                while True:
+                    run = await run_record()
+                    if run["status"] == "completed":
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+        assert run["started"] == customers
+
+    query = (
+        f"WorkflowType = 'JourneyExecution' AND JourneyId = {journey_id} "
+        "AND ExecutionStatus != 'ContinuedAsNew'"
+    )
+    async with asyncio.timeout(60):
+        while True:
+            if (await client.count_workflows(query)).count >= customers:
+                break
+            await asyncio.sleep(0.3)
+    ids = Counter([execution.id async for execution in client.list_workflows(query)])
+    run_id = run["id"]
+    assert set(ids) == {f"journey-{journey_id}-run-{run_id}-{i}" for i in range(1, customers + 1)}
+    assert set(ids.values()) == {1}
+    print(f"started before the kill: {started_before} of {customers}")

@@ -19,7 +19,8 @@ PAGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 PAGE_TIMEOUT = timedelta(minutes=10)
-PAGE_HEARTBEAT = timedelta(seconds=30)
+# A page lost with its worker is picked up again this soon.
+PAGE_HEARTBEAT = timedelta(seconds=10)
 
 
 @workflow.defn(name="JourneyRun")

@@ -14,13 +14,15 @@ from temporalio.worker import Replayer
 
 from workflows.cleanup import JourneyCleanup
 from workflows.journey import JourneyExecution
+from workflows.run import RunFanOut
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 async def replay(history: WorkflowHistory) -> None:
     replayer = Replayer(
-        workflows=[JourneyExecution, JourneyCleanup], data_converter=pydantic_data_converter
+        workflows=[JourneyExecution, JourneyCleanup, RunFanOut],
+        data_converter=pydantic_data_converter,
     )
     await replayer.replay_workflow(history)
 

@@ -7,6 +7,7 @@ from tests.activities.test_channels import FCM_PATH, fcm_devices
 from tests.api.test_runs import classified, import_customers
 from tests.conftest import PLACE, engine_settings, only, running_engine
 from tests.spec_examples import PROMO_CONFIG, PROMO_CREATE, VIP_BRANCH_CONFIG
+from tests.workflows.replay import keep
 
 BASE = f"/places/{PLACE}/journeys"
 FINAL_ONLY = {"initial": "done", "states": {"done": {"type": "final"}}}
@@ -20,9 +21,9 @@ async def manual_journey(api, name, config):
     return journey_id
 
 
-async def finished_run(api, journey_id, run_id, timeout=120):
+async def finished_run(api, journey_id, run_id):
     """The run once its fan-out has started every execution."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(120):
         while True:
             response = await api.get(f"{BASE}/{journey_id}/runs/{run_id}")
             assert response.status_code == 200, response.text
@@ -32,9 +33,9 @@ async def finished_run(api, journey_id, run_id, timeout=120):
             await asyncio.sleep(0.2)
 
 
-async def visible(client, query, expected, timeout=60):
+async def visible(client, query, expected):
     """The ids of the executions matching `query` once visibility shows `expected` of them."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(60):
         while True:
             if (await client.count_workflows(query)).count >= expected:
                 return [execution.id async for execution in client.list_workflows(query)]
@@ -81,9 +82,7 @@ async def test_one_off_promo_blast_as_in_the_spec(engine_under_test, http):
     assert sorted(ids) == sorted(expected)
     messages = await engine.messages(journey_id=journey_id, per_page=100)
     assert sorted(m["customerId"] for m in messages) == list(range(1, 39))
-    assert {(m["status"], m["channel"], m["templateId"]) for m in messages} == {
-        ("sent", "push", 9)
-    }
+    assert {(m["status"], m["channel"], m["templateId"]) for m in messages} == {("sent", "push", 9)}
     assert len(http.received(FCM_PATH)) == 38
 
     listed = await engine.api.get(f"{BASE}/{journey_id}/executions", params={"per_page": 1})
@@ -130,6 +129,9 @@ async def test_thousands_of_customers_each_started_once_from_the_snapshot(
         chapters = [w.history_length async for w in engine.client.list_workflows(fan_out)]
         assert len(chapters) >= 3, chapters
         assert max(chapters) <= 20 + 10
+        await keep(
+            engine.client.get_workflow_handle(f"journey-{journey_id}-run-{run_id}"), "run-fan-out"
+        )
 
 
 async def test_stats_follow_the_paths_taken(engine_under_test, mailbox):
@@ -202,3 +204,6 @@ async def test_stats_follow_the_paths_taken(engine_under_test, mailbox):
     }
     assert states["done"] == {"type": "final", "entered": 11, "current": 0, "messages": None}
     assert len(mailbox.received) == 10
+    # Recorded with the JourneyPath search attribute (histories from before it replay too).
+    vip = f"journey-{journey_id}-run-{run_id}-1"
+    await keep(engine.client.get_workflow_handle(vip), "vip-branch-with-path")

@@ -211,6 +211,13 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
             str(options.ui_port),
             "--db-filename",
             str(data_dir / "temporal.db"),
+            # WAL without a sync per commit: ~2.5x the start rate of the default rollback
+            # journal, and still safe if a process dies (only a power cut can lose the
+            # last commits).
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
             "--ui-disable-news-fetch",
             "--log-level",
             "warn",

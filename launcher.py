@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -28,9 +28,12 @@ from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, Journey
 from workflows.journey import (
     CUSTOMER_ID,
     JOURNEY_ID,
+    JOURNEY_PATH,
+    JOURNEY_STEP,
     PLACE_ID,
     TRIGGER_EVENT,
     JourneyExecution,
+    path_after,
 )
 from workflows.model import MANUAL
 from workflows.run import RunFanOut
@@ -89,14 +92,18 @@ async def start(
 ) -> str:
     """Start the execution unless one with this id exists (running or finished): starting
     twice is a no-op, which is what makes at-least-once event sources exactly-once here."""
-    attributes = TypedSearchAttributes(
-        [
-            SearchAttributePair(PLACE_ID, request.place_id),
-            SearchAttributePair(JOURNEY_ID, request.journey.id),
-            SearchAttributePair(CUSTOMER_ID, request.customer_id),
-            SearchAttributePair(TRIGGER_EVENT, request.event.name),
-        ]
-    )
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(PLACE_ID, request.place_id),
+        SearchAttributePair(JOURNEY_ID, request.journey.id),
+        SearchAttributePair(CUSTOMER_ID, request.customer_id),
+        SearchAttributePair(TRIGGER_EVENT, request.event.name),
+    ]
+    initial = (request.machine_config or {}).get("initial")
+    if isinstance(initial, str):
+        # The first state's attributes come with the start, so the workflow's first step
+        # needs no upsert of its own.
+        pairs.append(SearchAttributePair(JOURNEY_STEP, initial))
+        pairs.append(SearchAttributePair(JOURNEY_PATH, path_after([], initial)))
     try:
         with reachable():
             await client.start_workflow(
@@ -106,7 +113,7 @@ async def start(
                 task_queue=settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=attributes,
+                search_attributes=TypedSearchAttributes(pairs),
                 memo={
                     "version": request.journey.version,
                     "eventId": request.event.id,

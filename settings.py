@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     # Activities one worker runs at once; its database pool is sized to match, so a send
     # never waits for a connection between the provider's answer and recording it.
     worker_activities: int = 50
+    # Executions a worker keeps in memory between their steps; beyond it the least recently
+    # used one is dropped and replayed from its history when its next step comes. Bounds the
+    # worker's memory however many executions are running.
+    worker_cached_workflows: int = 250
     # History events after which an execution continues as new (its history starts afresh).
     history_limit: int = 2_000
     # A manual run's fan-out reads this many targeted customers per activity, and starts

@@ -46,6 +46,7 @@ def build_worker(
             run_pages.start_run_page,
         ],
         max_concurrent_activities=settings.worker_activities,
+        max_cached_workflows=settings.worker_cached_workflows,
         # Let running activities (a send in flight) finish before the process exits.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

@@ -18,9 +18,12 @@ class Executions:
     @activity.defn(name="list_journey_executions")
     async def list_journey_executions(self, request: CleanupInput) -> ExecutionsPage:
         """Up to a page of the executions still to end: running ones, and for a delete the
-        closed ones too (their records go as well)."""
+        closed ones too (their records go as well), and the fan-outs of its manual runs."""
+        kinds = "'JourneyExecution'"
+        if request.mode == "delete":
+            kinds += ", 'JourneyRun'"
         query = (
-            f"WorkflowType = 'JourneyExecution' AND PlaceId = {request.place_id} "
+            f"WorkflowType IN ({kinds}) AND PlaceId = {request.place_id} "
             f"AND JourneyId = {request.journey_id}"
         )
         if request.mode == "cancel":

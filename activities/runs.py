@@ -41,7 +41,10 @@ class RunPages:
             )
         reported = time.monotonic()
         step = self.settings.run_concurrency
-        for chunk in (ids[i : i + step] for i in range(0, len(ids), step)):
+        for number, chunk in enumerate(ids[i : i + step] for i in range(0, len(ids), step)):
+            if number and not await self._recorded(request.run_id, wait=False):
+                # The journey was deleted: its cleanup ends what was started.
+                return RunPage(after=after, started=started, done=True)
             await asyncio.gather(*(self._start(request, customer_id) for customer_id in chunk))
             after, started = chunk[-1], started + len(chunk)
             activity.heartbeat((after, started))

@@ -6,11 +6,12 @@ from `workflow.now()`; the machine is the snapshot the execution was started wit
 
 import contextlib
 import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
@@ -58,6 +59,16 @@ def state_token(kind: Literal["entered", "in"], state: str) -> str:
     lowercase hex is one word that only that name yields."""
     digest = hashlib.blake2b(state.encode(), digest_size=10).hexdigest()
     return f"{'e' if kind == 'entered' else 'n'}{digest}"
+
+
+def path_after(path: Sequence[str], state: str) -> list[str]:
+    """`JourneyPath` once `state` is entered: its entered token added, the one for the
+    state the execution is in replaced."""
+    entered = [token for token in path if token.startswith("e")]
+    token = state_token("entered", state)
+    if token not in entered:
+        entered.append(token)
+    return [*entered, state_token("in", state)]
 
 
 # Deliveries retry until the provider is back: a message is never dropped for an outage.
@@ -249,15 +260,18 @@ class JourneyExecution:
                 StepRecord(state=state, type=kind, visit=visit, entered_at=workflow.now())
             )
             del self._steps[:-KEPT_STEPS]
-        updates: list[SearchAttributeUpdate[Any]] = [JOURNEY_STEP.value_set(state)]
         if workflow.patched(PATH_PATCH):
-            known = workflow.info().typed_search_attributes.get(JOURNEY_PATH) or []
-            entered = [t for t in known if t.startswith("e")]
-            token = state_token("entered", state)
-            if token not in entered:
-                entered.append(token)
-            updates.append(JOURNEY_PATH.value_set([*entered, state_token("in", state)]))
-        workflow.upsert_search_attributes(updates)
+            # Only what changed: an execution starts with the attributes of its first state
+            # (see `launcher.start`), so entering it, or resuming after continue-as-new, costs
+            # no upsert (each one is a history event and a visibility write).
+            known = workflow.info().typed_search_attributes
+            path = path_after(known.get(JOURNEY_PATH) or [], state)
+            if known.get(JOURNEY_STEP) != state or known.get(JOURNEY_PATH) != path:
+                workflow.upsert_search_attributes(
+                    [JOURNEY_STEP.value_set(state), JOURNEY_PATH.value_set(path)]
+                )
+        else:
+            workflow.upsert_search_attributes([JOURNEY_STEP.value_set(state)])
         workflow.set_current_details(f"**Step:** {state} ({kind}), visit {visit}")
 
     def _leave(self, event: str | None, detail: str | None) -> None:

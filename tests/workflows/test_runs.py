@@ -1,7 +1,10 @@
 """Manual runs executing on a real Temporal dev server, and the statistics they leave."""
 
 import asyncio
+import contextlib
 from collections import Counter
+
+from temporalio.service import RPCError
 
 from tests.activities.test_channels import FCM_PATH, fcm_devices
 from tests.api.test_runs import classified, import_customers
@@ -207,3 +210,46 @@ async def test_stats_follow_the_paths_taken(engine_under_test, mailbox):
     # Recorded with the JourneyPath search attribute (histories from before it replay too).
     vip = f"journey-{journey_id}-run-{run_id}-1"
     await keep(engine.client.get_workflow_handle(vip), "vip-branch-with-path")
+
+
+async def test_deleting_a_journey_mid_run_ends_the_run_and_its_executions(
+    temporal, clean_engine, keys, database_url, smtp_port, http
+):
+    settings = engine_settings(database_url, smtp_port, http, run_page_size=50, run_concurrency=2)
+    async with running_engine(temporal, clean_engine, keys, settings) as engine:
+        await import_customers(engine.api, [{"id": i} for i in range(1, 601)])
+        parked = {
+            "initial": "wait",
+            "states": {
+                "wait": {
+                    "meta": {"type": "wait_for_duration", "days": 1},
+                    "on": {"ELAPSED": "done"},
+                },
+                "done": {"type": "final"},
+            },
+        }
+        journey_id = await manual_journey(engine.api, "Deleted mid-run", parked)
+        run_id = (await engine.api.post(f"{BASE}/{journey_id}/run", json={})).json()["runId"]
+        run_url = f"{BASE}/{journey_id}/runs/{run_id}"
+        async with asyncio.timeout(60):
+            while True:
+                started = only((await engine.api.get(run_url)).json(), "journey_run")["started"]
+                if started >= 20:
+                    break
+                await asyncio.sleep(0.1)
+        assert (await engine.api.delete(f"{BASE}/{journey_id}")).status_code == 204
+        assert (await engine.api.get(run_url)).status_code == 404
+
+        fan_out = engine.client.get_workflow_handle(f"journey-{journey_id}-run-{run_id}")
+        query = f"JourneyId = {journey_id}"
+        async with asyncio.timeout(60):
+            while True:  # the cleanup removes the fan-out and every execution it started
+                if (await engine.client.count_workflows(query)).count == 0:
+                    break
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(3)  # nothing is started after the cleanup has finished
+        assert (await engine.client.count_workflows(query)).count == 0
+        described = None
+        with contextlib.suppress(RPCError):
+            described = await fan_out.describe()
+        assert described is None

@@ -1,0 +1,295 @@
+"""A manual run over a large place, against a bare Temporal start loop (run by hand).
+
+    python -m bench.run_fanout [--customers N] [--baseline M] [--postgres URL]
+                               [--journey park|push] [--concurrency C] [--page-size P]
+
+Starts `journeys dev` on scratch ports and a scratch data dir (SQLite, or a scratch
+PostgreSQL database with --postgres), imports N customers through the API, creates a manual
+journey and runs it for all of them. It prints:
+
+- how long `POST /run` took to answer (it counts and snapshots the audience),
+- the rate at which the fan-out started executions (from the call until the run's status is
+  `completed`), and that visibility shows exactly N executions,
+- in the same run, against the same server: a bare `client.start_workflow` loop's rate, one
+  start at a time and C at a time (the fan-out's own concurrency),
+- the peak RSS of the API and the worker processes, sampled every 0.2 s throughout.
+
+`--journey park` (default) waits a day before its push, so the executions started are parked
+on a timer and the figure is the start path; `push` sends at once (to the outbox), so the
+worker runs the executions while the fan-out is still starting them.
+"""
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+from temporalio.client import Client
+
+KEY = "bench-key"
+PLACE = 42
+IMPORT_BATCH = 10_000
+JOURNEYS: dict[str, dict[str, Any]] = {
+    "park": {
+        "initial": "wait",
+        "states": {
+            "wait": {"meta": {"type": "wait_for_duration", "days": 1}, "on": {"ELAPSED": "push"}},
+            "push": {
+                "meta": {"type": "send_push_notification", "templateId": 9},
+                "on": {"DONE": "done"},
+            },
+            "done": {"type": "final"},
+        },
+    },
+    "push": {
+        "initial": "push",
+        "states": {
+            "push": {
+                "meta": {"type": "send_push_notification", "templateId": 9},
+                "on": {"DONE": "done"},
+            },
+            "done": {"type": "final"},
+        },
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children_of(pid: int) -> dict[str, int]:
+    """The dev stack's children by role (api, worker), found through /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid != pid:
+            continue
+        for role in ("api", "worker"):
+            if [b"-m", b"cli", role.encode()] == cmdline[1:4]:
+                found[role] = int(entry.name)
+    return found
+
+
+class PeakRss(threading.Thread):
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak = dict.fromkeys(pids, 0.0)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            for role, pid in self.pids.items():
+                self.peak[role] = max(self.peak[role], rss_mb(pid))
+
+
+class Dev:
+    def __init__(self, data_dir: Path, env: dict[str, str], concurrency: int, page: int) -> None:
+        self.port, self.temporal_port = free_port(), free_port()
+        env = {
+            **env,
+            "JOURNEYS_RUN_CONCURRENCY": str(concurrency),
+            "JOURNEYS_RUN_PAGE_SIZE": str(page),
+        }
+        command = [sys.executable, "-m", "cli", "dev", "--api-key", KEY]
+        command += ["--port", str(self.port), "--temporal-port", str(self.temporal_port)]
+        command += ["--ui-port", str(free_port()), "--data-dir", str(data_dir)]
+        self.process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith("Press Ctrl-C"):
+                break
+        else:
+            raise SystemExit("journeys dev did not start")
+        self.api_url = f"http://127.0.0.1:{self.port}"
+        self.temporal = f"127.0.0.1:{self.temporal_port}"
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=120)
+
+
+async def bare_rate(client: Client, starts: int, concurrency: int) -> float:
+    """Starts per second of a bare loop: `concurrency` starts in flight at a time."""
+    queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
+    ids = iter(range(starts))
+    began = time.monotonic()
+
+    async def lane() -> None:
+        for i in ids:
+            await client.start_workflow("Bare", id=f"{queue}-{i}", task_queue=queue)
+
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return starts / (time.monotonic() - began)
+
+
+async def import_customers(http: httpx.AsyncClient, customers: int) -> float:
+    began = time.monotonic()
+    for first in range(1, customers + 1, IMPORT_BATCH):
+        batch = [
+            {"id": i, "push_tokens": [f"device-{i}"], "attributes": {"n": i}}
+            for i in range(first, min(first + IMPORT_BATCH, customers + 1))
+        ]
+        response = await http.post(f"/places/{PLACE}/customers/import", json=batch)
+        response.raise_for_status()
+    return time.monotonic() - began
+
+
+async def bench(dev: Dev, args: argparse.Namespace) -> None:
+    pids = children_of(dev.process.pid)
+    sampler = PeakRss(pids)
+    sampler.start()
+    client = await Client.connect(dev.temporal)
+    async with httpx.AsyncClient(
+        base_url=dev.api_url, headers={"Api-Key": KEY}, timeout=120
+    ) as http:
+        imported = await import_customers(http, args.customers)
+        print(f"imported {args.customers} customers in {imported:.1f} s")
+
+        bare_one = await bare_rate(client, args.baseline, 1)
+        bare_many = await bare_rate(client, args.baseline, args.concurrency)
+        print(
+            f"bare start_workflow loop: {bare_one:.0f}/s one at a time, "
+            f"{bare_many:.0f}/s {args.concurrency} at a time ({args.baseline} starts each)"
+        )
+
+        created = await http.post(
+            f"/places/{PLACE}/journeys",
+            json={
+                "name": "bench",
+                "trigger_event": "manual",
+                "machine_config": JOURNEYS[args.journey],
+            },
+        )
+        journey_id = next(iter(created.json()["node.journey_definition"].values()))["id"]
+        latencies = []
+        began = time.monotonic()
+        response = await http.post(f"/places/{PLACE}/journeys/{journey_id}/run", json={})
+        latencies.append(time.monotonic() - began)
+        response.raise_for_status()
+        run_id, triggered = response.json()["runId"], response.json()["triggered"]
+        print(f"POST /run answered in {latencies[0] * 1000:.0f} ms: {triggered} targeted")
+        url = f"/places/{PLACE}/journeys/{journey_id}/runs/{run_id}"
+        while True:
+            run = next(iter((await http.get(url)).json()["node.journey_run"].values()))
+            if run["status"] == "completed":
+                break
+            await asyncio.sleep(0.5)
+        elapsed = time.monotonic() - began
+        fan_out = run["started"] / elapsed
+        print(f"fan-out: {run['started']} executions started in {elapsed:.1f} s = {fan_out:.0f}/s")
+        print(
+            f"  ratio to the bare loop: {fan_out / bare_one:.2f}x one at a time, "
+            f"{fan_out / bare_many:.2f}x {args.concurrency} at a time"
+        )
+
+        query = (
+            f"WorkflowType = 'JourneyExecution' AND JourneyId = {journey_id} "
+            "AND ExecutionStatus != 'ContinuedAsNew'"
+        )
+        deadline = time.monotonic() + 600
+        while (visible := (await client.count_workflows(query)).count) < triggered:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+        print(f"visibility shows {visible} executions of the journey (expected {triggered})")
+
+        # A few more calls, on a place that already has executions running.
+        for _ in range(args.calls - 1):
+            began = time.monotonic()
+            again = await http.post(
+                f"/places/{PLACE}/journeys/{journey_id}/run",
+                json={"include_segment_ids": [4]},  # nobody: times the call, starts nothing
+            )
+            latencies.append(time.monotonic() - began)
+            again.raise_for_status()
+        if len(latencies) > 1:
+            print(
+                f"POST /run over {args.customers} customers, median of {len(latencies)}: "
+                f"{statistics.median(latencies) * 1000:.0f} ms"
+            )
+    sampler.done.set()
+    sampler.join()
+    for role, peak in sampler.peak.items():
+        print(f"peak RSS of the {role}: {peak:.0f} MB")
+
+
+async def scratch_postgres(url: str) -> str:
+    name = f"journeys_bench_{uuid.uuid4().hex[:8]}"
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres(url: str) -> None:
+    parsed = make_url(url)
+    dsn = parsed.set(drivername="postgresql", database="postgres")
+    admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--baseline", type=int, default=5_000, help="starts per bare loop")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server URL to use")
+    parser.add_argument("--journey", choices=sorted(JOURNEYS), default="park")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--page-size", type=int, default=1_000)
+    parser.add_argument("--calls", type=int, default=5, help="/run calls timed in all")
+    args = parser.parse_args()
+
+    env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
+    database = asyncio.run(scratch_postgres(args.postgres)) if args.postgres else None
+    if database:
+        env["JOURNEYS_DATABASE_URL"] = database
+    with tempfile.TemporaryDirectory(prefix="journeys-bench-") as scratch:
+        print(f"backend: {'PostgreSQL' if database else 'SQLite'}; journey: {args.journey}")
+        dev = Dev(Path(scratch), env, args.concurrency, args.page_size)
+        try:
+            asyncio.run(bench(dev, args))
+        finally:
+            dev.stop()
+            if database:
+                asyncio.run(drop_postgres(database))
+
+
+if __name__ == "__main__":
+    main()

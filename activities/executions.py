@@ -32,7 +32,9 @@ class Executions:
         return ExecutionsPage(ids=list(dict.fromkeys(ids)))
 
     @activity.defn(name="end_executions")
-    async def end_executions(self, request: EndExecutionsInput) -> None:
+    async def end_executions(self, request: EndExecutionsInput) -> int:
+        """End these executions; how many there were to end (not already gone)."""
+        ended = 0
         for number, execution_id in enumerate(request.ids):
             handle = self.client.get_workflow_handle(execution_id)
             try:
@@ -45,8 +47,10 @@ class Executions:
                             workflow_execution=WorkflowExecution(workflow_id=execution_id),
                         )
                     )
+                ended += 1
             except RPCError as error:
                 # Already gone, or closed before the cancel reached it: nothing left to do.
                 if error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     raise
             activity.heartbeat(number)
+        return ended

@@ -17,6 +17,10 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 # only show up on a later look, so the work is done once a few looks in a row find nothing.
 QUIET_LOOKS = 3
 LOOK_INTERVAL = timedelta(seconds=2)
+# A look that finds only executions already gone counts as quiet: deleting an execution as it
+# closes can leave its visibility record behind for a while, and looking again and again at
+# such a ghost must not keep the cleanup going.
+GHOSTS_PATCH = "cleanup-ghosts-are-quiet"
 
 
 @workflow.defn(name="JourneyCleanup")
@@ -37,8 +41,7 @@ class JourneyCleanup:
                 quiet += 1
                 await workflow.sleep(LOOK_INTERVAL)
                 continue
-            quiet = 0
-            await workflow.execute_activity(
+            ended_now = await workflow.execute_activity(
                 "end_executions",
                 EndExecutionsInput(
                     ids=page.ids,
@@ -46,9 +49,18 @@ class JourneyCleanup:
                     reason=f"journey {request.journey_id} "
                     + ("was deleted" if request.mode == "delete" else "was stopped"),
                 ),
+                result_type=int | None,  # type: ignore[arg-type]
                 start_to_close_timeout=timedelta(minutes=5),
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=RETRY,
             )
-            ended += len(page.ids)
+            if workflow.patched(GHOSTS_PATCH):
+                if not ended_now:
+                    quiet += 1
+                    await workflow.sleep(LOOK_INTERVAL)
+                    continue
+                ended += ended_now
+            else:
+                ended += len(page.ids)
+            quiet = 0
         return ended

@@ -373,6 +373,9 @@ async def test_deleting_a_journey_leaves_no_execution(engine_under_test):
             assert left == [execution_id]
             await asyncio.sleep(0.5)
     assert await engine.messages() == []
+    cleanup = engine.client.get_workflow_handle(f"journey-{journey_id}-delete")
+    assert await cleanup.result() == 1
+    await keep(cleanup, "cleanup-delete")
 
 
 async def test_cancel_one_execution(engine_under_test):

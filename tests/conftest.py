@@ -171,6 +171,27 @@ async def api(
             yield http
 
 
+@pytest.fixture
+async def temporal_down(
+    clean_engine: AsyncEngine, settings: Settings, keys: Keys
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Like `api`, but the app's Temporal can't be reached (a bound port nobody listens on)."""
+    with socket.socket() as closed:
+        closed.bind((LOOPBACK, 0))
+        address = f"{LOOPBACK}:{closed.getsockname()[1]}"
+        unreachable = await Client.connect(
+            address, lazy=True, data_converter=pydantic_data_converter
+        )
+        app = create_app(settings, engine=clean_engine, temporal=unreachable)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t", headers=keys.headers()
+            ) as down,
+        ):
+            yield down
+
+
 def only(envelope: dict[str, Any], kind: str) -> dict[str, Any]:
     """The single item of a response envelope of `kind`."""
     items = envelope[f"node.{kind}"]

@@ -25,16 +25,8 @@ PAGE_HEARTBEAT = timedelta(seconds=10)
 
 @workflow.defn(name="JourneyRun")
 class RunFanOut:
-    def __init__(self) -> None:
-        self._started = 0
-
-    @workflow.query(name="started")
-    def started(self) -> int:
-        return self._started
-
     @workflow.run
     async def run(self, request: RunInput) -> int:
-        self._started = request.started
         while True:
             page = await workflow.execute_activity(
                 "start_run_page",
@@ -46,7 +38,6 @@ class RunFanOut:
                 summary=f"start executions after customer {request.after}",
             )
             request = request.model_copy(update={"after": page.after, "started": page.started})
-            self._started = page.started
             if page.done:
                 return page.started
             info = workflow.info()

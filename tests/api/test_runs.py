@@ -187,3 +187,18 @@ async def test_runs_belong_to_their_journey_and_place(api, keys):
         f"{BASE}/{journey_id}/runs/{run_id}", headers=keys.headers(OTHER_PLACE)
     )
     assert foreign_key.status_code == 403
+
+
+async def test_run_answers_503_and_records_nothing_while_temporal_is_unreachable(
+    api, temporal_down
+):
+    await import_customers(api, [classified(i, "vip") for i in range(1, 4)])
+    journey_id = await promo(api)
+    response = await run(temporal_down, journey_id, {"include_segment_ids": [4]})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert (await api.get(f"{BASE}/{journey_id}/runs")).json()["meta"]["total"] == 0
+    stats = await temporal_down.get(f"{BASE}/{journey_id}/stats")
+    assert stats.status_code == 503
+    # Once Temporal is back the same call works.
+    assert (await run(api, journey_id, {"include_segment_ids": [4]})).json()["triggered"] == 3

@@ -99,10 +99,10 @@ async def test_thousands_of_customers_each_started_once_from_the_snapshot(
     """Small pages and a small history limit: the fan-out pages by keyset and continues as
     new; customers who join after the call are not part of the run."""
     settings = engine_settings(
-        database_url, smtp_port, http, run_page_size=100, run_concurrency=16, history_limit=20
+        database_url, smtp_port, http, run_page_size=250, run_concurrency=16, history_limit=20
     )
     async with running_engine(temporal, clean_engine, keys, settings) as engine:
-        customers = 1_200
+        customers = 2_500
         await import_customers(
             engine.api,
             [classified(i, "vip" if i % 5 else "churned") for i in range(1, customers + 1)],

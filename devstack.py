@@ -240,6 +240,7 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
             children,
             timeout=60,
         )
+        register_search_attributes(f"{temporal_host}:{options.temporal_port}")
         echo("Starting the worker …")
         children.start("worker", [sys.executable, "-m", "cli", "worker"], env)
         echo("Starting the API …")
@@ -271,6 +272,40 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
         children.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def register_search_attributes(address: str, namespace: str = "default") -> None:
+    """Add the search attributes the namespace lacks. `--search-attribute` registers them
+    only when the dev server's database is new, so a data dir from an earlier version would
+    miss any added since (and every start naming one would fail)."""
+    import asyncio
+
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+    from temporalio.client import Client
+
+    async def register() -> None:
+        client = await Client.connect(address, namespace=namespace)
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {
+            name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_SNAKE.get(kind, kind.upper())}")
+            for name, kind in SEARCH_ATTRIBUTES.items()
+            if name not in listed.custom_attributes
+        }
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+
+    asyncio.run(register())
+
+
+_SNAKE = {"KeywordList": "KEYWORD_LIST"}
 
 
 def _display(host: str) -> str:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import httpx
 from alembic import command
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
+import devstack
 from devstack import SEARCH_ATTRIBUTES
 from store.migrate import alembic_config
 from tests.conftest import only
@@ -235,6 +237,47 @@ def test_run_reports_an_unreachable_api(closed_port):
     assert result.returncode == 1
     assert "cannot reach the API" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_dev_registers_search_attributes_added_since_the_data_dir_was_made(tmp_path):
+    """The dev server registers `--search-attribute`s only in a new database: an older data
+    dir gets the missing ones from `register_search_attributes`."""
+    port = free_port()
+    server = ["server", "start-dev", "--headless", "--port", str(port), "--log-level", "error"]
+    old = await asyncio.create_subprocess_exec(
+        devstack.temporal_binary(),
+        *server,
+        *("--db-filename", str(tmp_path / "temporal.db")),
+        *("--search-attribute", "JourneyStep=Keyword"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not devstack.port_open("127.0.0.1", port):
+            assert time.monotonic() < deadline, "Temporal did not start"
+            await asyncio.sleep(0.2)
+        await asyncio.to_thread(devstack.register_search_attributes, f"127.0.0.1:{port}")
+        client = await Client.connect(f"127.0.0.1:{port}")
+        attributes = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+        registered = {
+            name: IndexedValueType.Name(kind)
+            for name, kind in attributes.custom_attributes.items()
+            if name in SEARCH_ATTRIBUTES
+        }
+        assert registered == {
+            "PlaceId": "INDEXED_VALUE_TYPE_INT",
+            "JourneyId": "INDEXED_VALUE_TYPE_INT",
+            "CustomerId": "INDEXED_VALUE_TYPE_INT",
+            "JourneyStep": "INDEXED_VALUE_TYPE_KEYWORD",
+            "TriggerEvent": "INDEXED_VALUE_TYPE_KEYWORD",
+            "JourneyPath": "INDEXED_VALUE_TYPE_KEYWORD_LIST",
+        }
+    finally:
+        old.terminate()
+        await old.wait()
 
 
 def test_dev_reports_a_busy_port(tmp_path):

@@ -240,7 +240,7 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
             children,
             timeout=60,
         )
-        register_search_attributes(f"{temporal_host}:{options.temporal_port}")
+        prepare_namespace(f"{temporal_host}:{options.temporal_port}")
         echo("Starting the worker …")
         children.start("worker", [sys.executable, "-m", "cli", "worker"], env)
         echo("Starting the API …")
@@ -274,21 +274,44 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
             signal.signal(sig, handler)
 
 
-def register_search_attributes(address: str, namespace: str = "default") -> None:
-    """Add the search attributes the namespace lacks. `--search-attribute` registers them
-    only when the dev server's database is new, so a data dir from an earlier version would
-    miss any added since (and every start naming one would fail)."""
+def prepare_namespace(address: str, namespace: str = "default") -> None:
+    """Add the search attributes the namespace lacks, and keep closed executions for
+    `RETENTION_DAYS` (the dev server's default is one day, after which finished executions
+    would drop out of the executions API and the statistics).
+
+    `--search-attribute` registers attributes only when the dev server's database is new, so
+    a data dir from an earlier version would miss any added since (and every start naming
+    one would fail)."""
     import asyncio
 
+    from google.protobuf.duration_pb2 import Duration
     from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.namespace.v1 import NamespaceConfig
     from temporalio.api.operatorservice.v1 import (
         AddSearchAttributesRequest,
         ListSearchAttributesRequest,
+    )
+    from temporalio.api.workflowservice.v1 import (
+        DescribeNamespaceRequest,
+        UpdateNamespaceRequest,
     )
     from temporalio.client import Client
 
     async def register() -> None:
         client = await Client.connect(address, namespace=namespace)
+        described = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+        retention = RETENTION_DAYS * 86_400
+        if described.config.workflow_execution_retention_ttl.seconds < retention:
+            await client.workflow_service.update_namespace(
+                UpdateNamespaceRequest(
+                    namespace=namespace,
+                    config=NamespaceConfig(
+                        workflow_execution_retention_ttl=Duration(seconds=retention)
+                    ),
+                )
+            )
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
         )
@@ -306,6 +329,7 @@ def register_search_attributes(address: str, namespace: str = "default") -> None
 
 
 _SNAKE = {"KeywordList": "KEYWORD_LIST"}
+RETENTION_DAYS = 90
 
 
 def _display(host: str) -> str:

@@ -13,6 +13,7 @@ import httpx
 from alembic import command
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 import devstack
@@ -239,9 +240,10 @@ def test_run_reports_an_unreachable_api(closed_port):
     assert "Traceback" not in result.stderr
 
 
-async def test_dev_registers_search_attributes_added_since_the_data_dir_was_made(tmp_path):
+async def test_dev_prepares_the_namespace_of_an_older_data_dir(tmp_path):
     """The dev server registers `--search-attribute`s only in a new database: an older data
-    dir gets the missing ones from `register_search_attributes`."""
+    dir gets the missing ones from `prepare_namespace`, and closed executions are kept for
+    90 days instead of the dev server's one."""
     port = free_port()
     server = ["server", "start-dev", "--headless", "--port", str(port), "--log-level", "error"]
     old = await asyncio.create_subprocess_exec(
@@ -257,7 +259,7 @@ async def test_dev_registers_search_attributes_added_since_the_data_dir_was_made
         while not devstack.port_open("127.0.0.1", port):
             assert time.monotonic() < deadline, "Temporal did not start"
             await asyncio.sleep(0.2)
-        await asyncio.to_thread(devstack.register_search_attributes, f"127.0.0.1:{port}")
+        await asyncio.to_thread(devstack.prepare_namespace, f"127.0.0.1:{port}")
         client = await Client.connect(f"127.0.0.1:{port}")
         attributes = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace="default")
@@ -275,6 +277,10 @@ async def test_dev_registers_search_attributes_added_since_the_data_dir_was_made
             "TriggerEvent": "INDEXED_VALUE_TYPE_KEYWORD",
             "JourneyPath": "INDEXED_VALUE_TYPE_KEYWORD_LIST",
         }
+        described = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace="default")
+        )
+        assert described.config.workflow_execution_retention_ttl.seconds == 90 * 86_400
     finally:
         old.terminate()
         await old.wait()

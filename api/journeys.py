@@ -10,7 +10,7 @@ import launcher
 from api.deps import AppSettings, CurrentManager, Pagination, Session, TemporalClient
 from api.wire import Request, Resource, envelope, envelope_models
 from errors import Conflict, Invalid, Issue
-from store import crud, templates
+from store import crud, runs, templates
 from store import journeys as store
 from store.tables import Campaign, Journey, Segment
 from workflows.model import MANUAL, TriggerEvent, parse_machine_config
@@ -229,6 +229,7 @@ async def delete_journey(
     # The cleanup is durable before the row goes: if this request dies in between, the
     # executions still end, and a retried DELETE finds the cleanup already under way.
     await launcher.end_executions(temporal, settings, manager.place_id, journey_id, "delete")
+    await runs.forget(session, journey_id)
     await crud.delete(session, journey)
 
 

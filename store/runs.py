@@ -131,6 +131,14 @@ async def record_progress(session: AsyncSession, run_id: str, started: int) -> N
     )
 
 
+async def forget(session: AsyncSession, journey_id: int) -> None:
+    """Drop the snapshots of the journey's runs (the runs themselves go with the journey)."""
+    runs_of_journey = select(JourneyRun.id).where(JourneyRun.journey_id == journey_id)
+    await session.exec(  # type: ignore[call-overload]
+        delete(JourneyRunMember).where(col(JourneyRunMember.run_id).in_(runs_of_journey))
+    )
+
+
 async def complete(session: AsyncSession, run_id: str, started: int) -> None:
     """Every execution is started: the run is done and its snapshot is no longer needed."""
     await record_progress(session, run_id, started)

@@ -267,13 +267,11 @@ class JourneyRun(SQLModel, table=True):
 
 
 class JourneyRunMember(SQLModel, table=True):
-    """One customer a run targets; the rows go once every execution of the run is started."""
+    """One customer a run targets; the rows go once every execution of the run is started,
+    or with the journey (`store.runs.forget`). No foreign key: checking one per row made
+    copying 100 000 members on PostgreSQL five times slower (~1 s instead of ~0.2 s)."""
 
     __tablename__ = "journey_run_members"
 
-    run_id: str = Field(
-        sa_column=Column(
-            String(32), ForeignKey("journey_runs.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
+    run_id: str = Field(sa_column=Column(String(32), primary_key=True))
     customer_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))

@@ -5,6 +5,7 @@ tests/workflows/test_runs.py.
 """
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import OTHER_PLACE, PLACE, only
 from tests.spec_examples import PROMO_CONFIG, PROMO_CREATE
@@ -202,3 +203,23 @@ async def test_run_answers_503_and_records_nothing_while_temporal_is_unreachable
     assert stats.status_code == 503
     # Once Temporal is back the same call works.
     assert (await run(api, journey_id, {"include_segment_ids": [4]})).json()["triggered"] == 3
+
+
+async def test_deleting_the_journey_drops_its_runs_and_their_snapshots(api, clean_engine):
+    await import_customers(api, [classified(i, "vip") for i in range(1, 6)])
+    journey_id, other = await promo(api), await promo(api)
+    run_id = (await run(api, journey_id)).json()["runId"]
+    await run(api, other)
+
+    async def members() -> dict[str, int]:
+        async with clean_engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT run_id, COUNT(*) FROM journey_run_members GROUP BY run_id")
+            )
+            return dict(rows.all())
+
+    assert len(await members()) == 2 and (await members())[run_id] == 5
+    assert (await api.delete(f"{BASE}/{journey_id}")).status_code == 204
+    assert (await api.get(f"{BASE}/{journey_id}/runs/{run_id}")).status_code == 404
+    assert list((await members()).values()) == [5]  # only the other journey's run is left
+    assert run_id not in await members()

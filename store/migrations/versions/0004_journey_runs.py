@@ -45,7 +45,6 @@ def upgrade() -> None:
         "journey_run_members",
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("customer_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.ForeignKeyConstraint(["run_id"], ["journey_runs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "customer_id"),
     )
 

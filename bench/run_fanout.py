@@ -2,6 +2,7 @@
 
     python -m bench.run_fanout [--customers N] [--baseline M] [--postgres URL]
                                [--journey park|push] [--concurrency C] [--page-size P]
+                               [--calls K] [--calls-only]
 
 Starts `journeys dev` on scratch ports and a scratch data dir (SQLite, or a scratch
 PostgreSQL database with --postgres), imports N customers through the API, creates a manual
@@ -191,6 +192,9 @@ async def measure(dev: Dev, args: argparse.Namespace) -> None:
     ) as http:
         imported = await import_customers(http, args.customers)
         print(f"imported {args.customers} customers in {imported:.1f} s")
+        if args.calls_only:
+            await time_calls(http, args)
+            return
 
         bare_one = await bare_rate(client, args.baseline, 1)
         bare_many = await bare_rate(client, args.baseline, args.concurrency)
@@ -270,6 +274,27 @@ async def measure(dev: Dev, args: argparse.Namespace) -> None:
             )
 
 
+async def time_calls(http: httpx.AsyncClient, args: argparse.Namespace) -> None:
+    """Only the `/run` call over every customer, `--calls` times (each on a journey of its
+    own; their fan-outs run meanwhile and die with the stack)."""
+    latencies = []
+    for n in range(args.calls):
+        created = await http.post(
+            f"/places/{PLACE}/journeys",
+            json={"name": f"calls {n}", "trigger_event": "manual", "machine_config": None},
+        )
+        journey_id = next(iter(created.json()["node.journey_definition"].values()))["id"]
+        began = time.monotonic()
+        response = await http.post(f"/places/{PLACE}/journeys/{journey_id}/run", json={})
+        latencies.append(time.monotonic() - began)
+        response.raise_for_status()
+    shown = ", ".join(f"{t * 1000:.0f}" for t in latencies)
+    print(
+        f"POST /run over {args.customers} customers: {shown} ms; "
+        f"median {statistics.median(latencies) * 1000:.0f} ms"
+    )
+
+
 async def scratch_postgres(url: str) -> str:
     name = f"journeys_bench_{uuid.uuid4().hex[:8]}"
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -296,6 +321,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--page-size", type=int, default=1_000)
     parser.add_argument("--calls", type=int, default=5, help="/run calls timed in all")
+    parser.add_argument(
+        "--calls-only", action="store_true", help="time only the /run call (no fan-out wait)"
+    )
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}

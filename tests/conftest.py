@@ -182,14 +182,23 @@ async def temporal_down(
         unreachable = await Client.connect(
             address, lazy=True, data_converter=pydantic_data_converter
         )
-        app = create_app(settings, engine=clean_engine, temporal=unreachable)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://t", headers=keys.headers()
-            ) as down,
-        ):
+        async with app_client(unreachable, clean_engine, settings, keys) as down:
             yield down
+
+
+@asynccontextmanager
+async def app_client(
+    client: Client, engine: AsyncEngine, settings: Settings, keys: Keys
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in-process on this Temporal client and database, as a manager of place 42."""
+    app = create_app(settings, engine=engine, temporal=client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=keys.headers()
+        ) as http,
+    ):
+        yield http
 
 
 def only(envelope: dict[str, Any], kind: str) -> dict[str, Any]:

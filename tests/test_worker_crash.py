@@ -11,13 +11,8 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import httpx
-
-from api.app import create_app
-from tests.conftest import LOOPBACK, PLACE, backend_of, namespace_client, only
+from tests.conftest import LOOPBACK, PLACE, app_client, backend_of, namespace_client, only
 from tests.workflows.test_runs import FINAL_ONLY, executions_of
 from workflows.journey import JourneyExecution
 
@@ -45,18 +40,6 @@ def worker_env(client, database_url, task_queue, **settings: str) -> dict[str, s
     }
 
 
-@asynccontextmanager
-async def in_process_api(client, clean_engine, settings, keys) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, engine=clean_engine, temporal=client)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=keys.headers()
-        ) as api,
-    ):
-        yield api
-
-
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "cli", "worker"],
@@ -82,7 +65,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(
         email_from="rewards@example.com",
     )
     app_settings = settings.model_copy(update={"task_queue": task_queue})
-    async with in_process_api(client, clean_engine, app_settings, keys) as api:
+    async with app_client(client, clean_engine, app_settings, keys) as api:
         created = await api.post(
             f"/places/{PLACE}/journeys",
             json={"name": "two", "trigger_event": "order.created", "machine_config": TWO_EMAILS},
@@ -159,7 +142,7 @@ async def test_killed_worker_mid_fan_out_starts_each_customer_once(
     env = worker_env(client, database_url, task_queue, run_page_size="200", run_concurrency="4")
     app_settings = settings.model_copy(update={"task_queue": task_queue})
     customers = 800
-    async with in_process_api(client, clean_engine, app_settings, keys) as api:
+    async with app_client(client, clean_engine, app_settings, keys) as api:
         imported = await api.post(
             f"/places/{PLACE}/customers/import",
             json=[{"id": i} for i in range(1, customers + 1)],

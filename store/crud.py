@@ -1,7 +1,7 @@
 """The row operations every place-owned entity shares: get, page, create, update, delete."""
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import func
@@ -36,13 +36,15 @@ async def page(
     *,
     offset: int,
     limit: int,
+    order_by: Sequence[Any] = (),
 ) -> tuple[list[Row], int]:
-    """One page ordered by id, and the total number of matching rows."""
+    """One page (ordered by id unless `order_by` says otherwise), and the total number of
+    matching rows."""
     where = list(conditions)
     table: Any = model
     total = (await session.exec(select(func.count()).select_from(model).where(*where))).one()
     rows = await session.exec(
-        select(model).where(*where).order_by(table.id).offset(offset).limit(limit)
+        select(model).where(*where).order_by(*(order_by or [table.id])).offset(offset).limit(limit)
     )
     return list(rows), total
 

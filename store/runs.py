@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import delete, insert, literal, update
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from errors import NotFound
@@ -88,16 +88,14 @@ async def page(
     session: AsyncSession, place_id: int, journey_id: int, *, offset: int, limit: int
 ) -> tuple[list[JourneyRun], int]:
     """The journey's runs, newest first."""
-    where = (JourneyRun.place_id == place_id, JourneyRun.journey_id == journey_id)
-    total = (await session.exec(select(func.count()).select_from(JourneyRun).where(*where))).one()
-    query = (
-        select(JourneyRun)
-        .where(*where)
-        .order_by(col(JourneyRun.created).desc(), col(JourneyRun.id))
-        .offset(offset)
-        .limit(limit)
+    return await crud.page(
+        session,
+        JourneyRun,
+        [JourneyRun.place_id == place_id, JourneyRun.journey_id == journey_id],
+        offset=offset,
+        limit=limit,
+        order_by=[col(JourneyRun.created).desc(), col(JourneyRun.id)],
     )
-    return list(await session.exec(query)), total
 
 
 async def is_recorded(session: AsyncSession, run_id: str) -> bool:

@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 
 from tests.conftest import LOOPBACK, PLACE, app_client, backend_of, namespace_client, only
-from tests.workflows.test_runs import FINAL_ONLY, executions_of
+from tests.workflows.test_runs import FINAL_ONLY, executions_of, visible
 from workflows.journey import JourneyExecution
 
 CUSTOMERS = 30
@@ -183,13 +183,7 @@ async def test_killed_worker_mid_fan_out_starts_each_customer_once(
             worker.wait(timeout=60)
         assert run["started"] == customers
 
-    query = executions_of(journey_id)
-    async with asyncio.timeout(60):
-        while True:
-            if (await client.count_workflows(query)).count >= customers:
-                break
-            await asyncio.sleep(0.3)
-    ids = Counter([execution.id async for execution in client.list_workflows(query)])
+    ids = Counter(await visible(client, executions_of(journey_id), customers))
     run_id = run["id"]
     assert set(ids) == {f"journey-{journey_id}-run-{run_id}-{i}" for i in range(1, customers + 1)}
     assert set(ids.values()) == {1}

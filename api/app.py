@@ -16,6 +16,7 @@ from api import (
     executions,
     journeys,
     messages,
+    recommendations,
     runs,
     segments,
     stats,
@@ -68,6 +69,7 @@ def create_app(
         templates,
         campaigns,
         messages,
+        recommendations,
     )
     for module in routers:
         app.include_router(module.router)

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, JsonValue
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import CurrentManager, Pagination, Session
 from api.wire import Request, Resource, envelope, envelope_models
@@ -53,6 +54,19 @@ def _out(campaign: Campaign) -> CampaignOut:
     return CampaignOut.model_validate(campaign, from_attributes=True)
 
 
+async def create(session: AsyncSession, place_id: int, body: CampaignCreate) -> Campaign:
+    return await crud.create(session, Campaign(place_id=place_id, **body.model_dump()))
+
+
+async def update(session: AsyncSession, campaign: Campaign, body: CampaignUpdate) -> Campaign:
+    changes = body.model_dump(include=body.model_fields_set)
+    nulls = [field for field, value in changes.items() if value is None]
+    if nulls:
+        raise Invalid([Issue(field, "must not be null") for field in nulls])
+    await crud.update(session, campaign, changes)
+    return campaign
+
+
 @router.get("", response_model=None, responses={200: {"model": CampaignPage}})
 async def list_campaigns(
     manager: CurrentManager,
@@ -78,8 +92,7 @@ async def create_campaign(
     manager: CurrentManager, session: Session, body: CampaignCreate
 ) -> JSONResponse:
     """Create a campaign (a template that `create_campaign` steps clone per customer)."""
-    campaign = Campaign(place_id=manager.place_id, **body.model_dump())
-    return envelope(KIND, [_out(await crud.create(session, campaign))])
+    return envelope(KIND, [_out(await create(session, manager.place_id, body))])
 
 
 @router.get("/{campaign_id}", response_model=None, responses={200: {"model": CampaignEnvelope}})
@@ -96,12 +109,7 @@ async def update_campaign(
 ) -> JSONResponse:
     """Update name, visibility or data (only the fields given change)."""
     campaign = await crud.get(session, Campaign, manager.place_id, campaign_id, lock=True)
-    changes = body.model_dump(include=body.model_fields_set)
-    nulls = [field for field, value in changes.items() if value is None]
-    if nulls:
-        raise Invalid([Issue(field, "must not be null") for field in nulls])
-    await crud.update(session, campaign, changes)
-    return envelope(KIND, [_out(campaign)])
+    return envelope(KIND, [_out(await update(session, campaign, body))])
 
 
 @router.delete("/{campaign_id}", status_code=204, response_class=Response)

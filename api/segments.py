@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field, JsonValue
 from sqlalchemy import insert
 from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.customers import CustomerOut
 from api.deps import CurrentManager, Pagination, Session
@@ -58,7 +59,7 @@ SegmentEnvelope, SegmentPage = envelope_models(KIND, SegmentOut)
 router = APIRouter(prefix="/places/{place_id}/segments", tags=["segments"])
 
 
-async def _out(session: Session, segment: Segment) -> SegmentOut:
+async def _out(session: AsyncSession, segment: Segment) -> SegmentOut:
     members = None
     if segment.kind == "static":
         query = select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
@@ -93,7 +94,7 @@ def _check_conditions(conditions: list[dict[str, Any]] | None) -> None:
         raise Invalid(issues)
 
 
-async def _set_members(session: Session, segment: Segment, customer_ids: list[int]) -> None:
+async def _set_members(session: AsyncSession, segment: Segment, customer_ids: list[int]) -> None:
     await session.exec(delete(SegmentMember).where(col(SegmentMember.segment_id) == segment.id))
     rows = [{"segment_id": segment.id, "customer_id": c} for c in dict.fromkeys(customer_ids)]
     connection = await session.connection()
@@ -101,6 +102,43 @@ async def _set_members(session: Session, segment: Segment, customer_ids: list[in
         await connection.execute(insert(SegmentMember), rows[start : start + 5_000])
     segment.updated = now()
     await session.flush()
+
+
+async def create(session: AsyncSession, place_id: int, body: SegmentCreate) -> Segment:
+    kind = _kind(body, body.model_fields_set)
+    if kind is None:
+        raise Invalid([Issue("conditions", "give conditions (a rule segment) or customer_ids")])
+    segment = Segment(place_id=place_id, name=body.name, kind=kind)
+    if kind == "rule":
+        _check_conditions(body.conditions)
+        segment.match = body.match or "all"
+        segment.conditions = body.conditions
+    await crud.create(session, segment)
+    if kind == "static":
+        await _set_members(session, segment, body.customer_ids or [])
+    return segment
+
+
+async def update(session: AsyncSession, segment: Segment, body: SegmentUpdate) -> Segment:
+    """Apply the fields `body` gives; a rule segment stays a rule segment."""
+    given = body.model_fields_set
+    kind = _kind(body, given)
+    if kind is not None and kind != segment.kind:
+        raise Invalid([Issue("kind", f"this is a {segment.kind} segment; its kind can't change")])
+    changes: dict[str, Any] = {}
+    if "name" in given:
+        if body.name is None:
+            raise Invalid([Issue("name", "must not be null")])
+        changes["name"] = body.name
+    if "match" in given:
+        changes["match"] = body.match or "all"
+    if "conditions" in given:
+        _check_conditions(body.conditions)
+        changes["conditions"] = body.conditions
+    if "customer_ids" in given:
+        await _set_members(session, segment, body.customer_ids or [])
+    await crud.update(session, segment, changes)
+    return segment
 
 
 @router.get("", response_model=None, responses={200: {"model": SegmentPage}})
@@ -124,18 +162,7 @@ async def create_segment(
 ) -> JSONResponse:
     """Create a rule segment (conditions over attributes, `match` all or any) or a static
     segment (a list of customer ids)."""
-    kind = _kind(body, body.model_fields_set)
-    if kind is None:
-        raise Invalid([Issue("conditions", "give conditions (a rule segment) or customer_ids")])
-    segment = Segment(place_id=manager.place_id, name=body.name, kind=kind)
-    if kind == "rule":
-        _check_conditions(body.conditions)
-        segment.match = body.match or "all"
-        segment.conditions = body.conditions
-    await crud.create(session, segment)
-    if kind == "static":
-        await _set_members(session, segment, body.customer_ids or [])
-    return envelope(KIND, [await _out(session, segment)])
+    return envelope(KIND, [await _out(session, await create(session, manager.place_id, body))])
 
 
 @router.get("/{segment_id}", response_model=None, responses={200: {"model": SegmentEnvelope}})
@@ -153,36 +180,16 @@ async def update_segment(
 ) -> JSONResponse:
     """Update a segment (only the fields given change; a rule segment stays a rule segment)."""
     segment = await crud.get(session, Segment, manager.place_id, segment_id, lock=True)
-    given = body.model_fields_set
-    kind = _kind(body, given)
-    if kind is not None and kind != segment.kind:
-        raise Invalid([Issue("kind", f"this is a {segment.kind} segment; its kind can't change")])
-    changes: dict[str, Any] = {}
-    if "name" in given:
-        if body.name is None:
-            raise Invalid([Issue("name", "must not be null")])
-        changes["name"] = body.name
-    if "match" in given:
-        changes["match"] = body.match or "all"
-    if "conditions" in given:
-        _check_conditions(body.conditions)
-        changes["conditions"] = body.conditions
-    if "customer_ids" in given:
-        await _set_members(session, segment, body.customer_ids or [])
-    await crud.update(session, segment, changes)
-    return envelope(KIND, [await _out(session, segment)])
+    return envelope(KIND, [await _out(session, await update(session, segment, body))])
 
 
 @router.delete("/{segment_id}", status_code=204, response_class=Response)
 async def delete_segment(manager: CurrentManager, session: Session, segment_id: SegmentId) -> None:
     """Delete a segment that no journey of the place uses (409 names the journeys)."""
     segment = await crud.get(session, Segment, manager.place_id, segment_id, lock=True)
-    users = await _journeys_using(session, manager.place_id, segment_id)
+    users = await journeys_using(session, manager.place_id, segment_id)
     if users:
-        raise Conflict(
-            f"Segment {segment_id} is used by journeys {', '.join(map(str, users))}; "
-            "change their machine_config first."
-        )
+        raise Conflict(in_use(segment_id, users))
     await crud.delete(session, segment)
 
 
@@ -202,7 +209,14 @@ async def segment_customers(
     return envelope("customer", items, paging.meta(total))
 
 
-async def _journeys_using(session: Session, place_id: int, segment_id: int) -> list[int]:
+def in_use(segment_id: int, journey_ids: list[int]) -> str:
+    return (
+        f"Segment {segment_id} is used by journeys {', '.join(map(str, journey_ids))}; "
+        "change their machine_config first."
+    )
+
+
+async def journeys_using(session: AsyncSession, place_id: int, segment_id: int) -> list[int]:
     """The place's journeys whose current config waits on the segment."""
     using = []
     for journey in await session.exec(select(Journey).where(Journey.place_id == place_id)):

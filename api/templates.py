@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 import rendering
 from api.deps import CurrentManager, Pagination, Session
@@ -85,6 +86,21 @@ def _check(values: dict[str, Any]) -> None:
         raise Invalid(issues)
 
 
+async def create(session: AsyncSession, place_id: int, body: TemplateCreate) -> Template:
+    values = body.model_dump()
+    _check(values)
+    return await crud.create(session, Template(place_id=place_id, **values))
+
+
+async def update(session: AsyncSession, template: Template, body: TemplateUpdate) -> Template:
+    changes = body.model_dump(include=body.model_fields_set)
+    if changes.get("channel", template.channel) != template.channel:
+        raise Invalid([Issue("channel", "cannot be changed: journeys use the template by channel")])
+    _check({**template.model_dump(), **changes})
+    await crud.update(session, template, changes)
+    return template
+
+
 @router.get("", response_model=None, responses={200: {"model": TemplatePage}})
 async def list_templates(
     manager: CurrentManager,
@@ -108,9 +124,7 @@ async def create_template(
     manager: CurrentManager, session: Session, body: TemplateCreate
 ) -> JSONResponse:
     """Create a template; subject, title and body are Liquid, checked here."""
-    values = body.model_dump()
-    _check(values)
-    return _one(await crud.create(session, Template(place_id=manager.place_id, **values)))
+    return _one(await create(session, manager.place_id, body))
 
 
 @router.get("/{template_id}", response_model=None, responses={200: {"model": TemplateEnvelope}})
@@ -127,12 +141,7 @@ async def update_template(
 ) -> JSONResponse:
     """Update a template (only the fields given change; the channel can't change)."""
     template = await crud.get(session, Template, manager.place_id, template_id, lock=True)
-    changes = body.model_dump(include=body.model_fields_set)
-    if changes.get("channel", template.channel) != template.channel:
-        raise Invalid([Issue("channel", "cannot be changed: journeys use the template by channel")])
-    _check({**template.model_dump(), **changes})
-    await crud.update(session, template, changes)
-    return _one(template)
+    return _one(await update(session, template, body))
 
 
 @router.delete("/{template_id}", status_code=204, response_class=Response)

@@ -45,11 +45,17 @@ def envelope_models(kind: str, item: type[Resource]) -> tuple[type[BaseModel], t
 
 
 def envelope(
-    kind: str, items: Iterable[Resource], meta: dict[str, int] | None = None, status: int = 200
+    kind: str,
+    items: Iterable[Resource],
+    meta: dict[str, int] | None = None,
+    status: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
+    """The items keyed by id under `node.{kind}`, then `meta` (lists) and any `extra` keys."""
     body: dict[str, Any] = {
         f"node.{kind}": {str(item.id): item.model_dump(by_alias=True) for item in items}  # type: ignore[attr-defined]
     }
     if meta is not None:
         body["meta"] = meta
+    body.update(extra or {})
     return JSONResponse(body, status_code=status)

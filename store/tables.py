@@ -275,3 +275,40 @@ class JourneyRunMember(SQLModel, table=True):
 
     run_id: str = Field(sa_column=Column(String(32), primary_key=True))
     customer_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+
+
+class Recommendation(SQLModel, table=True):
+    """One node of a proposed change tree (an AI's or a person's): create, update or delete
+    one entity. Accepting a node applies its whole pending subtree in one transaction."""
+
+    __tablename__ = "recommendations"
+    __table_args__ = (
+        Index("ix_recommendations_place_status", "place_id", "status"),
+        Index("ix_recommendations_root", "root_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = _id()
+    place_id: int = _place_id()
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # The top of the tree (None on the top node itself), so one query loads a whole tree.
+    root_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, ForeignKey("recommendations.id", ondelete="CASCADE")),
+    )
+    parent_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, ForeignKey("recommendations.id", ondelete="CASCADE")),
+    )
+    position: int = Field(default=0)  # among its siblings, as given
+    type: str = Field(max_length=8)  # "create" | "update" | "delete"
+    category: str = Field(max_length=32)
+    subcategory: str | None = Field(default=None, max_length=64)
+    rationale: str | None = Field(default=None)
+    status: str = Field(default="pending", max_length=8)  # "pending" | "accepted" | "rejected"
+    # Plain JSON, returned exactly as given (a journey's machineConfig in it too).
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The entity the accept created, updated or deleted.
+    entity_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created: int = _stamp()
+    updated: int = _stamp()

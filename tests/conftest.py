@@ -44,6 +44,7 @@ POSTGRES_URL = os.environ.get(
 # CI sets this so that an unreachable PostgreSQL fails the run instead of skipping half of it.
 REQUIRE_POSTGRES = os.environ.get("JOURNEYS_TEST_REQUIRE_POSTGRES") == "1"
 TABLES = (
+    "recommendations",
     "events",
     "messages",
     "campaigns",

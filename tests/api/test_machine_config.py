@@ -294,6 +294,16 @@ INVALID = [
         (f"{S}.segs.meta.exclude.1", "not a boolean"),
     ),
     case(
+        "segment-ref-in-own-config",
+        machine({"segs": step({"type": "wait_for_condition", "exclude": [{"segmentRef": "x"}]})}),
+        (f"{S}.segs.meta.exclude.0.segmentRef", "resolved only when a recommendation is accepted"),
+    ),
+    case(
+        "segment-ref-not-a-string",
+        machine({"segs": step({"type": "wait_for_condition", "include": [{"segmentRef": 4}]})}),
+        (f"{S}.segs.meta.include.0.segmentRef", "segmentRef must be a non-empty string"),
+    ),
+    case(
         "include-zero",
         machine({"segs": step({"type": "wait_for_condition", "include": [0]})}),
         (f"{S}.segs.meta.include.0", "must be a positive integer"),

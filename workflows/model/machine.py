@@ -70,6 +70,9 @@ class WaitForConditionStep(_Step):
     type: Literal["wait_for_condition"]
     include: tuple[int, ...] = ()
     exclude: tuple[int, ...] = ()
+    # `{"segmentRef": ...}` items of include/exclude as (key, index, ref): segments created by
+    # the same recommendation, which its accept replaces with their ids before anything runs.
+    segment_refs: tuple[tuple[str, int, str], ...] = ()
 
 
 class ConditionStep(_Step):
@@ -343,6 +346,7 @@ class _Parser:
         self, path: str, step_type: str, raw: dict[str, Any]
     ) -> WaitForConditionStep:
         lists: dict[str, tuple[int, ...]] = {}
+        refs: list[tuple[str, int, str]] = []
         for key in ("include", "exclude"):
             if key not in raw:
                 continue
@@ -352,15 +356,21 @@ class _Parser:
                     f"{path}.{key}", f"must be a list of segment ids, not {describe(value)}"
                 )
                 continue
-            ids = [
-                self.id_value(f"{path}.{key}.{i}", item, "a segment id")
-                for i, item in enumerate(value)
-            ]
+            ids = []
+            for i, item in enumerate(value):
+                if isinstance(item, dict) and list(item) == ["segmentRef"]:
+                    ref = self.ref_value(
+                        f"{path}.{key}.{i}.segmentRef", item["segmentRef"], "segmentRef"
+                    )
+                    if ref is not None:
+                        refs.append((key, i, ref))
+                else:
+                    ids.append(self.id_value(f"{path}.{key}.{i}", item, "a segment id"))
             lists[key] = tuple(i for i in ids if i is not None)
         # A malformed include/exclude has its own issue already; this one is for no ids at all.
         if all(raw[key] == [] for key in ("include", "exclude") if key in raw):
             self.problem(path, "needs segment ids in include, exclude or both")
-        return WaitForConditionStep(type="wait_for_condition", **lists)
+        return WaitForConditionStep(type="wait_for_condition", segment_refs=tuple(refs), **lists)
 
     def condition(self, path: str, step_type: str, raw: dict[str, Any]) -> ConditionStep | None:
         # Segment rules share these checks; unknown keys are refused by `meta` already.

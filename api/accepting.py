@@ -1,0 +1,255 @@
+"""Accepting a recommendation: every pending node under it applied in one transaction.
+
+The order makes refs and checks independent of where a node sits in the tree: templates,
+segments and campaigns are created and updated first (so every `localRef` has an id), then
+deleted; then journeys are created, updated and deleted, their configs resolved and checked
+against the place as the tree leaves it; last, no journey outside the tree may still wait on
+a deleted segment. Every problem is collected with its path from the accepted node; if there
+is any, `Invalid` is raised and the session's rollback undoes the lot. Temporal is only told
+(to end a deleted journey's executions) once everything has held.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api import campaigns, changes, journeys, segments, templates
+from api.changes import JOURNEY, NOUNS, Change
+from api.deps import Manager
+from api.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
+from errors import Invalid, Issue, NotFound
+from settings import Settings
+from store import crud
+from store import journeys as journey_store
+from store.recommendations import Tree
+from store.tables import Campaign, Journey, Recommendation, Segment, Template
+from workflows.model import MANUAL
+
+MODELS: dict[str, Any] = {TEMPLATE: Template, SEGMENT: Segment, CAMPAIGN: Campaign}
+CREATE: dict[str, Any] = {
+    TEMPLATE: templates.create,
+    SEGMENT: segments.create,
+    CAMPAIGN: campaigns.create,
+}
+UPDATE: dict[str, Any] = {
+    TEMPLATE: templates.update,
+    SEGMENT: segments.update,
+    CAMPAIGN: campaigns.update,
+}
+
+
+@dataclass
+class Node:
+    path: str  # from the accepted node: "" for itself, then `children.0.children.1`
+    row: Recommendation
+    change: Change
+
+    def at(self, where: str) -> str:
+        return ".".join(part for part in (self.path, "data", where) if part)
+
+
+@dataclass
+class Applied:
+    """What an accept did, by kind of change, in tree order."""
+
+    created: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, node: Node, entity_id: int) -> None:
+        node.row.entity_id = entity_id
+        getattr(self, f"{node.change.type}d").append(
+            {
+                "recommendationId": node.row.id,
+                "category": node.change.category,
+                "id": entity_id,
+                "localRef": node.change.local_ref,
+            }
+        )
+
+
+class _Accept:
+    def __init__(
+        self, session: AsyncSession, manager: Manager, top: Recommendation, tree: Tree
+    ) -> None:
+        self.session = session
+        self.manager = manager
+        self.top = top
+        self.tree = tree
+        self.issues: list[Issue] = []
+        self.refs = LocalRefs()
+        self.applied = Applied()
+        self.doomed: list[Journey] = []  # journeys to delete once everything has held
+
+    def nodes(self) -> list[Node]:
+        found = []
+        for path, row in self.tree.walk(self.top):
+            if row.status != "pending":
+                continue
+            try:
+                change = changes.read(row.type, row.category, row.data)
+            except Invalid as problem:
+                self.issues += [
+                    Issue(".".join(p for p in (path, "data", i.path) if p), i.message)
+                    for i in problem.issues
+                ]
+                continue
+            found.append(Node(path, row, change))
+        return found
+
+    def name_refs(self, nodes: list[Node]) -> None:
+        """Refs of nodes accepted before (their entities exist) and of the nodes now
+        accepted (their ids come as they are applied): each must name one node."""
+        owners: dict[str, list[Node]] = {}
+        for node in nodes:
+            if node.change.local_ref is not None:
+                owners.setdefault(node.change.local_ref, []).append(node)
+        earlier: dict[str, int | None] = {}
+        for row in self.tree.rows.values():
+            ref = _accepted_ref(row)
+            if ref is not None and row.entity_id is not None:
+                earlier[ref] = row.id
+                if ref not in owners:
+                    self.refs.add(ref, row.category, row.entity_id)
+        for ref, named in owners.items():
+            if len(named) == 1 and ref not in earlier:
+                continue
+            others = [n.path or "the accepted recommendation" for n in named]
+            if ref in earlier:
+                others.append(f"recommendation {earlier[ref]} (accepted before)")
+            for node in named:
+                self.issues.append(
+                    Issue(
+                        node.at("localRef"),
+                        f"localRef {ref!r} is given more than once in the tree: "
+                        + ", ".join(others),
+                    )
+                )
+
+    async def run(self, node: Node, step: Any) -> None:
+        """Apply one node; its problems are collected with their path from the top."""
+        try:
+            await step(node)
+        except Invalid as problem:
+            self.issues += [Issue(node.at(i.path), i.message) for i in problem.issues]
+        except NotFound:
+            noun = NOUNS[node.change.category]
+            self.issues.append(
+                Issue(node.at("id"), f"{noun} {node.change.target} does not exist in this place")
+            )
+
+    async def target(self, node: Node) -> Any:
+        model = Journey if node.change.category == JOURNEY else MODELS[node.change.category]
+        assert node.change.target is not None
+        return await crud.get(
+            self.session, model, self.manager.place_id, node.change.target, lock=True
+        )
+
+    async def put(self, node: Node) -> None:
+        """Create or update a template, segment or campaign."""
+        change = node.change
+        if change.type == "create":
+            entity = await CREATE[change.category](self.session, self.manager.place_id, change.body)
+        else:
+            entity = await UPDATE[change.category](
+                self.session, await self.target(node), change.body
+            )
+        self.applied.add(node, entity.id)
+        if change.local_ref is not None:
+            self.refs.add(change.local_ref, change.category, entity.id)
+
+    async def remove(self, node: Node) -> None:
+        """Delete a template, segment or campaign (whether a segment is still used is
+        known once the journeys are done)."""
+        entity = await self.target(node)
+        self.applied.add(node, entity.id)
+        await crud.delete(self.session, entity)
+
+    async def journey(self, node: Node) -> None:
+        change = node.change
+        if change.type == "delete":
+            journey = await self.target(node)
+            self.applied.add(node, journey.id)
+            self.doomed.append(journey)
+            return
+        if change.type == "create":
+            journey = await journeys.create(
+                self.session,
+                self.manager,
+                change.body,
+                root=change.config_key,
+                refs=self.refs,
+            )
+        else:
+            journey = await journeys.update(
+                self.session,
+                await self.target(node),
+                change.body,
+                root=change.config_key,
+                refs=self.refs,
+            )
+        if change.active is not None:
+            if journey.trigger_event == MANUAL and not change.active:
+                raise Invalid(
+                    [Issue("active", "manual journeys are always active; they run on /run")]
+                )
+            await journey_store.update(self.session, journey, {"active": change.active})
+        assert journey.id is not None
+        self.applied.add(node, journey.id)
+
+    async def segments_in_use(self, nodes: list[Node]) -> None:
+        """A deleted segment that a journey the tree left alone still waits on."""
+        touched = {n.row.entity_id for n in nodes if n.change.category == JOURNEY}
+        for node in nodes:
+            if node.change.category != SEGMENT or node.change.type != "delete":
+                continue
+            assert node.change.target is not None
+            users = [
+                journey_id
+                for journey_id in await segments.journeys_using(
+                    self.session, self.manager.place_id, node.change.target
+                )
+                if journey_id not in touched
+            ]
+            if users:
+                self.issues.append(Issue(node.at("id"), segments.in_use(node.change.target, users)))
+
+
+async def accept(
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    manager: Manager,
+    top: Recommendation,
+    tree: Tree,
+) -> Applied:
+    """Apply every pending node under `top` (and `top`), or nothing: `Invalid` names every
+    problem. The caller's session commits."""
+    work = _Accept(session, manager, top, tree)
+    nodes = work.nodes()
+    work.name_refs(nodes)
+    others = [n for n in nodes if n.change.category != JOURNEY]
+    for node in others:
+        if node.change.type != "delete":
+            await work.run(node, work.put)
+    for node in others:
+        if node.change.type == "delete":
+            await work.run(node, work.remove)
+    for node in nodes:
+        if node.change.category == JOURNEY:
+            await work.run(node, work.journey)
+    await work.segments_in_use(nodes)
+    if work.issues:
+        raise Invalid(work.issues, "The recommendation can't be accepted; nothing was applied.")
+    for journey in work.doomed:
+        await journeys.delete(session, temporal, settings, journey)
+    return work.applied
+
+
+def _accepted_ref(row: Recommendation) -> str | None:
+    if row.status != "accepted":
+        return None
+    ref = row.data.get("localRef", row.data.get("local_ref"))
+    return ref if isinstance(ref, str) else None

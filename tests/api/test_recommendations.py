@@ -2,6 +2,7 @@
 
 import asyncio
 import copy
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def email_template(ref, subject):
     )
 
 
-WINBACK_CONFIG = {
+WINBACK_CONFIG: dict[str, Any] = {
     "initial": "first_email",
     "states": {
         "first_email": {

@@ -12,6 +12,7 @@ is any, `Invalid` is raised and the session's rollback undoes the lot. Temporal 
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -52,7 +53,7 @@ class Node:
 
 @dataclass
 class Applied:
-    """What an accept did, by kind of change, in tree order."""
+    """What an accept did, by kind of change, in the order it was applied."""
 
     created: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
@@ -82,6 +83,7 @@ class _Accept:
         self.refs = LocalRefs()
         self.applied = Applied()
         self.doomed: list[Journey] = []  # journeys to delete once everything has held
+        self.rechecked: set[int] = set()  # journeys whose config was checked as the tree left it
 
     def nodes(self) -> list[Node]:
         found = []
@@ -132,6 +134,7 @@ class _Accept:
         """Apply one node; its problems are collected with their path from the top."""
         try:
             await step(node)
+            return
         except Invalid as problem:
             self.issues += [Issue(node.at(i.path), i.message) for i in problem.issues]
         except NotFound:
@@ -139,6 +142,51 @@ class _Accept:
             self.issues.append(
                 Issue(node.at("id"), f"{noun} {node.change.target} does not exist in this place")
             )
+        if node.change.local_ref is not None:
+            self.refs.fail(node.change.local_ref, node.change.category, node.path)
+
+    def one_change_each(self, nodes: list[Node]) -> list[Node]:
+        """The nodes to apply: each entity is updated or deleted by one node of a tree at
+        most (two changes to one thing would leave the outcome to the order they are applied
+        in), so nodes sharing a target are reported, and not applied."""
+        by_target: dict[tuple[str, int], list[Node]] = {}
+        for node in nodes:
+            if node.change.target is not None:
+                key = (node.change.category, node.change.target)
+                by_target.setdefault(key, []).append(node)
+        clashing: set[int] = set()
+        for (category, target), named in by_target.items():
+            if len(named) < 2:
+                continue
+            clashing |= {id(node) for node in named}
+            where = ", ".join(n.path or "the accepted recommendation" for n in named)
+            for node in named:
+                self.issues.append(
+                    Issue(
+                        node.at("id"),
+                        f"{NOUNS[category]} {target} is changed by more than one "
+                        f"recommendation of the tree ({where}); a tree changes each once",
+                    )
+                )
+        return [node for node in nodes if id(node) not in clashing]
+
+    async def lock_targets(self, nodes: list[Node]) -> None:
+        """Lock every row the tree updates or deletes, table by table in id order, before
+        touching any: two accepts over the same rows then queue instead of deadlocking."""
+        for category, model in (*MODELS.items(), (JOURNEY, Journey)):
+            ids = sorted(
+                n.change.target
+                for n in nodes
+                if n.change.category == category and n.change.target is not None
+            )
+            if ids:
+                table: Any = model
+                await self.session.exec(
+                    select(table.id)
+                    .where(table.place_id == self.manager.place_id, table.id.in_(ids))
+                    .order_by(table.id)
+                    .with_for_update()
+                )
 
     async def target(self, node: Node) -> Any:
         model = Journey if node.change.category == JOURNEY else MODELS[node.change.category]
@@ -190,18 +238,20 @@ class _Accept:
                 root=change.config_key,
                 refs=self.refs,
             )
+        if change.type == "create" or "machine_config" in change.body.model_fields_set:
+            assert journey.id is not None
+            self.rechecked.add(journey.id)
         if change.active is not None:
             if journey.trigger_event == MANUAL and not change.active:
-                raise Invalid(
-                    [Issue("active", "manual journeys are always active; they run on /run")]
-                )
+                raise Invalid([Issue("active", changes.MANUAL_ALWAYS_ACTIVE)])
             await journey_store.update(self.session, journey, {"active": change.active})
         assert journey.id is not None
         self.applied.add(node, journey.id)
 
     async def segments_in_use(self, nodes: list[Node]) -> None:
-        """A deleted segment that a journey the tree left alone still waits on."""
-        touched = {n.row.entity_id for n in nodes if n.change.category == JOURNEY}
+        """A deleted segment that a journey still waits on (a journey whose config the tree
+        changed has had that reported already; a deleted one doesn't count)."""
+        touched = self.rechecked | {journey.id for journey in self.doomed}
         for node in nodes:
             if node.change.category != SEGMENT or node.change.type != "delete":
                 continue
@@ -230,6 +280,8 @@ async def accept(
     work = _Accept(session, manager, top, tree)
     nodes = work.nodes()
     work.name_refs(nodes)
+    nodes = work.one_change_each(nodes)
+    await work.lock_targets(nodes)
     others = [n for n in nodes if n.change.category != JOURNEY]
     for node in others:
         if node.change.type != "delete":

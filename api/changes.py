@@ -16,6 +16,7 @@ from api.errors import issues_from
 from api.local_refs import CAMPAIGN, SEGMENT, TEMPLATE
 from api.wire import Request
 from errors import Invalid, Issue
+from workflows.model import MANUAL
 from workflows.model.machine import MAX_ID, MAX_NAME
 
 JOURNEY = "journey"
@@ -23,6 +24,7 @@ CATEGORIES = (JOURNEY, TEMPLATE, SEGMENT, CAMPAIGN)
 # The platform's other categories, which other services apply.
 FOREIGN = ("item", "section", "targeting_rule", "targeting_assignment", "collection")
 TYPES = ("create", "update", "delete")
+MANUAL_ALWAYS_ACTIVE = "manual journeys are always active; they run only when /run is called"
 NOUNS = {JOURNEY: "journey", TEMPLATE: "template", SEGMENT: "segment", CAMPAIGN: "campaign"}
 
 MODELS: dict[tuple[str, str], type[Request]] = {
@@ -82,12 +84,27 @@ def read(type_: str, category: str, data: dict[str, Any]) -> Change:
     else:
         try:
             body = MODELS[category, type_].model_validate(rest)
+            _check(category, body, active)
         except ValidationError as error:
             issues += issues_from(error.errors())
+        except Invalid as problem:
+            issues += problem.issues
     if issues:
         raise Invalid(issues)
     key = "machineConfig" if "machineConfig" in data else "machine_config"
     return Change(type_, category, target, body, local_ref, active, key)
+
+
+def _check(category: str, body: Any, active: bool | None) -> None:
+    """The checks a body passes on its own, whatever the place holds. A journey's
+    machine_config is not among them: until the tree's refs resolve it can't be judged
+    (a templateRef's channel, say), so it is checked whole at the accept."""
+    if category == TEMPLATE:
+        templates.check_body(body)
+    elif category == SEGMENT:
+        segments.check_body(body)
+    elif category == JOURNEY and active is False and getattr(body, "trigger_event", None) == MANUAL:
+        raise Invalid([Issue("active", MANUAL_ALWAYS_ACTIVE)])
 
 
 def _id(value: Any, issues: list[Issue]) -> int | None:

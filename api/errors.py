@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -46,6 +47,8 @@ READ_ONLY = {
     "active": "is read-only: use the /start and /stop endpoints",
 }
 _WHERE = {"body", "query", "path", "header"}
+# deadlock_detected, serialization_failure, lock_not_available
+TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -104,6 +107,25 @@ def install(app: FastAPI) -> None:
         if error.headers:
             response.headers.update(error.headers)
         return response
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, error: DBAPIError) -> Response:
+        # A deadlock, a serialization failure or a busy SQLite file is transient: the
+        # transaction was rolled back whole, and the same request can simply be sent again.
+        state = getattr(error.orig, "sqlstate", None)
+        if state in TRANSIENT_SQLSTATES or "database is locked" in str(error.orig):
+            log.warning(
+                "transient database error on %s %s: %s",
+                request.method,
+                request.url.path,
+                error.orig,
+            )
+            response = error_response(
+                503, "unavailable", "The database was busy; nothing was changed. Try again."
+            )
+            response.headers["Retry-After"] = "1"
+            return response
+        return await _unexpected(request, error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:

@@ -13,9 +13,14 @@ NOUNS = {TEMPLATE: "template", SEGMENT: "segment", CAMPAIGN: "campaign"}
 @dataclass
 class LocalRefs:
     named: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Refs whose node could not be applied: (category, the node's path).
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, ref: str, category: str, entity_id: int) -> None:
         self.named[ref] = (category, entity_id)
+
+    def fail(self, ref: str, category: str, path: str) -> None:
+        self.failed[ref] = (category, path)
 
     def resolve(self, ref: str, category: str) -> int | None:
         found = self.named.get(ref)
@@ -24,6 +29,12 @@ class LocalRefs:
     def why_not(self, ref: str, category: str) -> str:
         """Why `resolve` found nothing."""
         found = self.named.get(ref)
+        if found is None and ref in self.failed:
+            owner, path = self.failed[ref]
+            return (
+                f"the {owner} recommendation with localRef {ref!r} "
+                f"({path or 'the accepted recommendation'}) could not be applied"
+            )
         if found is None:
             return (
                 f"no {category} recommendation of this tree has localRef {ref!r} "

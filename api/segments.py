@@ -104,13 +104,22 @@ async def _set_members(session: AsyncSession, segment: Segment, customer_ids: li
     await session.flush()
 
 
-async def create(session: AsyncSession, place_id: int, body: SegmentCreate) -> Segment:
-    kind = _kind(body, body.model_fields_set)
-    if kind is None:
+def check_body(body: SegmentCreate) -> str | None:
+    """What a create or update body shows on its own: its kind (None: an update that
+    doesn't say) and its conditions."""
+    given = body.model_fields_set
+    kind = _kind(body, given)
+    if kind is None and not isinstance(body, SegmentUpdate):
         raise Invalid([Issue("conditions", "give conditions (a rule segment) or customer_ids")])
-    segment = Segment(place_id=place_id, name=body.name, kind=kind)
-    if kind == "rule":
+    if kind == "rule" and ("conditions" in given or not isinstance(body, SegmentUpdate)):
         _check_conditions(body.conditions)
+    return kind
+
+
+async def create(session: AsyncSession, place_id: int, body: SegmentCreate) -> Segment:
+    kind = check_body(body)
+    segment = Segment(place_id=place_id, name=body.name, kind=kind or "rule")
+    if kind == "rule":
         segment.match = body.match or "all"
         segment.conditions = body.conditions
     await crud.create(session, segment)
@@ -122,7 +131,7 @@ async def create(session: AsyncSession, place_id: int, body: SegmentCreate) -> S
 async def update(session: AsyncSession, segment: Segment, body: SegmentUpdate) -> Segment:
     """Apply the fields `body` gives; a rule segment stays a rule segment."""
     given = body.model_fields_set
-    kind = _kind(body, given)
+    kind = check_body(body)
     if kind is not None and kind != segment.kind:
         raise Invalid([Issue("kind", f"this is a {segment.kind} segment; its kind can't change")])
     changes: dict[str, Any] = {}
@@ -133,7 +142,6 @@ async def update(session: AsyncSession, segment: Segment, body: SegmentUpdate) -
     if "match" in given:
         changes["match"] = body.match or "all"
     if "conditions" in given:
-        _check_conditions(body.conditions)
         changes["conditions"] = body.conditions
     if "customer_ids" in given:
         await _set_members(session, segment, body.customer_ids or [])

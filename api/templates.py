@@ -77,11 +77,28 @@ def _check(values: dict[str, Any]) -> None:
         issues.append(Issue("body", "must not be null"))
     if values.get("name") is None:
         issues.append(Issue("name", "must not be null"))
+    issues += _liquid(values)
+    if issues:
+        raise Invalid(issues)
+
+
+def _liquid(values: dict[str, Any]) -> list[Issue]:
+    issues = []
     for field in ("subject", "title", "body"):
         source = values.get(field)
         problem = rendering.check(source) if source else None
         if problem:
             issues.append(Issue(field, f"is not valid Liquid: {problem}"))
+    return issues
+
+
+def check_body(body: TemplateCreate | TemplateUpdate) -> None:
+    """What a body shows on its own, before it meets a stored template: all of a create,
+    the Liquid of an update's fields."""
+    if isinstance(body, TemplateCreate):
+        _check(body.model_dump())
+        return
+    issues = _liquid(body.model_dump(include=body.model_fields_set))
     if issues:
         raise Invalid(issues)
 

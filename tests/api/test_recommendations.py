@@ -478,6 +478,33 @@ async def test_concurrent_accepts_apply_once(api):
     [
         (rec("create", "item", {"name": "x"}), "category", "this service does not manage item"),
         (rec("create", "campaign", ["x"]), "data", "must be a valid dictionary"),
+        (
+            rec(
+                "create", "communication_template", {"name": "t", "channel": "sms", "body": "{{ x"}
+            ),
+            "data.body",
+            "is not valid Liquid",
+        ),
+        (
+            rec("update", "communication_template", {"id": 5, "subject": "{% if x %}"}),
+            "data.subject",
+            "is not valid Liquid",
+        ),
+        (
+            rec(
+                "create",
+                "targeting_segment",
+                {"name": "s", "conditions": [{"attribute": "a", "operator": "nope", "value": 1}]},
+            ),
+            "data.conditions.0.operator",
+            "must be one of",
+        ),
+        (rec("create", "targeting_segment", {"name": "s"}), "data.conditions", "give conditions"),
+        (
+            rec("create", "journey", {"name": "x", "trigger_event": "manual", "active": False}),
+            "data.active",
+            "manual journeys are always active",
+        ),
         ({**rec("create", "campaign", {}), "children": {}}, "children", "must be a valid list"),
         ({"type": "create", "data": {}}, "category", "is required"),
         (rec("create", "collection", {}), "category", "does not manage collection"),
@@ -597,3 +624,113 @@ async def test_a_journey_delete_while_temporal_is_down_applies_nothing(api, temp
     # Once Temporal answers again, the same accept goes through.
     body = await accept(api, proposed["id"])
     assert [c["id"] for c in body["deleted"]] == [journey_id]
+
+
+async def waiting_on_segment_4(api):
+    config = {
+        "initial": "wait",
+        "states": {
+            "wait": {
+                "meta": {"type": "wait_for_condition", "include": [4]},
+                "on": {"DONE": "done"},
+            },
+            "done": {"type": "final"},
+        },
+    }
+    made = await api.post(
+        f"/places/{PLACE}/journeys",
+        json={"name": "Waits on 4", "trigger_event": "order.created", "machine_config": config},
+    )
+    return only(made.json(), "journey_definition")["id"]
+
+
+@pytest.mark.parametrize("change", [{"name": "Renamed"}, {"active": True}])
+async def test_a_journey_the_tree_touches_still_guards_its_segment(api, change):
+    journey_id = await waiting_on_segment_4(api)
+    tree = rec(
+        "delete",
+        "targeting_segment",
+        {"id": 4},
+        [rec("update", "journey", {"id": journey_id, **change})],
+    )
+    proposed = await propose(api, tree)
+    response = await api.post(f"{BASE}/{proposed['id']}/accept")
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["error"]["details"]
+    assert detail["path"] == "data.id"
+    assert f"used by journeys {journey_id}" in detail["message"]
+    assert (await api.get(f"/places/{PLACE}/segments/4")).status_code == 200
+
+
+async def test_one_change_per_entity(api):
+    journey_id = await waiting_on_segment_4(api)
+    tree = rec(
+        "delete",
+        "journey",
+        {"id": journey_id},
+        [
+            rec("update", "journey", {"id": journey_id, "name": "x"}),
+            rec("delete", "targeting_segment", {"id": 3}),
+            rec("delete", "targeting_segment", {"id": 3}),
+        ],
+    )
+    proposed = await propose(api, tree)
+    response = await api.post(f"{BASE}/{proposed['id']}/accept")
+    assert response.status_code == 422, response.text
+    assert {
+        (d["path"], d["message"].split(" is ")[0]) for d in response.json()["error"]["details"]
+    } == {
+        ("data.id", f"journey {journey_id}"),
+        ("children.0.data.id", f"journey {journey_id}"),
+        ("children.1.data.id", "segment 3"),
+        ("children.2.data.id", "segment 3"),
+    }
+    assert "more than one recommendation" in response.json()["error"]["details"][0]["message"]
+    assert (await api.get(f"/places/{PLACE}/segments/3")).status_code == 200
+
+
+async def test_a_ref_whose_node_failed_says_so(api):
+    config = {
+        "initial": "send",
+        "states": {
+            "send": {"meta": {"type": "send_sms", "templateRef": "t"}, "on": {"DONE": "done"}},
+            "done": {"type": "final"},
+        },
+    }
+    tree = rec(
+        "create",
+        "journey",
+        {"name": "x", "trigger_event": "order.created", "machine_config": config},
+        [rec("update", "communication_template", {"id": 999_999, "localRef": "t"})],
+    )
+    proposed = await propose(api, tree)
+    response = await api.post(f"{BASE}/{proposed['id']}/accept")
+    assert response.status_code == 422
+    assert response.json()["error"]["details"] == [
+        {"path": "children.0.data.id", "message": "template 999999 does not exist in this place"},
+        {
+            "path": "data.machine_config.states.send.meta.templateRef",
+            "message": "the communication_template recommendation with localRef 't' "
+            "(children.0) could not be applied",
+        },
+    ]
+
+
+async def test_crossing_accepts_queue_instead_of_deadlocking(api):
+    ids = [5, 8, 9, 12, 20, 21, 30, 31]
+
+    def updates(order):
+        first, *rest = order
+        return rec(
+            "update",
+            "communication_template",
+            {"id": first, "name": "renamed"},
+            [rec("update", "communication_template", {"id": i, "name": "renamed"}) for i in rest],
+        )
+
+    forward = await propose(api, updates(ids))
+    backward = await propose(api, updates(ids[::-1]))
+    responses = await asyncio.gather(
+        api.post(f"{BASE}/{forward['id']}/accept"), api.post(f"{BASE}/{backward['id']}/accept")
+    )
+    assert [r.status_code for r in responses] == [200, 200], [r.text for r in responses]

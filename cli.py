@@ -1,4 +1,4 @@
-"""The `journeys` command: dev, api, worker, migrate, keys, run."""
+"""The `journeys` command: dev, api, worker, migrate, temporal-setup, keys, run."""
 
 import asyncio
 import sys
@@ -53,20 +53,23 @@ def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Serve the REST API (configured by JOURNEYS_* variables)."""
     import uvicorn
 
+    import logs
     from api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=True)
+    settings = get_settings()
+    logs.configure(settings)
+    # log_config=None: uvicorn's loggers go through the handler `logs` set up.
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
 
 
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for journey executions (configured by JOURNEYS_* variables)."""
-    import logging
-
+    import logs
     import worker as journeys_worker
     from activities.channels import ChannelConfigError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(get_settings())
     try:
         asyncio.run(journeys_worker.run())
     except ChannelConfigError as error:
@@ -81,6 +84,31 @@ def migrate() -> None:
 
     upgrade(get_settings().database_url)
     typer.echo("database is up to date", err=True)
+
+
+@app.command("temporal-setup")
+def temporal_setup() -> None:
+    """Prepare the Temporal namespace (JOURNEYS_TEMPORAL_*): register it if missing, keep
+    closed executions 90 days, add the search attributes. Idempotent; waits for Temporal."""
+    import logging
+
+    import temporal_client
+    import temporal_setup as setup
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = get_settings()
+
+    async def prepare() -> list[str]:
+        return await setup.prepare(await temporal_client.connect(settings, lazy=True))
+
+    try:
+        changed = asyncio.run(prepare())
+    except Exception as error:
+        typer.echo(f"error: Temporal at {settings.temporal_address}: {error}", err=True)
+        raise typer.Exit(1) from None
+    for change in changed:
+        typer.echo(change, err=True)
+    typer.echo(f"namespace {settings.temporal_namespace} is ready", err=True)
 
 
 @app.command("run")

@@ -21,14 +21,6 @@ from types import FrameType
 
 import httpx
 
-SEARCH_ATTRIBUTES = {
-    "PlaceId": "Int",
-    "JourneyId": "Int",
-    "CustomerId": "Int",
-    "JourneyStep": "Keyword",
-    "TriggerEvent": "Keyword",
-    "JourneyPath": "KeywordList",
-}
 DEMO_PLACE = 42
 DEMO_USER = 1
 _PR_SET_PDEATHSIG = 1
@@ -222,6 +214,8 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
             "--log-level",
             "warn",
         ]
+        from temporal_setup import SEARCH_ATTRIBUTES
+
         for name, kind in SEARCH_ATTRIBUTES.items():
             temporal += ["--search-attribute", f"{name}={kind}"]
         echo("Starting Temporal …")
@@ -275,61 +269,19 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
 
 
 def prepare_namespace(address: str, namespace: str = "default") -> None:
-    """Add the search attributes the namespace lacks, and keep closed executions for
-    `RETENTION_DAYS` (the dev server's default is one day, after which finished executions
-    would drop out of the executions API and the statistics).
-
-    `--search-attribute` registers attributes only when the dev server's database is new, so
-    a data dir from an earlier version would miss any added since (and every start naming
-    one would fail)."""
+    """`temporal_setup.prepare` for the dev server: `--search-attribute` registers attributes
+    only when its database is new, so a data dir from an earlier version would miss any added
+    since (and every start naming one would fail), and its retention is a day."""
     import asyncio
 
-    from google.protobuf.duration_pb2 import Duration
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.namespace.v1 import NamespaceConfig
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
-    from temporalio.api.workflowservice.v1 import (
-        DescribeNamespaceRequest,
-        UpdateNamespaceRequest,
-    )
     from temporalio.client import Client
 
+    import temporal_setup
+
     async def register() -> None:
-        client = await Client.connect(address, namespace=namespace)
-        described = await client.workflow_service.describe_namespace(
-            DescribeNamespaceRequest(namespace=namespace)
-        )
-        retention = RETENTION_DAYS * 86_400
-        if described.config.workflow_execution_retention_ttl.seconds < retention:
-            await client.workflow_service.update_namespace(
-                UpdateNamespaceRequest(
-                    namespace=namespace,
-                    config=NamespaceConfig(
-                        workflow_execution_retention_ttl=Duration(seconds=retention)
-                    ),
-                )
-            )
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
-        missing = {
-            name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_SNAKE.get(kind, kind.upper())}")
-            for name, kind in SEARCH_ATTRIBUTES.items()
-            if name not in listed.custom_attributes
-        }
-        if missing:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-            )
+        await temporal_setup.prepare(await Client.connect(address, namespace=namespace))
 
     asyncio.run(register())
-
-
-_SNAKE = {"KeywordList": "KEYWORD_LIST"}
-RETENTION_DAYS = 90
 
 
 def _display(host: str) -> str:

@@ -16,6 +16,15 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'journeys.db'}"
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # TLS to the Temporal frontend: on for Temporal Cloud and any cluster behind TLS. The CA
+    # file is for a private CA; the cert and key files for mTLS (a Cloud namespace's
+    # certificate). An API key (Temporal Cloud) turns TLS on by itself.
+    temporal_tls: bool = False
+    temporal_tls_ca_file: str | None = None
+    temporal_tls_cert_file: str | None = None
+    temporal_tls_key_file: str | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
     task_queue: str = "journeys"
     condition_poll_seconds: int = 300
     # Activities one worker runs at once; its database pool is sized to match, so a send
@@ -73,6 +82,15 @@ class Settings(BaseSettings):
 
     # Per request to an HTTP provider (Twilio, FCM, its token endpoint, webhooks).
     http_timeout_seconds: float = 10.0
+
+    # Operations. `text` logs for people, `json` one object a line for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # host:port where the worker serves Prometheus metrics (the Temporal SDK's and the
+    # journey counters) at /metrics; unset, no metrics endpoint.
+    metrics_bind: str | None = None
+    # The readiness probe's limit for each dependency it checks (database, Temporal).
+    ready_timeout_seconds: float = 3.0
 
 
 @lru_cache

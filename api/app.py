@@ -14,6 +14,7 @@ from api import (
     errors,
     events,
     executions,
+    health,
     journeys,
     messages,
     recommendations,
@@ -59,6 +60,7 @@ def create_app(
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     errors.install(app)
     routers = (
+        health,
         journeys,
         runs,
         stats,
@@ -73,10 +75,5 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router)
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process is up and serving."""
-        return {"status": "ok"}
 
     return app

@@ -17,8 +17,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 import devstack
-from devstack import SEARCH_ATTRIBUTES
 from store.migrate import alembic_config
+from temporal_setup import SEARCH_ATTRIBUTES
 from tests.conftest import only
 
 JOURNEYS = [sys.executable, "-m", "cli"]

@@ -1,0 +1,106 @@
+"""Preparing a Temporal namespace for Journeys: the namespace itself (on a self-hosted
+cluster), how long closed executions are kept, and the custom search attributes the
+executions are indexed by. Idempotent: run by `journeys dev` on every start and by
+`journeys temporal-setup` (the compose stack's setup job) before the API and workers.
+"""
+
+import asyncio
+import logging
+import time
+
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    RegisterNamespaceRequest,
+    UpdateNamespaceRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+log = logging.getLogger("journeys.temporal_setup")
+
+SEARCH_ATTRIBUTES = {
+    "PlaceId": "Int",
+    "JourneyId": "Int",
+    "CustomerId": "Int",
+    "JourneyStep": "Keyword",
+    "TriggerEvent": "Keyword",
+    "JourneyPath": "KeywordList",
+}
+# Closed executions stay visible (executions API, statistics) this long; Temporal's
+# default of a day or two would make a finished journey vanish from them.
+RETENTION_DAYS = 90
+_SNAKE = {"KeywordList": "KEYWORD_LIST"}
+
+
+async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
+    """Bring `client`'s namespace to what Journeys needs; returns what it changed. Retries
+    while the cluster is still starting or a new namespace is not yet known everywhere."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await _prepare(client)
+        except (RPCError, RuntimeError) as error:
+            # A lazy client that can't connect raises RuntimeError; a refused call, RPCError.
+            denied = isinstance(error, RPCError) and error.status in (
+                RPCStatusCode.PERMISSION_DENIED,
+                RPCStatusCode.UNAUTHENTICATED,
+            )
+            if denied or time.monotonic() > deadline:
+                raise
+            log.info("Temporal is not ready yet (%s); trying again", error)
+            await asyncio.sleep(2)
+
+
+async def _prepare(client: Client) -> list[str]:
+    namespace = client.namespace
+    retention = RETENTION_DAYS * 86_400
+    changed = []
+    try:
+        described = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=namespace,
+                description="Journeys executions",
+                workflow_execution_retention_period=Duration(seconds=retention),
+            )
+        )
+        changed.append(f"registered namespace {namespace}")
+        described = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+    if described.config.workflow_execution_retention_ttl.seconds < retention:
+        await client.workflow_service.update_namespace(
+            UpdateNamespaceRequest(
+                namespace=namespace,
+                config=NamespaceConfig(
+                    workflow_execution_retention_ttl=Duration(seconds=retention)
+                ),
+            )
+        )
+        changed.append(f"retention set to {RETENTION_DAYS} days")
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_SNAKE.get(kind, kind.upper())}")
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+        changed.append(f"search attributes added: {', '.join(missing)}")
+    return changed

@@ -91,6 +91,7 @@ def temporal_setup() -> None:
     """Prepare the Temporal namespace (JOURNEYS_TEMPORAL_*): register it if missing, keep
     closed executions 90 days, add the search attributes. Idempotent; waits for Temporal."""
     import logging
+    import time
 
     import temporal_client
     import temporal_setup as setup
@@ -99,7 +100,17 @@ def temporal_setup() -> None:
     settings = get_settings()
 
     async def prepare() -> list[str]:
-        return await setup.prepare(await temporal_client.connect(settings, lazy=True))
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client = await temporal_client.connect(settings)
+                break
+            except RuntimeError as error:  # not reachable (yet): the cluster may be starting
+                if time.monotonic() > deadline:
+                    raise
+                logging.info("Temporal is not reachable yet (%s); trying again", error)
+                await asyncio.sleep(2)
+        return await setup.prepare(client)
 
     try:
         changed = asyncio.run(prepare())

@@ -43,9 +43,11 @@ async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
     """Bring `client`'s namespace to what Journeys needs; returns what it changed. Retries
     while the cluster is still starting or a new namespace is not yet known everywhere."""
     deadline = time.monotonic() + patience
+    changed: list[str] = []
     while True:
         try:
-            return await _prepare(client)
+            await _prepare(client, changed)
+            return changed
         except (RPCError, RuntimeError) as error:
             # A lazy client that can't connect raises RuntimeError; a refused call, RPCError.
             denied = isinstance(error, RPCError) and error.status in (
@@ -58,10 +60,10 @@ async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
             await asyncio.sleep(2)
 
 
-async def _prepare(client: Client) -> list[str]:
+async def _prepare(client: Client, changed: list[str]) -> None:
+    """One attempt; what it changes is added to `changed` (kept across attempts)."""
     namespace = client.namespace
     retention = RETENTION_DAYS * 86_400
-    changed = []
     try:
         described = await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=namespace)
@@ -103,4 +105,3 @@ async def _prepare(client: Client) -> list[str]:
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
         changed.append(f"search attributes added: {', '.join(missing)}")
-    return changed

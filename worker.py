@@ -6,6 +6,7 @@ import signal
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 import temporal_client
@@ -52,12 +53,21 @@ def build_worker(
     )
 
 
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime serving Prometheus metrics at `JOURNEYS_METRICS_BIND` (the SDK's
+    worker metrics and the journey counters the workflows and activities add), if set."""
+    if not settings.metrics_bind:
+        return None
+    prometheus = PrometheusConfig(bind_address=settings.metrics_bind, counters_total_suffix=True)
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
 async def run(settings: Settings | None = None) -> None:
     """Run until SIGINT/SIGTERM, then drain and stop."""
     settings = settings or get_settings()
     channels = build_channels(settings)
     engine = create_engine(settings.database_url, pool_size=settings.worker_activities)
-    client = await temporal_client.connect(settings)
+    client = await temporal_client.connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings, session_factory(engine), channels)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -88,7 +88,7 @@ class Delivery:
                     session, key, {**base, "status": status, "reason": reason}
                 )
                 await session.commit()
-                return _result(message)
+                return _counted(message)
             assert customer is not None and template is not None
             recipients, _ = _recipients(request.channel, customer)
             try:
@@ -98,7 +98,7 @@ class Delivery:
                     session, key, {**base, "status": "failed", "reason": f"template {error}"}
                 )
                 await session.commit()
-                return _result(message)
+                return _counted(message)
             attempts = done.attempts + 1 if done is not None else 1
             pending = await messages.record(
                 session,
@@ -155,7 +155,7 @@ class Delivery:
             message.provider = provider
             message.provider_message_id = provider_message_id
             await session.commit()
-            return _result(message)
+            return _counted(message) if status in FINAL else _result(message)
 
 
 async def _heartbeating(work: Awaitable[T]) -> T:
@@ -192,6 +192,16 @@ def _render(template: Template, scope: Mapping[str, Any]) -> dict[str, str]:
     if template.title is not None:
         content["title"] = rendering.render(template.title, scope)
     return content
+
+
+def _counted(message: Message) -> SendResult:
+    """The result of a message that has just reached its final status, counted by channel
+    and status on the worker's metrics (once: a retry finds it final and returns early)."""
+    counter = activity.metric_meter().create_counter(
+        "journeys_messages", "Messages by channel and final status (sent, skipped, failed)."
+    )
+    counter.add(1, {"channel": message.channel, "status": message.status})
+    return _result(message)
 
 
 def _result(message: Message) -> SendResult:

@@ -114,6 +114,16 @@ async def database_url(
     await _drop_postgres_database(name)
 
 
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, unmigrated PostgreSQL database of its own for one test."""
+    name = await _postgres_database()
+    if name is None:
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    await _drop_postgres_database(name)
+
+
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     db = create_engine(database_url)

@@ -37,6 +37,12 @@ SEARCH_ATTRIBUTES = {
 # default of a day or two would make a finished journey vanish from them.
 RETENTION_DAYS = 90
 _SNAKE = {"KeywordList": "KEYWORD_LIST"}
+# What a managed namespace answers to a change only its owner may make.
+_NOT_HERE = (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED)
+
+
+class MissingSearchAttributes(Exception):
+    """The namespace lacks search attributes that this client may not add."""
 
 
 async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
@@ -82,16 +88,27 @@ async def _prepare(client: Client, changed: list[str]) -> None:
         described = await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=namespace)
         )
-    if described.config.workflow_execution_retention_ttl.seconds < retention:
-        await client.workflow_service.update_namespace(
-            UpdateNamespaceRequest(
-                namespace=namespace,
-                config=NamespaceConfig(
-                    workflow_execution_retention_ttl=Duration(seconds=retention)
-                ),
+    kept = described.config.workflow_execution_retention_ttl.seconds
+    if kept < retention:
+        try:
+            await client.workflow_service.update_namespace(
+                UpdateNamespaceRequest(
+                    namespace=namespace,
+                    config=NamespaceConfig(
+                        workflow_execution_retention_ttl=Duration(seconds=retention)
+                    ),
+                )
             )
-        )
-        changed.append(f"retention set to {RETENTION_DAYS} days")
+            changed.append(f"retention set to {RETENTION_DAYS} days")
+        except RPCError as error:
+            # A managed namespace (Temporal Cloud) is configured where it is managed.
+            if error.status not in _NOT_HERE:
+                raise
+            changed.append(
+                f"warning: closed executions are kept {kept // 86_400} days and this client may "
+                f"not change that ({error.message}); set {RETENTION_DAYS} days where the "
+                "namespace is managed"
+            )
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)
     )
@@ -101,7 +118,17 @@ async def _prepare(client: Client, changed: list[str]) -> None:
         if name not in listed.custom_attributes
     }
     if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+        except RPCError as error:
+            if error.status not in _NOT_HERE:
+                raise
+            wanted = ", ".join(f"{name} ({SEARCH_ATTRIBUTES[name]})" for name in missing)
+            raise MissingSearchAttributes(
+                f"namespace {namespace} lacks the search attributes {wanted}, and this client "
+                f"may not add them ({error.message}): add them where the namespace is managed "
+                "(Temporal Cloud: its UI or tcld)"
+            ) from error
         changed.append(f"search attributes added: {', '.join(missing)}")

@@ -114,6 +114,16 @@ def test_every_setting_the_stack_sets_exists(compose):
         assert variable in fields, variable
 
 
+def test_every_setting_is_documented():
+    readme = (ROOT / "README.md").read_text()
+    undocumented = [
+        f"JOURNEYS_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`JOURNEYS_{name.upper()}`" not in readme
+    ]
+    assert undocumented == []
+
+
 def test_required_settings_must_be_given(compose):
     text = (ROOT / "docker-compose.yml").read_text()
     required = set(re.findall(r"\$\{(\w+):\?", text))

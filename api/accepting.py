@@ -48,7 +48,7 @@ class Node:
     change: Change
 
     def at(self, where: str) -> str:
-        return ".".join(part for part in (self.path, "data", where) if part)
+        return changes.data_path(self.path, where)
 
 
 @dataclass
@@ -93,10 +93,7 @@ class _Accept:
             try:
                 change = changes.read(row.type, row.category, row.data)
             except Invalid as problem:
-                self.issues += [
-                    Issue(".".join(p for p in (path, "data", i.path) if p), i.message)
-                    for i in problem.issues
-                ]
+                self.issues += changes.in_data(path, problem.issues)
                 continue
             found.append(Node(path, row, change))
         return found
@@ -136,7 +133,7 @@ class _Accept:
             await step(node)
             return
         except Invalid as problem:
-            self.issues += [Issue(node.at(i.path), i.message) for i in problem.issues]
+            self.issues += changes.in_data(node.path, problem.issues)
         except NotFound:
             noun = NOUNS[node.change.category]
             self.issues.append(

@@ -39,6 +39,16 @@ MODELS: dict[tuple[str, str], type[Request]] = {
 }
 
 
+def in_data(node_path: str, issues: list[Issue]) -> list[Issue]:
+    """Issues found in a node's data, at their path from the top of the tree
+    (`children.0.data.name`; `data.name` for the top itself)."""
+    return [Issue(data_path(node_path, issue.path), issue.message) for issue in issues]
+
+
+def data_path(node_path: str, where: str) -> str:
+    return ".".join(part for part in (node_path, "data", where) if part)
+
+
 def category_problem(category: str) -> str | None:
     if category in CATEGORIES:
         return None

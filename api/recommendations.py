@@ -77,8 +77,7 @@ def _nodes(
     try:
         changes.read(body.type, body.category, body.data)
     except Invalid as problem:
-        prefix = f"{path}.data" if path else "data"
-        issues += [Issue(f"{prefix}.{i.path}", i.message) for i in problem.issues]
+        issues += changes.in_data(path, problem.issues)
     row = Recommendation(
         place_id=manager.place_id,
         user_id=manager.user_id,

@@ -399,7 +399,7 @@ async def test_targets_that_do_not_exist_or_are_elsewhere(api, keys):
     assert only(theirs_now.json(), "communication_template")["body"] == "b"
 
 
-async def test_deleting_a_segment_a_journey_waits_on(api):
+async def waiting_on_segment_4(api):
     config = {
         "initial": "wait",
         "states": {
@@ -414,7 +414,11 @@ async def test_deleting_a_segment_a_journey_waits_on(api):
         f"/places/{PLACE}/journeys",
         json={"name": "Waits on 4", "trigger_event": "order.created", "machine_config": config},
     )
-    journey_id = only(made.json(), "journey_definition")["id"]
+    return only(made.json(), "journey_definition")["id"]
+
+
+async def test_deleting_a_segment_a_journey_waits_on(api):
+    journey_id = await waiting_on_segment_4(api)
     alone = await propose(api, rec("delete", "targeting_segment", {"id": 4}))
     response = await api.post(f"{BASE}/{alone['id']}/accept")
     assert response.status_code == 422
@@ -624,24 +628,6 @@ async def test_a_journey_delete_while_temporal_is_down_applies_nothing(api, temp
     # Once Temporal answers again, the same accept goes through.
     body = await accept(api, proposed["id"])
     assert [c["id"] for c in body["deleted"]] == [journey_id]
-
-
-async def waiting_on_segment_4(api):
-    config = {
-        "initial": "wait",
-        "states": {
-            "wait": {
-                "meta": {"type": "wait_for_condition", "include": [4]},
-                "on": {"DONE": "done"},
-            },
-            "done": {"type": "final"},
-        },
-    }
-    made = await api.post(
-        f"/places/{PLACE}/journeys",
-        json={"name": "Waits on 4", "trigger_event": "order.created", "machine_config": config},
-    )
-    return only(made.json(), "journey_definition")["id"]
 
 
 @pytest.mark.parametrize("change", [{"name": "Renamed"}, {"active": True}])

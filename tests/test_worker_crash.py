@@ -134,14 +134,14 @@ async def test_killed_worker_loses_and_duplicates_nothing(
 async def test_killed_worker_mid_fan_out_starts_each_customer_once(
     temporal, clean_engine, keys, database_url, settings
 ):
-    """A manual run over 800 customers, its worker killed part-way through the fan-out
+    """A manual run over 400 customers, its worker killed part-way through the fan-out
     and started again: exactly one execution per targeted customer."""
     client = await namespace_client(temporal, database_url)
     task_queue = f"crash-run-{uuid.uuid4().hex[:8]}"
     # Small pages, few starts at a time: the fan-out takes long enough to be caught mid-way.
-    env = worker_env(client, database_url, task_queue, run_page_size="200", run_concurrency="4")
+    env = worker_env(client, database_url, task_queue, run_page_size="100", run_concurrency="4")
     app_settings = settings.model_copy(update={"task_queue": task_queue})
-    customers = 800
+    customers = 400
     async with app_client(client, clean_engine, app_settings, keys) as api:
         imported = await api.post(
             f"/places/{PLACE}/customers/import",
@@ -164,7 +164,7 @@ async def test_killed_worker_mid_fan_out_starts_each_customer_once(
         try:
             async with asyncio.timeout(120):
                 while True:
-                    if (await run_record())["started"] >= 200:
+                    if (await run_record())["started"] >= 100:
                         break
                     await asyncio.sleep(0.05)
             worker.send_signal(signal.SIGKILL)

@@ -13,6 +13,7 @@ import temporal_client
 from activities.audience import Audience
 from activities.campaigns import Campaigns
 from activities.channels import Channel, build_channels, close_channels
+from activities.definitions import Definitions
 from activities.delivery import Delivery
 from activities.executions import Executions
 from activities.runs import RunPages
@@ -32,6 +33,7 @@ def build_worker(
     audience = Audience(sessions)
     campaigns = Campaigns(sessions)
     executions = Executions(client)
+    definitions = Definitions(sessions)
     run_pages = RunPages(client, sessions, settings)
     return Worker(
         client,
@@ -44,6 +46,7 @@ def build_worker(
             campaigns.clone_campaign,
             executions.list_journey_executions,
             executions.end_executions,
+            definitions.journey_exists,
             run_pages.start_run_page,
         ],
         max_concurrent_activities=settings.worker_activities,

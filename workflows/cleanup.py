@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import CleanupInput, EndExecutionsInput, ExecutionsPage
@@ -21,12 +22,19 @@ LOOK_INTERVAL = timedelta(seconds=2)
 # closes can leave its visibility record behind for a while, and looking again and again at
 # such a ghost must not keep the cleanup going.
 GHOSTS_PATCH = "cleanup-ghosts-are-quiet"
+# The request that deletes a journey starts its cleanup before its transaction commits (so
+# the cleanup is durable before the row goes). Should that transaction roll back, the
+# journey is still there and its executions must be left alone: the cleanup waits for the
+# row to be gone, and gives up if it never goes.
+DELETE_COMMITTED_PATCH = "cleanup-waits-for-the-delete"
 
 
 @workflow.defn(name="JourneyCleanup")
 class JourneyCleanup:
     @workflow.run
     async def run(self, request: CleanupInput) -> int:
+        if request.mode == "delete" and workflow.patched(DELETE_COMMITTED_PATCH):
+            await _until_deleted(request)
         ended = 0
         quiet = 0
         while quiet < QUIET_LOOKS:
@@ -64,3 +72,23 @@ class JourneyCleanup:
                 ended += len(page.ids)
             quiet = 0
         return ended
+
+
+async def _until_deleted(request: CleanupInput) -> None:
+    waited, pause = 0, 1
+    while await workflow.execute_activity(
+        "journey_exists",
+        request,
+        result_type=bool,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=RETRY,
+    ):
+        if waited >= request.commit_grace_seconds:
+            raise ApplicationError(
+                f"journey {request.journey_id} still exists {waited} s after its delete "
+                "began: the delete was rolled back, so no execution was ended",
+                type="DeleteNotCommitted",
+                non_retryable=True,
+            )
+        await workflow.sleep(timedelta(seconds=pause))
+        waited, pause = waited + pause, min(pause * 2, 30)

@@ -136,6 +136,9 @@ class CleanupInput(BaseModel):
     place_id: int
     journey_id: int
     mode: Literal["cancel", "delete"]
+    # A delete's cleanup ends nothing until the journey's row is gone; if it is still there
+    # after this long, the delete was rolled back and the cleanup gives up.
+    commit_grace_seconds: int = 600
 
 
 class ExecutionsPage(BaseModel):

@@ -3,6 +3,8 @@
 import asyncio
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from tests.activities.test_channels import TWILIO_PATH, twilio_created
 from tests.conftest import PLACE, engine_settings, only, running_engine
@@ -15,6 +17,8 @@ from tests.spec_examples import (
     WINBACK_CREATE,
 )
 from tests.workflows.replay import keep
+from workflows.cleanup import JourneyCleanup
+from workflows.contracts import CleanupInput
 
 BASE = f"/places/{PLACE}/journeys"
 
@@ -375,7 +379,40 @@ async def test_deleting_a_journey_leaves_no_execution(engine_under_test):
     assert await engine.messages() == []
     cleanup = engine.client.get_workflow_handle(f"journey-{journey_id}-delete")
     assert await cleanup.result() == 1
-    await keep(cleanup, "cleanup-delete")
+    await keep(cleanup, "cleanup-delete-after-commit")
+
+
+async def test_a_delete_that_rolled_back_ends_nothing(engine_under_test):
+    """A delete starts its cleanup before its transaction commits; if the transaction rolls
+    back, the journey is still there and the cleanup gives up without ending anything. A
+    later DELETE then cleans up as usual."""
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "d", "trigger_event": "order.created"}, waiting_config(seconds=60)
+    )
+    (execution_id,) = await send_event(
+        engine, "order.created", 1, "o-1", {"email": "a@example.com"}
+    )
+    # What the DELETE's start looks like, with no delete following it (and a short grace).
+    request = CleanupInput(
+        place_id=PLACE, journey_id=journey_id, mode="delete", commit_grace_seconds=2
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await engine.client.execute_workflow(
+            JourneyCleanup.run,
+            request,
+            id=f"journey-{journey_id}-delete",
+            task_queue=engine.settings.task_queue,
+        )
+    assert isinstance(failed.value.cause, ApplicationError)
+    assert failed.value.cause.type == "DeleteNotCommitted"
+    execution = engine.client.get_workflow_handle(execution_id)
+    assert (await execution.describe()).status == WorkflowExecutionStatus.RUNNING
+    assert (await engine.api.get(f"{BASE}/{journey_id}")).status_code == 200
+
+    assert (await engine.api.delete(f"{BASE}/{journey_id}")).status_code == 204
+    cleanup = engine.client.get_workflow_handle(f"journey-{journey_id}-delete")
+    assert await cleanup.result() == 1
 
 
 async def test_cancel_one_execution(engine_under_test):

@@ -1,0 +1,19 @@
+"""Reads of journey definitions that workflows need (for `JourneyCleanup`)."""
+
+from temporalio import activity
+
+from store.db import SessionFactory
+from store.tables import Journey
+from workflows.contracts import CleanupInput
+
+
+class Definitions:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    @activity.defn(name="journey_exists")
+    async def journey_exists(self, request: CleanupInput) -> bool:
+        """Whether the journey's row is (still) there, as committed."""
+        async with self.sessions() as session:
+            journey = await session.get(Journey, request.journey_id)
+            return journey is not None and journey.place_id == request.place_id

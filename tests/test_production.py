@@ -186,7 +186,8 @@ async def test_api_and_worker_processes_send_an_email(
             assert down.status_code == 503
             assert [d["path"] for d in down.json()["error"]["details"]] == ["temporal"]
 
-    worker_lines = (tmp_path / "worker.log").read_text().splitlines()
-    entries = [json.loads(line) for line in worker_lines if line.strip()]
-    assert any(e["logger"] == "journeys.worker" for e in entries), worker_lines
-    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    for log, logger in (("worker.log", "journeys.worker"), ("api.log", "uvicorn.access")):
+        lines = (tmp_path / log).read_text().splitlines()
+        entries = [json.loads(line) for line in lines if line.strip()]
+        assert any(e["logger"] == logger for e in entries), lines
+        assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)

@@ -1,6 +1,7 @@
 """The `journeys` command: dev, api, worker, migrate, temporal-setup, keys, run."""
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -112,14 +113,23 @@ def temporal_setup() -> None:
                 await asyncio.sleep(2)
         return await setup.prepare(client)
 
-    try:
-        changed = asyncio.run(prepare())
-    except Exception as error:
-        typer.echo(f"error: Temporal at {settings.temporal_address}: {error}", err=True)
-        raise typer.Exit(1) from None
-    for change in changed:
-        typer.echo(change, err=True)
-    typer.echo(f"namespace {settings.temporal_namespace} is ready", err=True)
+    async def main() -> None:
+        code = 0
+        try:
+            for change in await prepare():
+                typer.echo(change, err=True)
+            typer.echo(f"namespace {settings.temporal_namespace} is ready", err=True)
+        except Exception as error:  # told to the operator, not as a traceback
+            typer.echo(f"error: Temporal at {settings.temporal_address}: {error}", err=True)
+            code = 1
+        # Leave from inside the loop, before anything is torn down: the Temporal client's
+        # native threads can crash a short-lived process while its loop closes or the
+        # interpreter finalizes (temporalio/sdk-python#300; seen here as SIGABRT and SIGSEGV).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    asyncio.run(main())
 
 
 @app.command("run")

@@ -309,18 +309,26 @@ async def test_segment_and_campaign_refs(api):
     }
 
 
-async def test_a_ref_must_name_the_right_kind(api):
+def sms_journey(ref, children):
+    """A journey recommendation whose one step sends the SMS template named by `ref`."""
     config = {
         "initial": "send",
         "states": {
-            "send": {"meta": {"type": "send_sms", "templateRef": "vips"}, "on": {"DONE": "done"}},
+            "send": {"meta": {"type": "send_sms", "templateRef": ref}, "on": {"DONE": "done"}},
             "done": {"type": "final"},
         },
     }
-    tree = rec(
+    return rec(
         "create",
         "journey",
         {"name": "x", "trigger_event": "order.created", "machine_config": config},
+        children,
+    )
+
+
+async def test_a_ref_must_name_the_right_kind(api):
+    tree = sms_journey(
+        "vips",
         [
             rec(
                 "create",
@@ -676,17 +684,8 @@ async def test_one_change_per_entity(api):
 
 
 async def test_a_ref_whose_node_failed_says_so(api):
-    config = {
-        "initial": "send",
-        "states": {
-            "send": {"meta": {"type": "send_sms", "templateRef": "t"}, "on": {"DONE": "done"}},
-            "done": {"type": "final"},
-        },
-    }
-    tree = rec(
-        "create",
-        "journey",
-        {"name": "x", "trigger_event": "order.created", "machine_config": config},
+    tree = sms_journey(
+        "t",
         [rec("update", "communication_template", {"id": 999_999, "localRef": "t"})],
     )
     proposed = await propose(api, tree)

@@ -47,16 +47,16 @@ class MissingSearchAttributes(Exception):
 
 async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
     """Bring `client`'s namespace to what Journeys needs; returns what it changed. Retries
-    while the cluster is still starting or a new namespace is not yet known everywhere."""
+    while the cluster is still starting or a new namespace is not yet known everywhere;
+    connecting in the first place is the caller's (`journeys temporal-setup` waits for it)."""
     deadline = time.monotonic() + patience
     changed: list[str] = []
     while True:
         try:
             await _prepare(client, changed)
             return changed
-        except (RPCError, RuntimeError) as error:
-            # A lazy client that can't connect raises RuntimeError; a refused call, RPCError.
-            denied = isinstance(error, RPCError) and error.status in (
+        except RPCError as error:
+            denied = error.status in (
                 RPCStatusCode.PERMISSION_DENIED,
                 RPCStatusCode.UNAUTHENTICATED,
             )

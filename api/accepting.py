@@ -224,6 +224,7 @@ class _Accept:
                 self.session,
                 self.manager,
                 change.body,
+                active=bool(change.active),
                 root=change.config_key,
                 refs=self.refs,
             )
@@ -235,14 +236,13 @@ class _Accept:
                 root=change.config_key,
                 refs=self.refs,
             )
-        if change.type == "create" or "machine_config" in change.body.model_fields_set:
-            assert journey.id is not None
-            self.rechecked.add(journey.id)
-        if change.active is not None:
-            if journey.trigger_event == MANUAL and not change.active:
-                raise Invalid([Issue("active", changes.MANUAL_ALWAYS_ACTIVE)])
-            await journey_store.update(self.session, journey, {"active": change.active})
+            if change.active is not None:
+                if journey.trigger_event == MANUAL and not change.active:
+                    raise Invalid([Issue("active", changes.MANUAL_ALWAYS_ACTIVE)])
+                await journey_store.update(self.session, journey, {"active": change.active})
         assert journey.id is not None
+        if change.type == "create" or "machine_config" in change.body.model_fields_set:
+            self.rechecked.add(journey.id)
         self.applied.add(node, journey.id)
 
     async def segments_in_use(self, nodes: list[Node]) -> None:

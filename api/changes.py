@@ -1,9 +1,9 @@
 """What one recommendation does: its `type`, `category` and `data` read as the change it
 proposes, with the request models of the entity's own endpoints.
 
-Read when the recommendation is created (so a malformed proposal is refused at once) and
-again when it is accepted. Whether its targets, refs and journey config hold is a question
-about the place as it is at the accept, so that is checked there, not here.
+Read and checked when the recommendation is created (so a malformed proposal is refused at
+once), read again when it is accepted. Whether its targets, refs and journey config hold is
+a question about the place as it is at the accept, so that is checked there, not here.
 """
 
 from dataclasses import dataclass
@@ -94,26 +94,24 @@ def read(type_: str, category: str, data: dict[str, Any]) -> Change:
     else:
         try:
             body = MODELS[category, type_].model_validate(rest)
-            _check(category, body, active)
         except ValidationError as error:
             issues += issues_from(error.errors())
-        except Invalid as problem:
-            issues += problem.issues
     if issues:
         raise Invalid(issues)
     key = "machineConfig" if "machineConfig" in data else "machine_config"
     return Change(type_, category, target, body, local_ref, active, key)
 
 
-def _check(category: str, body: Any, active: bool | None) -> None:
-    """The checks a body passes on its own, whatever the place holds. A journey's
-    machine_config is not among them: until the tree's refs resolve it can't be judged
-    (a templateRef's channel, say), so it is checked whole at the accept."""
-    if category == TEMPLATE:
-        templates.check_body(body)
-    elif category == SEGMENT:
-        segments.check_body(body)
-    elif category == JOURNEY and active is False and getattr(body, "trigger_event", None) == MANUAL:
+def check(change: Change) -> None:
+    """The checks a change passes on its own, whatever the place holds, run when it is
+    proposed (at the accept, the entity's own create and update run them again). A journey's
+    machine_config is not among them: until the tree's refs resolve it can't be judged (a
+    templateRef's channel, say), so it is checked whole at the accept."""
+    if change.category == TEMPLATE and change.body is not None:
+        templates.check_body(change.body)
+    elif change.category == SEGMENT and change.body is not None:
+        segments.check_body(change.body)
+    elif change.active is False and getattr(change.body, "trigger_event", None) == MANUAL:
         raise Invalid([Issue("active", MANUAL_ALWAYS_ACTIVE)])
 
 

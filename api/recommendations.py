@@ -12,7 +12,7 @@ from api.deps import AppSettings, CurrentManager, Pagination, Session, TemporalC
 from api.wire import Request, Resource, envelope, envelope_models
 from errors import Conflict, Invalid, Issue
 from store import recommendations as store
-from store.recommendations import Node, Tree
+from store.recommendations import Node, Tree, child_path
 from store.tables import Recommendation
 from workflows.model.machine import MAX_ID
 
@@ -75,7 +75,7 @@ def _nodes(
 ) -> Node:
     """The body as rows to store, every node's data read as the change it proposes."""
     try:
-        changes.read(body.type, body.category, body.data)
+        changes.check(changes.read(body.type, body.category, body.data))
     except Invalid as problem:
         issues += changes.in_data(path, problem.issues)
     row = Recommendation(
@@ -90,7 +90,7 @@ def _nodes(
     return Node(
         row,
         [
-            _nodes(child, manager, f"{path}.children.{i}" if path else f"children.{i}", issues)
+            _nodes(child, manager, child_path(path, i), issues)
             for i, child in enumerate(body.children)
         ],
     )

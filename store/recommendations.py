@@ -64,8 +64,13 @@ class Tree:
         from `top` (`children.0.children.1`; "" for `top` itself)."""
         found = [(path, top)]
         for i, child in enumerate(self.below(top)):
-            found += self.walk(child, f"{path}.children.{i}" if path else f"children.{i}")
+            found += self.walk(child, child_path(path, i))
         return found
+
+
+def child_path(path: str, position: int) -> str:
+    """The path of a node's child at `position`, as request bodies and problems name it."""
+    return f"{path}.children.{position}" if path else f"children.{position}"
 
 
 async def get_tree(

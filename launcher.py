@@ -66,6 +66,7 @@ def execution_input(
         event=event,
         poll_seconds=settings.condition_poll_seconds,
         history_limit=settings.history_limit,
+        retry_budget_seconds=settings.step_retry_budget_seconds,
     )
 
 
@@ -79,6 +80,7 @@ def run_execution_input(run: RunInput, customer_id: int) -> ExecutionInput:
         event=EventInfo(name=MANUAL),
         poll_seconds=run.poll_seconds,
         history_limit=run.history_limit,
+        retry_budget_seconds=run.retry_budget_seconds,
     )
 
 
@@ -144,6 +146,7 @@ async def start_run(client: Client, settings: Settings, journey: Journey, run: J
         machine_config=journey.machine_config,
         poll_seconds=settings.condition_poll_seconds,
         history_limit=settings.history_limit,
+        retry_budget_seconds=settings.step_retry_budget_seconds,
     )
     attributes = TypedSearchAttributes(
         [

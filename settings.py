@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # used one is dropped and replayed from its history when its next step comes. Bounds the
     # worker's memory however many executions are running.
     worker_cached_workflows: int = 250
+    # How long a step keeps retrying an outage or an unexpected error before it fails (and
+    # with it the execution). A provider still down at the end fails the message.
+    step_retry_budget_seconds: int = 86_400
     # History events after which an execution continues as new (its history starts afresh).
     history_limit: int = 2_000
     # A manual run's fan-out reads this many targeted customers per activity, and starts

@@ -1,6 +1,7 @@
 """Activities that read the audience: a customer's attribute, segment membership."""
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from store import crud, segments
 from store.db import SessionFactory
@@ -11,7 +12,7 @@ from workflows.contracts import (
     SegmentCheckInput,
     SegmentCheckResult,
 )
-from workflows.model.operators import lookup
+from workflows.model.operators import compare, lookup
 
 
 class Audience:
@@ -20,12 +21,19 @@ class Audience:
 
     @activity.defn(name="read_customer_attribute")
     async def read_customer_attribute(self, request: AttributeInput) -> AttributeValue:
-        """The attribute at a dotted path; a customer that doesn't exist has no attributes."""
+        """The attribute at a dotted path (a customer that doesn't exist has no attributes);
+        with an operator, the condition's outcome instead of the value."""
         async with self.sessions() as session:
             customer = await session.get(Customer, (request.place_id, request.customer_id))
-        if customer is None:
-            return AttributeValue(found=False)
-        found, value = lookup(customer.attributes, request.attribute)
+        found, value = lookup(customer.attributes, request.attribute) if customer else (False, None)
+        if request.operator is not None:
+            try:
+                outcome = compare(found, value, request.operator, request.value)
+            except ValueError as error:  # a condition no retry can make valid
+                raise ApplicationError(
+                    str(error), type="InvalidCondition", non_retryable=True
+                ) from None
+            return AttributeValue(found=found, outcome=outcome)
         return AttributeValue(found=found, value=value if found else None)
 
     @activity.defn(name="customer_in_segments")

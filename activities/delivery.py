@@ -2,13 +2,29 @@
 
 Per-customer problems (no address, template deleted, a template that fails to render, a
 provider refusing the recipient) end as a `skipped` or `failed` message and the journey moves
-on; a provider that is down raises, so Temporal retries the activity.
+on; a provider that is down raises, so Temporal retries the activity, until the step's retry
+budget is nearly spent: then the message is `failed` with the provider's last answer.
+
+Exactly once at the provider: an attempt claims the message (status `pending`, a lease)
+in a short transaction, asks the provider with no transaction open, and records the answer
+(shielded from cancellation, retried while the database is briefly away). The activity
+heartbeats for its whole life, so a slow database never makes Temporal give up on an attempt
+that is still alive. A retry that finds an unexpired lease knows an earlier attempt may
+still be talking to the provider: through a provider that drops repeats of the idempotency
+key (Twilio, webhooks) it sends anyway and says so in the log; through one that can't (SMTP,
+FCM) it waits for the lease to run out, and sends again only once that attempt is surely
+over — then the log says the recipient may get the message twice.
 """
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -22,6 +38,15 @@ from workflows.contracts import SendInput, SendResult
 
 T = TypeVar("T")
 HEARTBEAT_EVERY = 2.0
+# The provider's whole answer (connect, TLS, login, hand-over) must come within this.
+SEND_DEADLINE = 30.0
+# Recording the provider's answer keeps trying this long while the database is away.
+RECORD_WINDOW = 25.0
+# A claim lasts past the longest an attempt can take from claiming to recording.
+LEASE_SECONDS = 60
+# Give up on an unavailable provider when less than this is left of the step's budget:
+# the next retry (backoff up to 5 minutes) and its send would not fit.
+LAST_CHANCE = timedelta(minutes=6)
 
 
 def _recipients(channel: str, customer: Customer) -> tuple[tuple[str, ...], str | None]:
@@ -55,6 +80,15 @@ def _scope(place: Place | None, customer: Customer, request: SendInput) -> Mappi
     }
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A message this attempt may hand to the provider."""
+
+    message_id: int
+    outgoing: Outgoing
+    note: str | None  # what the log should say about an earlier attempt
+
+
 class Delivery:
     """Activities that deliver messages; holds the store and the configured channels."""
 
@@ -64,24 +98,65 @@ class Delivery:
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendInput) -> SendResult:
+        async with _heartbeating():
+            claim = await self._claim(request)
+            if isinstance(claim, SendResult):
+                return claim
+            channel = self.channels[request.channel]
+            try:
+                async with asyncio.timeout(SEND_DEADLINE):
+                    delivered = await channel.send(claim.outgoing)
+            except Rejected as rejected:
+                return await self._finish(claim, "failed", rejected.reason, channel.provider)
+            except (Unavailable, TimeoutError) as down:
+                reason = (
+                    down.reason
+                    if isinstance(down, Unavailable)
+                    else f"no answer within {SEND_DEADLINE:.0f} s"
+                )
+                if _budget_spent():
+                    return await self._finish(
+                        claim, "failed", f"gave up, still unavailable: {reason}", channel.provider
+                    )
+                await self._finish(claim, "pending", reason, channel.provider)
+                raise ApplicationError(
+                    f"{channel.provider} is unavailable: {reason}", type="ProviderUnavailable"
+                ) from down
+            note = "; ".join(n for n in (claim.note, delivered.note) if n) or None
+            return await self._finish(
+                claim, "sent", note, delivered.provider, delivered.provider_message_id
+            )
+
+    async def _claim(self, request: SendInput) -> SendResult | _Claim:
+        """The message's final result if it has one; else this attempt's claim on it (a
+        `pending` row with a lease), or a skipped/failed result for a per-customer problem."""
         key = request.idempotency_key
-        base: dict[str, Any] = {
-            "place_id": request.place_id,
-            "customer_id": request.customer_id,
-            "journey_id": request.journey.id if request.journey else None,
-            "execution_id": request.execution_id,
-            "state": request.state,
-            "channel": request.channel,
-            "template_id": request.template_id,
-        }
+        channel = self.channels[request.channel]
         async with self.sessions() as session:
-            done = await messages.by_key(session, key)
+            done = await messages.by_key(session, key, lock=True)
             if done is not None and done.status in FINAL:
                 return _result(done)
+            note = _earlier_attempt(done, channel)
+            base: dict[str, Any] = {
+                "place_id": request.place_id,
+                "customer_id": request.customer_id,
+                "journey_id": request.journey.id if request.journey else None,
+                "execution_id": request.execution_id,
+                "state": request.state,
+                "channel": request.channel,
+                "template_id": request.template_id,
+                "lease_until": None,
+            }
             customer = await session.get(Customer, (request.place_id, request.customer_id))
             template = await templates.find(session, request.place_id, request.template_id)
             place = await session.get(Place, request.place_id)
             problem = _problem(request, customer, template)
+            if problem is None:
+                assert customer is not None and template is not None
+                try:
+                    content = _render(template, _scope(place, customer, request))
+                except rendering.TemplateError as error:
+                    problem = "failed", f"template {error}"
             if problem is not None:
                 status, reason = problem
                 message = await messages.record(
@@ -89,17 +164,8 @@ class Delivery:
                 )
                 await session.commit()
                 return _counted(message)
-            assert customer is not None and template is not None
+            assert customer is not None
             recipients, _ = _recipients(request.channel, customer)
-            try:
-                content = _render(template, _scope(place, customer, request))
-            except rendering.TemplateError as error:
-                message = await messages.record(
-                    session, key, {**base, "status": "failed", "reason": f"template {error}"}
-                )
-                await session.commit()
-                return _counted(message)
-            attempts = done.attempts + 1 if done is not None else 1
             pending = await messages.record(
                 session,
                 key,
@@ -108,11 +174,12 @@ class Delivery:
                     **content,
                     "recipient": ", ".join(recipients),
                     "status": "pending",
-                    "attempts": attempts,
+                    "attempts": (done.attempts if done is not None else 0) + 1,
+                    "lease_until": int(time.time()) + LEASE_SECONDS,
                 },
             )
             await session.commit()
-
+        assert pending.id is not None
         outgoing = Outgoing(
             channel=request.channel,
             recipients=recipients,
@@ -121,52 +188,112 @@ class Delivery:
             subject=content.get("subject"),
             title=content.get("title"),
         )
-        channel = self.channels[request.channel]
-        try:
-            delivered = await _heartbeating(channel.send(outgoing))
-        except Rejected as rejected:
-            return await self._finish(pending.id, "failed", rejected.reason, channel.provider)
-        except Unavailable as down:
-            await self._finish(pending.id, "pending", down.reason, channel.provider)
-            raise ApplicationError(
-                f"{channel.provider} is unavailable: {down.reason}", type="ProviderUnavailable"
-            ) from down
-        return await self._finish(
-            pending.id,
-            "sent",
-            delivered.note,
-            delivered.provider,
-            delivered.provider_message_id,
-        )
+        return _Claim(message_id=pending.id, outgoing=outgoing, note=note)
 
     async def _finish(
         self,
-        message_id: int | None,
+        claim: _Claim,
         status: str,
         reason: str | None,
         provider: str,
         provider_message_id: str | None = None,
     ) -> SendResult:
-        async with self.sessions() as session:
-            message = await session.get(Message, message_id)
-            assert message is not None
-            message.status = status
-            message.reason = reason
-            message.provider = provider
-            message.provider_message_id = provider_message_id
-            await session.commit()
-            return _counted(message) if status in FINAL else _result(message)
+        """Record what the provider said and release the claim. Cancelling the activity
+        (its worker stopping, Temporal giving up on it) does not interrupt this: an answer
+        the provider gave must reach the log, or the next attempt would send again."""
+
+        async def record() -> Message:
+            async with self.sessions() as session:
+                message = await session.get(Message, claim.message_id)
+                assert message is not None
+                message.status = status
+                message.reason = reason
+                message.provider = provider
+                message.provider_message_id = provider_message_id
+                message.lease_until = None
+                await session.commit()
+                return message
+
+        message = await _shielded(_retrying_database(record, RECORD_WINDOW))
+        return _counted(message) if status in FINAL else _result(message)
 
 
-async def _heartbeating(work: Awaitable[T]) -> T:
-    """Await `work`, telling Temporal every few seconds that this worker is alive, so a send
-    lost with a dead worker is retried after the heartbeat timeout, not the whole timeout."""
+def _earlier_attempt(message: Message | None, channel: Channel) -> str | None:
+    """What an unfinished earlier attempt means for this one: a note for the log, or
+    `SendInFlight` (retried) while it may still be talking to a provider that can't tell
+    a repeat."""
+    if message is None or message.lease_until is None:
+        return None  # the first attempt, or one that ended with the provider unavailable
+    if channel.idempotent:
+        return (
+            f"attempt {message.attempts} may have reached {channel.provider}; sent again "
+            "with the same idempotency key, which the provider deduplicates"
+        )
+    left = message.lease_until - time.time()
+    if left > 0:
+        raise ApplicationError(
+            f"attempt {message.attempts} may still be sending through {channel.provider}; "
+            f"trying again in {left:.0f} s, once it is surely over",
+            type="SendInFlight",
+            next_retry_delay=timedelta(seconds=left + 1),
+        )
+    return (
+        f"attempt {message.attempts} stopped without recording what {channel.provider} "
+        "answered (its worker was lost); sent again, so the recipient may get it twice"
+    )
+
+
+def _budget_spent() -> bool:
+    """Whether another retry would outlive the step's retry budget (schedule-to-close)."""
+    info = activity.info()
+    budget = info.schedule_to_close_timeout
+    if not budget:
+        return False
+    left = info.scheduled_time + budget - datetime.now(UTC)
+    return left < LAST_CHANCE
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Tell Temporal every few seconds that this attempt is alive, whatever it is waiting on
+    (the database included): only a dead worker's attempt is timed out and retried."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _shielded(work: Awaitable[T]) -> T:
+    """Await `work` to its end even if the caller is cancelled meanwhile (then re-raise)."""
     task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await task
+        raise
+
+
+async def _retrying_database(work: Callable[[], Awaitable[T]], window: float) -> T:
+    """`work()`, tried again every second while the database is unreachable or busy."""
+    deadline = time.monotonic() + window
     while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
-        if done:
-            return task.result()
-        activity.heartbeat()
+        try:
+            return await work()
+        except (DBAPIError, OSError, TimeoutError):
+            if time.monotonic() >= deadline:
+                raise
+            activity.logger.warning("database unavailable while recording a send; retrying")
+            await asyncio.sleep(1.0)
 
 
 def _problem(

@@ -11,8 +11,13 @@ from store.tables import Message
 FINAL = ("sent", "skipped", "failed")
 
 
-async def by_key(session: AsyncSession, key: str) -> Message | None:
-    return (await session.exec(select(Message).where(Message.idempotency_key == key))).first()
+async def by_key(session: AsyncSession, key: str, *, lock: bool = False) -> Message | None:
+    """The message with this key; `lock` holds its row until the transaction ends, so two
+    attempts at one send take turns."""
+    query = select(Message).where(Message.idempotency_key == key)
+    if lock:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
 
 
 async def record(session: AsyncSession, key: str, fields: dict[str, Any]) -> Message:

@@ -205,6 +205,9 @@ class Message(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None)
     idempotency_key: str = Field(max_length=255, unique=True)
     attempts: int = Field(default=0)
+    # Set while an attempt may be talking to the provider (Unix seconds): until then no other
+    # attempt may send through a provider that can't drop repeats (SMTP, FCM).
+    lease_until: int | None = Field(default=None, sa_column=Column(BigInteger))
     created: int = _stamp()
     updated: int = _stamp()
 

@@ -65,11 +65,16 @@ class AttributeInput(BaseModel):
     place_id: int
     customer_id: int
     attribute: str
+    # The condition to evaluate where the value is: an attribute may be larger than what
+    # may cross Temporal's wire, its truth never is.
+    operator: str | None = None
+    value: Any = None
 
 
 class AttributeValue(BaseModel):
     found: bool
     value: Any = None
+    outcome: bool | None = None  # the condition's truth, when the input named one
 
 
 class SegmentCheckInput(BaseModel):
@@ -115,6 +120,8 @@ class ExecutionInput(BaseModel):
     # Continue as new past this many history events: far below Temporal's 50k limit, and
     # a step costs only a handful of events.
     history_limit: int = 2_000
+    # How long a step's activity may keep retrying an error before the step fails.
+    retry_budget_seconds: int = 86_400
     carry: Carry | None = None
 
 
@@ -161,6 +168,7 @@ class RunInput(BaseModel):
     machine_config: dict[str, Any] | None
     poll_seconds: int = 300
     history_limit: int = 2_000
+    retry_budget_seconds: int = 86_400
     # Every targeted customer with an id up to `after` has an execution; `started` of them.
     after: int = 0
     started: int = 0

@@ -12,6 +12,12 @@ from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    RetryState,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
@@ -71,7 +77,9 @@ def path_after(path: Sequence[str], state: str) -> list[str]:
     return [*entered, state_token("in", state)]
 
 
-# Deliveries retry until the provider is back: a message is never dropped for an outage.
+# Activities retry errors with backoff for the execution's retry budget (a day by default):
+# a provider or database outage shorter than that loses nothing. Past it, or on an error no
+# retry can cure, the step fails and so does the execution, saying why.
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
@@ -120,7 +128,12 @@ class JourneyExecution:
             if not resume:
                 visits[state] = visits.get(state, 0) + 1
             self._enter(config, state, visits[state], resumed=resume)
-            outcome, detail = await self._run_step(request, config, state, visits, resume)
+            try:
+                outcome, detail = await self._run_step(request, config, state, visits, resume)
+            except ActivityError as error:
+                if is_cancelled_exception(error):
+                    raise  # the execution was cancelled: it ends cancelled, not failed
+                raise self._failed(state, error) from error
             resume = False
             event = event_after(config, state, outcome)
             self._leave(event, detail)
@@ -161,6 +174,7 @@ class JourneyExecution:
                 ),
                 result_type=SendResult,
                 start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
                 heartbeat_timeout=SEND_HEARTBEAT,
                 retry_policy=SEND_RETRY,
                 summary=f"{state}: {step.type} template {step.template_id}",
@@ -181,6 +195,7 @@ class JourneyExecution:
                 ),
                 result_type=CloneResult,
                 start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
                 retry_policy=READ_RETRY,
                 summary=f"{state}: clone campaign {step.campaign_id}",
             )
@@ -200,13 +215,21 @@ class JourneyExecution:
                     place_id=request.place_id,
                     customer_id=request.customer_id,
                     attribute=step.attribute,
+                    operator=step.operator,
+                    value=step.value,
                 ),
                 result_type=AttributeValue,
                 start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
                 retry_policy=READ_RETRY,
                 summary=f"{state}: read {step.attribute}",
             )
-            outcome = compare(read.found, read.value, step.operator, step.value)
+            # Histories from before the activity compared have only the value.
+            outcome = (
+                read.outcome
+                if read.outcome is not None
+                else compare(read.found, read.value, step.operator, step.value)
+            )
             return outcome, f"{step.attribute} {step.operator} {step.value!r}: {outcome}"
         if isinstance(step, WaitForConditionStep):
             return None, await self._wait_for_segments(request, state, step, visits, resumed)
@@ -238,6 +261,7 @@ class JourneyExecution:
                 ),
                 result_type=SegmentCheckResult,
                 start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
                 retry_policy=READ_RETRY,
                 summary=f"{state}: check segments",
             )
@@ -283,6 +307,23 @@ class JourneyExecution:
         record.event = event
         record.detail = detail
 
+    def _failed(self, state: str, error: ActivityError) -> ApplicationError:
+        """The step failed for good: say why on the step and in the execution's failure."""
+        cause = error.cause
+        reason = getattr(cause, "message", None) or str(cause or error)
+        if isinstance(cause, ApplicationError) and cause.type:
+            reason = f"{cause.type}: {reason}"
+        elif cause is not None and not isinstance(cause, ApplicationError):
+            reason = f"{type(cause).__name__}: {reason}"
+        if error.retry_state in (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED):
+            reason = f"still failing when its retry budget ran out: {reason}"
+        self._leave(None, f"failed: {reason}")
+        kind = self._steps[-1].type
+        workflow.metric_meter().create_counter(
+            "journeys_steps_failed", "Journey steps that failed for good, by step type."
+        ).add(1, {"type": kind})
+        return ApplicationError(f"step {state} ({kind}) failed: {reason}", non_retryable=True)
+
     def _history_is_long(self, request: ExecutionInput) -> bool:
         info = workflow.info()
         return (
@@ -301,6 +342,10 @@ class JourneyExecution:
             resume_step=resume_step,
         )
         workflow.continue_as_new(request.model_copy(update={"carry": carry}), memo=workflow.memo())
+
+
+def _budget(request: ExecutionInput) -> timedelta:
+    return timedelta(seconds=request.retry_budget_seconds)
 
 
 def _count(name: str, description: str) -> None:

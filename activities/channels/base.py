@@ -54,6 +54,9 @@ class ChannelConfigError(ValueError):
 
 class Channel(Protocol):
     provider: str
+    # Whether the provider drops a repeat of `Outgoing.idempotency_key`: only then may a send
+    # be retried while an earlier attempt may have reached the provider.
+    idempotent: bool
 
     async def send(self, message: Outgoing) -> Delivery: ...
 

@@ -18,6 +18,8 @@ from activities.channels.google_auth import AccessTokens
 
 class FcmChannel:
     provider = "fcm"
+    # FCM has no idempotency key: a repeat is a second notification.
+    idempotent = False
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ log = logging.getLogger(__name__)
 
 class OutboxChannel:
     provider = "outbox"
+    idempotent = True  # it contacts no one
 
     async def send(self, message: Outgoing) -> Delivery:
         # A log line so that someone running `journeys dev` can see what would have gone out.

@@ -25,6 +25,8 @@ AUTH_REPLY_CODES = frozenset({530, 534, 535, 538})
 
 class SmtpChannel:
     provider = "smtp"
+    # SMTP has no idempotency: a message handed over twice is delivered twice.
+    idempotent = False
 
     def __init__(
         self,

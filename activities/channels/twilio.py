@@ -8,6 +8,8 @@ from activities.channels.base import Delivery, Outgoing, Unavailable, single_rec
 
 class TwilioChannel:
     provider = "twilio"
+    # Twilio drops a repeated I-Twilio-Idempotency-Token.
+    idempotent = True
 
     def __init__(
         self,

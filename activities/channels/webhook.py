@@ -17,6 +17,8 @@ def signature(secret: bytes, raw_body: bytes) -> str:
 
 class WebhookChannel:
     provider = "webhook"
+    # The receiver is told the Idempotency-Key and is expected to drop repeats of it.
+    idempotent = True
 
     def __init__(self, *, url: str, secret: str | None = None, timeout_seconds: float = 10.0):
         self.url = url

@@ -1,12 +1,18 @@
 """The send activity end to end: store → Liquid → provider on loopback → message log."""
 
+import asyncio
+import dataclasses
+import time
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import Delivery
 from store import customers
-from store.db import session_factory
+from store.db import SessionFactory, session_factory
 from tests.activities.test_channels import (
     FCM_PATH,
     TWILIO_PATH,
@@ -55,8 +61,21 @@ def send(channel, template_id, key="exec-1:step:1", customer_id=7, **fields):
     )
 
 
+def environment(budget=timedelta(hours=24), scheduled=None):
+    """An activity environment whose attempt was scheduled now (or at `scheduled`) with the
+    step's retry budget, as a worker would run it."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info,
+        scheduled_time=scheduled or datetime.now(UTC),
+        schedule_to_close_timeout=budget,
+        heartbeat_timeout=timedelta(seconds=10),
+    )
+    return env
+
+
 async def run(delivery, request):
-    return await ActivityEnvironment().run(delivery.send_message, request)
+    return await environment().run(delivery.send_message, request)
 
 
 async def messages(api, **query):
@@ -217,3 +236,135 @@ async def test_the_readme_worked_example(api, delivery, mailbox):
     assert received.message["Subject"] == "Zoë, you have 120 points"
     body = received.message.get_content().replace("\r\n", "\n")
     assert body.rstrip("\n") == "Your Gold status is waiting.\nThanks for the big order!"
+
+
+class SlowSessions:
+    """Real sessions, each opened after a delay: a database the activity has to wait for."""
+
+    def __init__(self, sessions, *delays):
+        self.sessions = sessions
+        self.delays = list(delays)
+
+    def __call__(self):
+        return _Delayed(self.sessions(), self.delays.pop(0) if self.delays else 0.0)
+
+
+def slow_sessions(sessions, *delays) -> SessionFactory:
+    return cast(SessionFactory, SlowSessions(sessions, *delays))
+
+
+class _Delayed:
+    def __init__(self, session, delay):
+        self.session = session
+        self.delay = delay
+
+    async def __aenter__(self):
+        await asyncio.sleep(self.delay)
+        return await self.session.__aenter__()
+
+    async def __aexit__(self, *exc):
+        return await self.session.__aexit__(*exc)
+
+
+async def until(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def cancelled_mid_send(env, delivery, request, server, path):
+    """Run an attempt and cancel it (as Temporal does when it gives up on an attempt) once
+    its request has reached the provider, before the provider has answered."""
+    before = len(server.received(path))
+    attempt = asyncio.ensure_future(env.run(delivery.send_message, request))
+    await until(lambda: len(server.received(path)) > before)
+    env.cancel()
+    with pytest.raises(BaseException):  # noqa: B017 - cancelled, whatever the SDK wraps it in
+        await attempt
+
+
+async def test_the_activity_heartbeats_while_it_waits_for_the_database(api, delivery, mailbox):
+    beats = []
+    env = environment()
+    env.on_heartbeat = lambda *details: beats.append(time.monotonic())
+    slow = Delivery(slow_sessions(delivery.sessions, 5.0), delivery.channels)
+    started = time.monotonic()
+    result = await env.run(slow.send_message, send("email", 5, key="k-slow-db"))
+    assert result.status == "sent"
+    # Beats every 2 s from the start, so a 10 s heartbeat timeout never fires meanwhile.
+    assert len([b for b in beats if b - started < 5.0]) >= 2
+    assert len(mailbox.received) == 1
+
+
+async def test_no_resend_through_fcm_while_an_earlier_attempt_may_be_in_flight(
+    api, delivery, http, monkeypatch
+):
+    monkeypatch.setattr("activities.delivery.LEASE_SECONDS", 2)
+    http.route("POST", FCM_PATH, Reply(200, {"name": "projects/p/messages/1"}, delay=1.0))
+    request = send("push", 8, key="k-fcm-flight", customer_id=7)
+    await cancelled_mid_send(environment(), delivery, request, http, FCM_PATH)
+    sent_by_first = len(http.received(FCM_PATH))
+
+    with pytest.raises(ApplicationError) as raised:
+        await run(delivery, request)
+    assert raised.value.type == "SendInFlight"
+    assert not raised.value.non_retryable
+    assert raised.value.next_retry_delay is not None
+    assert len(http.received(FCM_PATH)) == sent_by_first  # nothing sent meanwhile
+    (pending,) = await messages(api, channel="push")
+    assert pending["status"] == "pending"
+
+    await asyncio.sleep(2.5)  # the first attempt's lease runs out: it is surely over
+    result = await run(delivery, request)
+    assert result.status == "sent"
+    assert "may get it twice" in result.reason
+    (logged,) = await messages(api, channel="push")
+    assert (logged["status"], logged["attempts"]) == ("sent", 2)
+    assert "may get it twice" in logged["reason"]
+
+
+async def test_a_resend_through_twilio_relies_on_its_idempotency_token(api, delivery, http):
+    http.route("POST", TWILIO_PATH, Reply(201, {"sid": "SM1"}, delay=1.0))
+    request = send("sms", 12, key="k-twilio-flight")
+    await cancelled_mid_send(environment(), delivery, request, http, TWILIO_PATH)
+
+    http.route("POST", TWILIO_PATH, twilio_created)
+    result = await run(delivery, request)
+    assert result.status == "sent"
+    tokens = [r.headers["i-twilio-idempotency-token"] for r in http.received(TWILIO_PATH)]
+    assert tokens == ["k-twilio-flight", "k-twilio-flight"]
+    (logged,) = await messages(api, channel="sms")
+    assert "deduplicates" in logged["reason"]
+
+
+async def test_what_the_provider_answered_is_recorded_even_if_the_attempt_is_cancelled(
+    api, delivery, http
+):
+    # The answer arrives, then recording it waits on the database; Temporal cancels the
+    # attempt meanwhile. The answer must still reach the log, or a retry would send again.
+    http.route("POST", TWILIO_PATH, twilio_created)
+    slow = Delivery(slow_sessions(delivery.sessions, 0.0, 2.0), delivery.channels)
+    env = environment()
+    attempt = asyncio.ensure_future(env.run(slow.send_message, send("sms", 12, key="k-rec")))
+    await until(lambda: len(http.received(TWILIO_PATH)) == 1)
+    await asyncio.sleep(0.3)
+    env.cancel()
+    with pytest.raises(BaseException):  # noqa: B017
+        await attempt
+    (logged,) = await messages(api, channel="sms")
+    assert logged["status"] == "sent"
+
+    again = await run(delivery, send("sms", 12, key="k-rec"))
+    assert again.status == "sent"
+    assert len(http.received(TWILIO_PATH)) == 1
+
+
+async def test_a_provider_down_past_the_retry_budget_fails_the_message(api, delivery, http):
+    http.route("POST", TWILIO_PATH, Reply(503, {"code": 20503, "message": "down"}))
+    nearly_spent = datetime.now(UTC) - timedelta(hours=24) + timedelta(minutes=2)
+    result = await environment(scheduled=nearly_spent).run(
+        delivery.send_message, send("sms", 12, key="k-budget")
+    )
+    assert result.status == "failed"
+    assert "gave up" in result.reason and "down" in result.reason

@@ -54,6 +54,7 @@ from bench.soak_stack import (
     EMAIL_FROM,
     LOOPBACK,
     PLACE,
+    ROOT,
     Call,
     LogMark,
     SqliteLock,
@@ -92,21 +93,27 @@ class Sizes:
     api_batch_size: int = 200
     settle_seconds: float = 240.0  # after its source stopped, a scenario waits this long at most
     give_up_seconds: float = 180.0  # the source stops retrying one request after this
+    # ... and every request once the API has accepted nothing for this long (a broken API
+    # must not keep the soak retrying for give_up_seconds per request)
+    stall_seconds: float = 60.0
 
 
+# Small enough for CI; the database outage stays longer than the send heartbeat timeout
+# (10 s), which is what the full one exercises.
 QUICK = Sizes(
-    load_events=300,
-    executions=60,
+    load_events=150,
+    executions=40,
     wait_seconds=2,
-    fault_rate=8.0,
-    lead_seconds=2.0,
+    fault_rate=6.0,
+    lead_seconds=1.5,
     temporal_down=2.0,
     db_down=12.0,
     smtp_down=8.0,
     api_batches=2,
-    api_batch_size=100,
-    settle_seconds=90.0,
-    give_up_seconds=90.0,
+    api_batch_size=60,
+    settle_seconds=100.0,
+    give_up_seconds=100.0,
+    stall_seconds=45.0,
 )
 
 
@@ -174,11 +181,15 @@ def multi_step(email: int, sms: int, campaign: int, seconds: int) -> dict[str, A
 
 class Source:
     """An at-least-once event source: a 5xx answer or a failed connection is retried with
-    backoff (the same body, so the same event ids) until it is accepted or `give_up` passes."""
+    backoff (the same body, so the same event ids) until it is accepted, or `give_up` passes,
+    or no request at all has been accepted for `stall` seconds."""
 
-    def __init__(self, http: httpx.AsyncClient, give_up: float) -> None:
+    def __init__(self, http: httpx.AsyncClient, sizes: Sizes) -> None:
         self.http = http
-        self.give_up = give_up
+        self.give_up = sizes.give_up_seconds
+        self.stall = sizes.stall_seconds
+        self.last_accepted = time.monotonic()
+        self.stalled = False
         self.requests = 0
         self.events_sent = 0
         self.statuses: Counter[str] = Counter()
@@ -209,6 +220,7 @@ class Source:
                 code = response.status_code
                 self.statuses[str(code)] += 1
                 if code == 202:
+                    self.last_accepted = time.monotonic()
                     answer = response.json()
                     for item in answer["events"] if "events" in body else [answer]:
                         self.answers.setdefault(item["eventId"], []).append(item["executions"])
@@ -221,7 +233,9 @@ class Source:
                 wait = delay
                 with contextlib.suppress(ValueError):
                     wait = max(wait, min(float(response.headers.get("Retry-After", 0)), 5.0))
-            if time.monotonic() - began + wait > self.give_up:
+            if time.monotonic() - self.last_accepted > self.stall:
+                self.stalled = True
+            if self.stalled or time.monotonic() - began + wait > self.give_up:
                 self.gave_up += ids
                 return False
             await asyncio.sleep(wait * random.uniform(0.8, 1.2))
@@ -308,6 +322,8 @@ class Ledger:
     messages: dict[str, int] = field(default_factory=dict)
     provider_calls: dict[str, int] = field(default_factory=dict)
     provider_duplicates: int = 0
+    # email: a second delivery; sms: the same Idempotency-Key again (a real receiver drops it)
+    provider_duplicates_by_channel: dict[str, int] = field(default_factory=dict)
     provider_duplicate_examples: list[str] = field(default_factory=list)
     unexpected_provider_calls: int = 0
     lost: int = 0
@@ -356,7 +372,12 @@ class Ledger:
         lines.append(
             f"  provider calls     {calls}; unexpected keys {self.unexpected_provider_calls}"
         )
-        lines.append(f"  provider dups      {self.provider_duplicates}")
+        split = ", ".join(
+            f"{k} {v}" for k, v in sorted(self.provider_duplicates_by_channel.items())
+        )
+        lines.append(
+            f"  provider dups      {self.provider_duplicates}" + (f" ({split})" if split else "")
+        )
         lines += [f"      {example}" for example in self.provider_duplicate_examples]
         lines.append(f"  lost               {self.lost}")
         lines += [f"      {example}" for example in self.lost_examples]
@@ -544,9 +565,13 @@ class Soak:
                     unexpected += 1
         return by_key, unexpected
 
-    async def settle(self, journey_id: int, expected: Expected, limit: float) -> float:
+    async def settle(
+        self, journey_id: int, expected: Expected, limit: float, source: Source
+    ) -> float:
         """Wait (at most `limit` s) until every expected message has a provider call and a sent
         row, and no execution of the journey runs. The seconds waited."""
+        if source.stalled:  # what was accepted had its time meanwhile
+            limit = min(limit, 5.0)
         began = time.monotonic()
         want = len(expected.messages)
         while time.monotonic() - began < limit:
@@ -573,6 +598,12 @@ class Soak:
         kills: list[float] | None = None,
     ) -> None:
         """Fill the ledger from the source, the API's log, Temporal and the providers."""
+        if source.stalled:
+            top = source.problems.most_common(1)
+            ledger.error = (
+                f"the API accepted no event for {source.stall:.0f} s; the source gave up"
+                + (f" (most frequent answer: {top[0][0]})" if top else "")
+            )
         ledger.events_sent = source.events_sent
         ledger.distinct_event_ids = distinct
         ledger.http_requests = source.requests
@@ -610,6 +641,7 @@ class Soak:
         )
         dupes = {key: calls for key, calls in by_key.items() if len(calls) > 1}
         ledger.provider_duplicates = len(dupes)
+        ledger.provider_duplicates_by_channel = dict(Counter(expected.messages[k] for k in dupes))
         for key, calls in list(dupes.items())[:8]:
             times = ", ".join(f"{self.elapsed(c.at):.1f}" for c in calls)
             ledger.provider_duplicate_examples.append(f"{key} x{len(calls)} at {times} s")
@@ -683,7 +715,7 @@ async def scenario_load(soak: Soak, ledger: Ledger) -> None:
     expected = Expected()
     for i in range(distinct):
         expected.add(f"journey-{journey_id}-event-load-{i}", "send", "email")
-    source = Source(soak.http, sizes.give_up_seconds)
+    source = Source(soak.http, sizes)
     began = time.monotonic()
     await at_concurrency(bodies, source, sizes.concurrency)
     sent_in = time.monotonic() - began
@@ -691,7 +723,7 @@ async def scenario_load(soak: Soak, ledger: Ledger) -> None:
         f"{len(bodies)} events sent in {sent_in:.1f} s ({len(bodies) / sent_in:.0f}/s) "
         f"at concurrency {sizes.concurrency}"
     )
-    waited = await soak.settle(journey_id, expected, sizes.settle_seconds)
+    waited = await soak.settle(journey_id, expected, sizes.settle_seconds, source)
     ledger.notes.append(f"then {waited:.1f} s until every execution ended (or the deadline)")
     await soak.account(ledger, journey_id, expected, source, distinct)
     ledger.expect(
@@ -725,7 +757,7 @@ async def scenario_worker_kill(soak: Soak, ledger: Ledger) -> None:
         else:
             expected.clones.add(execution)
     batches = [{"events": bodies[i : i + 50]} for i in range(0, len(bodies), 50)]
-    source = Source(soak.http, sizes.give_up_seconds)
+    source = Source(soak.http, sizes)
     worker = stack.child("worker")
     kills: list[float] = []
     total = len(expected.messages)
@@ -763,7 +795,7 @@ async def scenario_worker_kill(soak: Soak, ledger: Ledger) -> None:
         await asyncio.wait_for(killing, sizes.settle_seconds)
     except TimeoutError:
         ledger.notes.append(f"only {len(kills)} of {sizes.kills} kills happened")
-    waited = await soak.settle(journey_id, expected, sizes.settle_seconds)
+    waited = await soak.settle(journey_id, expected, sizes.settle_seconds, source)
     clones_ok = await _wait_clones(soak, journey_id, expected, sizes.settle_seconds - waited)
     ledger.notes.append(f"settled {waited:.1f} s after the source finished")
     await soak.account(ledger, journey_id, expected, source, sizes.executions, kills)
@@ -811,7 +843,7 @@ async def _under_fault(soak: Soak, ledger: Ledger, name: str, fault: Fault) -> N
     sizes = soak.sizes
     config = email_wait_sms(soak.email_template, soak.sms_template, sizes.wait_seconds)
     journey_id = await soak.journey(name, config)
-    source = Source(soak.http, sizes.give_up_seconds)
+    source = Source(soak.http, sizes)
     stop = asyncio.Event()
     prefix = name.split("-")[0][:4]
 
@@ -839,7 +871,7 @@ async def _under_fault(soak: Soak, ledger: Ledger, name: str, fault: Fault) -> N
         execution = f"journey-{journey_id}-event-{prefix}-{n}"
         expected.add(execution, "send", "email")
         expected.add(execution, "text", "sms")
-    waited = await soak.settle(journey_id, expected, sizes.settle_seconds)
+    waited = await soak.settle(journey_id, expected, sizes.settle_seconds, source)
     ledger.notes.append(f"{sent} events at {sizes.fault_rate:g}/s; settled {waited:.1f} s after")
     await soak.account(ledger, journey_id, expected, source, sent)
     _common_expectations(ledger)
@@ -917,7 +949,7 @@ async def scenario_api_kill(soak: Soak, ledger: Ledger) -> None:
     sizes, stack = soak.sizes, soak.stack
     journey_id = await soak.journey("api-kill", one_email(soak.email_template))
     api = stack.child("api")
-    source = Source(soak.http, sizes.give_up_seconds)
+    source = Source(soak.http, sizes)
     expected = Expected()
     distinct = 0
     for b in range(sizes.api_batches):
@@ -936,7 +968,7 @@ async def scenario_api_kill(soak: Soak, ledger: Ledger) -> None:
         restart = await stack.wait_api()
         ledger.faults.append(f"  API started again, ready after {restart:.1f} s; batch sent again")
         await source.post({"events": batch})
-    waited = await soak.settle(journey_id, expected, sizes.settle_seconds)
+    waited = await soak.settle(journey_id, expected, sizes.settle_seconds, source)
     ledger.notes.append(f"settled {waited:.1f} s after the last batch")
     await soak.account(ledger, journey_id, expected, source, distinct)
     ids = await soak.execution_ids(journey_id)
@@ -957,6 +989,10 @@ async def scenario_api_kill(soak: Soak, ledger: Ledger) -> None:
         e for e, executions in answered.items() if executions != [f"journey-{journey_id}-event-{e}"]
     ]
     ledger.expect("the API's answers name one execution per event", len(bad), not bad)
+    missed = [f for f in ledger.faults if "WINDOW MISSED" in f]
+    ledger.expect(
+        "kills between the batch and its answer", sizes.api_batches - len(missed), not missed
+    )
     ledger.expect(
         "provider duplicates = 0", ledger.provider_duplicates, ledger.provider_duplicates == 0
     )
@@ -1036,7 +1072,7 @@ def scenario_limit(name: str, sizes: Sizes) -> float:
 
 async def run(args: argparse.Namespace, sizes: Sizes, run_dir: Path, stack: Stack) -> list[Ledger]:
     print(f"run dir: {run_dir} (each process's output: {run_dir}/<name>.log)", flush=True)
-    print(f"starting the stack ({stack.backend}) …", flush=True)
+    print(f"starting the stack ({stack.backend}, code from {stack.project}) …", flush=True)
     await stack.start()
     print(
         f"stack up in {stack.timings['start']:.1f} s: Temporal {stack.temporal_address}, "
@@ -1100,10 +1136,17 @@ def parser() -> argparse.ArgumentParser:
         epilog=doc.split("\n\n", 2)[2] if doc.count("\n\n") >= 2 else None,
     )
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeat for several")
-    p.add_argument("--quick", action="store_true", help="small sizes (CI): about a minute")
+    p.add_argument("--quick", action="store_true", help="small sizes (CI): a few minutes")
     p.add_argument("--postgres", metavar="URL", help="PostgreSQL server; a fresh database is used")
     p.add_argument("--json", metavar="PATH", type=Path, help="write the ledgers as JSON")
     p.add_argument("--run-dir", type=Path, help="where logs and databases go (default: a temp dir)")
+    p.add_argument(
+        "--project",
+        type=Path,
+        default=ROOT,
+        help="run the stack from this checkout (e.g. a `git archive` of a commit); default: "
+        "this one",
+    )
     sizes = p.add_argument_group("sizes (defaults; --quick lowers them)")
     for name, kind in (
         ("load_events", int),
@@ -1121,6 +1164,7 @@ def parser() -> argparse.ArgumentParser:
         ("api_batch_size", int),
         ("settle_seconds", float),
         ("give_up_seconds", float),
+        ("stall_seconds", float),
     ):
         full, quick = getattr(Sizes(), name), getattr(QUICK, name)
         sizes.add_argument(
@@ -1135,7 +1179,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="journeys-soak-"))
     run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(run_dir, args.postgres)
+    stack = Stack(run_dir, args.postgres, args.project)
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     began = time.monotonic()
     ledgers: list[Ledger] = []

@@ -111,6 +111,7 @@ class Child:
     command: list[str]
     env: dict[str, str]
     log: Path
+    cwd: Path = ROOT
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     # (when, what): every start, kill, stop and exit this soak saw, for the ledger.
@@ -127,7 +128,7 @@ class Child:
             out.flush()
             self.process = subprocess.Popen(
                 self.command,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -629,9 +630,11 @@ class Stack:
     """Temporal, the worker and the API as processes; the providers and the database path
     in this process. `start` brings everything up; `close` ends all of it."""
 
-    def __init__(self, run_dir: Path, postgres: str | None = None) -> None:
+    def __init__(self, run_dir: Path, postgres: str | None = None, project: Path = ROOT) -> None:
         self.run_dir = run_dir
         self.postgres = postgres
+        # The checkout whose code the processes run (cwd and first on PYTHONPATH).
+        self.project = project.resolve()
         self.smtp = SmtpProvider()
         self.webhook = WebhookProvider()
         self.proxy: TcpProxy | None = None
@@ -670,10 +673,12 @@ class Stack:
             "LOG_FORMAT": "text",
             "LOG_LEVEL": "INFO",
         }
+        path = os.pathsep.join(p for p in (str(self.project), inherited.get("PYTHONPATH")) if p)
         return {
             **inherited,
             **{f"JOURNEYS_{name}": value for name, value in settings.items()},
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": path,
         }
 
     def logs(self) -> list[Path]:
@@ -706,13 +711,16 @@ class Stack:
             temporal += ["--search-attribute", f"{name}={kind}"]
         logs = self.run_dir
         self.children = {
-            "temporal": Child("temporal", temporal, env, logs / "temporal.log"),
-            "worker": Child("worker", [*JOURNEYS, "worker"], env, logs / "worker.log"),
+            "temporal": Child("temporal", temporal, env, logs / "temporal.log", self.project),
+            "worker": Child(
+                "worker", [*JOURNEYS, "worker"], env, logs / "worker.log", self.project
+            ),
             "api": Child(
                 "api",
                 [*JOURNEYS, "api", "--host", LOOPBACK, "--port", str(self.api_port)],
                 env,
                 logs / "api.log",
+                self.project,
             ),
         }
         self.children["temporal"].start()
@@ -733,7 +741,7 @@ class Stack:
             process = await asyncio.create_subprocess_exec(
                 *JOURNEYS,
                 *args,
-                cwd=ROOT,
+                cwd=self.project,
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

@@ -23,27 +23,20 @@ worker runs the executions while the fan-out is still starting them.
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-KEY = "bench-key"
-PLACE = 42
+from bench.stack import KEY, PLACE, Dev, PeakRss, children_of, drop_postgres, scratch_postgres
+
 IMPORT_BATCH = 10_000
 JOURNEYS: dict[str, dict[str, Any]] = {
     "park": {
@@ -68,82 +61,6 @@ JOURNEYS: dict[str, dict[str, Any]] = {
         },
     },
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def children_of(pid: int) -> dict[str, int]:
-    """The dev stack's children by role (api, worker), found through /proc."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid != pid:
-            continue
-        for role in ("api", "worker"):
-            if [b"-m", b"cli", role.encode()] == cmdline[1:4]:
-                found[role] = int(entry.name)
-    return found
-
-
-class PeakRss(threading.Thread):
-    def __init__(self, pids: dict[str, int]) -> None:
-        super().__init__(daemon=True)
-        self.pids = pids
-        self.peak = dict.fromkeys(pids, 0.0)
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(0.2):
-            for role, pid in self.pids.items():
-                self.peak[role] = max(self.peak[role], rss_mb(pid))
-
-
-class Dev:
-    def __init__(self, data_dir: Path, env: dict[str, str], concurrency: int, page: int) -> None:
-        self.port, self.temporal_port = free_port(), free_port()
-        env = {
-            **env,
-            "JOURNEYS_RUN_CONCURRENCY": str(concurrency),
-            "JOURNEYS_RUN_PAGE_SIZE": str(page),
-        }
-        command = [sys.executable, "-m", "cli", "dev", "--api-key", KEY]
-        command += ["--port", str(self.port), "--temporal-port", str(self.temporal_port)]
-        command += ["--ui-port", str(free_port()), "--data-dir", str(data_dir)]
-        self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("Press Ctrl-C"):
-                break
-        else:
-            raise SystemExit("journeys dev did not start")
-        self.api_url = f"http://127.0.0.1:{self.port}"
-        self.temporal = f"127.0.0.1:{self.temporal_port}"
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=120)
 
 
 async def bare_rate(client: Client, starts: int, concurrency: int) -> float:
@@ -173,7 +90,7 @@ async def import_customers(http: httpx.AsyncClient, customers: int) -> float:
 
 
 async def bench(dev: Dev, args: argparse.Namespace) -> None:
-    pids = children_of(dev.process.pid)
+    pids = {r: p for r, p in children_of(dev.process.pid).items() if r in ("api", "worker")}
     sampler = PeakRss(pids)
     sampler.start()
     try:
@@ -295,23 +212,6 @@ async def time_calls(http: httpx.AsyncClient, args: argparse.Namespace) -> None:
     )
 
 
-async def scratch_postgres(url: str) -> str:
-    name = f"journeys_bench_{uuid.uuid4().hex[:8]}"
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_postgres(url: str) -> None:
-    parsed = make_url(url)
-    dsn = parsed.set(drivername="postgresql", database="postgres")
-    admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-    await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-    await admin.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
@@ -327,16 +227,17 @@ def main() -> None:
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
+    env["JOURNEYS_RUN_CONCURRENCY"] = str(args.concurrency)
+    env["JOURNEYS_RUN_PAGE_SIZE"] = str(args.page_size)
     database = asyncio.run(scratch_postgres(args.postgres)) if args.postgres else None
     if database:
         env["JOURNEYS_DATABASE_URL"] = database
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as scratch:
         print(f"backend: {'PostgreSQL' if database else 'SQLite'}; journey: {args.journey}")
-        dev = Dev(Path(scratch), env, args.concurrency, args.page_size)
         try:
-            asyncio.run(bench(dev, args))
+            with Dev(Path(scratch), env) as dev:
+                asyncio.run(bench(dev, args))
         finally:
-            dev.stop()
             if database:
                 asyncio.run(drop_postgres(database))
 

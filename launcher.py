@@ -3,11 +3,13 @@
 Shared by the events API and the `/run` fan-out, so every execution starts the same way.
 """
 
+import asyncio
 import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, Literal
 
 from temporalio.client import Client
@@ -22,7 +24,7 @@ from temporalio.service import RPCError
 
 from settings import Settings
 from store.tables import Journey, JourneyRun
-from temporal_client import reachable
+from temporal_client import REQUEST_TIMEOUT, reachable
 from workflows.cleanup import JourneyCleanup
 from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, JourneyInfo, RunInput
 from workflows.journey import (
@@ -39,6 +41,7 @@ from workflows.model import MANUAL
 from workflows.run import RunFanOut
 
 log = logging.getLogger(__name__)
+RPC_TIMEOUT = timedelta(seconds=REQUEST_TIMEOUT)
 
 
 def event_execution_id(journey_id: int, event_id: str) -> str:
@@ -107,7 +110,7 @@ async def start(
         pairs.append(SearchAttributePair(JOURNEY_STEP, initial))
         pairs.append(SearchAttributePair(JOURNEY_PATH, path_after([], initial)))
     try:
-        with reachable():
+        async with reachable():
             await client.start_workflow(
                 JourneyExecution.run,
                 request,
@@ -156,7 +159,7 @@ async def start_run(client: Client, settings: Settings, journey: Journey, run: J
         ]
     )
     try:
-        with reachable():
+        async with reachable():
             await client.start_workflow(
                 RunFanOut.run,
                 request,
@@ -185,7 +188,7 @@ async def end_executions(
     ones, or `delete` them all. A repeated delete joins the cleanup already under way."""
     suffix = "delete" if mode == "delete" else f"stop-{uuid.uuid4().hex[:12]}"
     try:
-        with reachable():
+        async with reachable():
             await client.start_workflow(
                 JourneyCleanup.run,
                 CleanupInput(place_id=place_id, journey_id=journey_id, mode=mode),
@@ -200,24 +203,42 @@ async def end_executions(
 
 # Customer ids per visibility query when waking executions after a bulk change.
 NOTIFY_CHUNK = 500
+# Wake-ups still under way at once; past that a change waits for the executions' next poll.
+NOTIFY_BACKLOG = 64
+NOTIFY_TIMEOUT = 60.0
+_notifying: set[asyncio.Task[None]] = set()
 
 
-async def notify_customers_changed(
-    client: Client, place_id: int, customer_ids: Iterable[int]
-) -> None:
-    """Wake the customers' running executions so a waiting condition is checked now.
+def notify_customers_changed(client: Client, place_id: int, customer_ids: Iterable[int]) -> None:
+    """Wake the customers' running executions so a waiting condition is checked now, in the
+    background: the request that changed them doesn't wait for it.
 
-    Best effort: if Temporal can't be reached the next poll picks the change up anyway."""
+    Best effort: if Temporal can't be reached (or too many wake-ups are under way) the next
+    poll picks the change up anyway."""
     ids = list(dict.fromkeys(customer_ids))
+    if not ids:
+        return
+    if len(_notifying) >= NOTIFY_BACKLOG:
+        log.warning("too many wake-ups under way; %d customers wait for their next poll", len(ids))
+        return
+    task = asyncio.create_task(_notify(client, place_id, ids))
+    _notifying.add(task)
+    task.add_done_callback(_notifying.discard)
+
+
+async def _notify(client: Client, place_id: int, ids: list[int]) -> None:
     try:
-        for start in range(0, len(ids), NOTIFY_CHUNK):
-            chunk = ", ".join(str(i) for i in ids[start : start + NOTIFY_CHUNK])
-            query = (
-                f"WorkflowType = 'JourneyExecution' AND PlaceId = {place_id} AND "
-                f"CustomerId IN ({chunk}) AND ExecutionStatus = 'Running'"
-            )
-            async for execution in client.list_workflows(query):
-                with contextlib.suppress(RPCError):
-                    await client.get_workflow_handle(execution.id).signal("customer_changed")
-    except (RPCError, RuntimeError) as error:
+        async with asyncio.timeout(NOTIFY_TIMEOUT):
+            for start in range(0, len(ids), NOTIFY_CHUNK):
+                chunk = ", ".join(str(i) for i in ids[start : start + NOTIFY_CHUNK])
+                query = (
+                    f"WorkflowType = 'JourneyExecution' AND PlaceId = {place_id} AND "
+                    f"CustomerId IN ({chunk}) AND ExecutionStatus = 'Running'"
+                )
+                async for execution in client.list_workflows(query, rpc_timeout=RPC_TIMEOUT):
+                    with contextlib.suppress(RPCError):
+                        await client.get_workflow_handle(execution.id).signal(
+                            "customer_changed", rpc_timeout=RPC_TIMEOUT
+                        )
+    except (RPCError, RuntimeError, TimeoutError) as error:
         log.warning("could not signal the executions of %d customers: %s", len(ids), error)

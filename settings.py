@@ -14,6 +14,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_", extra="ignore")
 
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'journeys.db'}"
+    # Longest wait for a database connection (or SQLite's write lock), and for one statement:
+    # past them a request answers 503 and an activity is retried, rather than queueing.
+    database_timeout_seconds: float = 5.0
+    database_statement_timeout_seconds: float = 10.0
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     # TLS to the Temporal frontend: on for Temporal Cloud and any cluster behind TLS. The CA

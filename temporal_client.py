@@ -1,16 +1,20 @@
 """The one way to reach Temporal: client settings and the pydantic data converter."""
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
-from errors import Unavailable
+from errors import Invalid, Issue, Unavailable
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 async def connect(
@@ -58,12 +62,32 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-@contextlib.contextmanager
-def reachable() -> Iterator[None]:
-    """Temporal being out of reach becomes `Unavailable` (a 503 the caller may retry).
+# How long a request waits on Temporal before answering 503: a frozen or overloaded server
+# must not hold callers for the gRPC default of a minute or more.
+REQUEST_TIMEOUT = 5.0
+# Statuses that say the request itself can never succeed (too large, malformed): a 4xx.
+_REFUSED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.OUT_OF_RANGE}
 
-    A lazy client that can't connect raises RuntimeError; a failed call, RPCError."""
+
+@contextlib.asynccontextmanager
+async def reachable(seconds: float = REQUEST_TIMEOUT) -> AsyncIterator[None]:
+    """Temporal out of reach, failing or not answering within `seconds` becomes
+    `Unavailable` (a 503 the caller may retry); a request Temporal refuses as invalid becomes
+    `Invalid`. A lazy client that can't connect raises RuntimeError; a failed call, RPCError."""
     try:
-        yield
-    except (RPCError, RuntimeError) as error:
-        raise Unavailable(f"Temporal is unavailable: {error}") from error
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise Unavailable(f"Temporal did not answer within {seconds:g} s.") from None
+    except RPCError as error:
+        if error.status in _REFUSED:
+            log.warning("Temporal refused a request: %s", error)
+            raise Invalid(
+                [Issue("body", f"the workflow engine refused it: {error.message}")],
+                "The request can't be carried out as it is.",
+            ) from error
+        log.warning("Temporal call failed: %s (%s)", error, error.status)
+        raise Unavailable("Temporal is unavailable.") from error
+    except RuntimeError as error:
+        log.warning("Temporal is not reachable: %s", error)
+        raise Unavailable("Temporal is unavailable.") from error

@@ -69,7 +69,12 @@ async def run(settings: Settings | None = None) -> None:
     """Run until SIGINT/SIGTERM, then drain and stop."""
     settings = settings or get_settings()
     channels = build_channels(settings)
-    engine = create_engine(settings.database_url, pool_size=settings.worker_activities)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.worker_activities,
+        timeout=settings.database_timeout_seconds,
+        statement_timeout=settings.database_statement_timeout_seconds,
+    )
     client = await temporal_client.connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings, session_factory(engine), channels)
     stop = asyncio.Event()

@@ -23,6 +23,7 @@ from api import (
     stats,
     templates,
 )
+from api.auth import KeyCache
 from api.body_guard import BodyGuard
 from settings import Settings, get_settings
 from store.db import create_engine, session_factory
@@ -39,7 +40,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = engine is None
-        db = engine if engine is not None else create_engine(settings.database_url)
+        db = engine
+        if db is None:
+            db = create_engine(
+                settings.database_url,
+                timeout=settings.database_timeout_seconds,
+                statement_timeout=settings.database_statement_timeout_seconds,
+            )
         app.state.sessions = session_factory(db)
         # Connected once for the app's life; lazily, so definitions are served while
         # Temporal is still starting (starts answer 503 until it is reachable).
@@ -57,6 +64,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keys = KeyCache()
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     errors.install(app)
     routers = (

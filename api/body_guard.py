@@ -12,15 +12,23 @@ validation error; a problem with the body as a whole is at `body`.
 
 import json
 import math
+import re
 import sys
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import authenticate
+from api.deps import MANAGER_STATE
+from api.errors import dependency_response, domain_response
 from api.problems import error_response
+from errors import DomainError
+from workflows.model.machine import MAX_ID
 
 MAX_DEPTH = 64
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_PLACE_PATH = re.compile(r"^/places/([0-9]{1,19})(?:/|$)")
 
 
 class _BadBody(Exception):
@@ -84,6 +92,33 @@ def vet(body: bytes) -> None:
     _check(document, "", 0)
 
 
+async def _authenticated(scope: Scope) -> Response | None:
+    """Authenticate a request to a place before its body is read: None, with the caller left
+    in the request's state for the route, or the answer refusing it (401, 403, 503)."""
+    match = _PLACE_PATH.match(scope["path"])
+    if match is None or not 1 <= int(match.group(1)) <= MAX_ID:
+        return None  # not a place's resource: the route answers as usual
+    headers = dict(scope["headers"])
+    raw_key = headers.get(b"api-key")
+    state = scope["app"].state
+    try:
+        manager = await authenticate(
+            state.sessions,
+            state.keys,
+            int(match.group(1)),
+            raw_key.decode("latin-1") if raw_key is not None else None,
+        )
+    except DomainError as error:
+        return domain_response(error)
+    except Exception as error:
+        unavailable = dependency_response(error)
+        if unavailable is None:
+            raise
+        return unavailable
+    scope.setdefault("state", {})[MANAGER_STATE] = manager
+    return None
+
+
 class BodyGuard:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -92,6 +127,11 @@ class BodyGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
+            return
+        refusal = await _authenticated(scope)
+        if refusal is not None:
+            # Nobody reads (or parses) what an unknown caller sends.
+            await refusal(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and self._over(declared):

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, JsonValue
 
 import launcher
 from api.deps import CurrentManager, Pagination, Session, TemporalClient
-from api.wire import Request, Resource, envelope, envelope_models
+from api.wire import Request, Resource, at_most_bytes, envelope, envelope_models
 from errors import Invalid, Issue
 from store import crud
 from store import customers as store
@@ -18,6 +18,8 @@ from workflows.model.machine import MAX_ID
 
 KIND = "customer"
 MAX_IMPORT = 10_000
+# A customer's attributes, as given in one request and as stored after merging.
+MAX_ATTRIBUTES_BYTES = store.MAX_ATTRIBUTES_BYTES
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The platform's customer id.")]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -50,7 +52,7 @@ class CustomerProfile(Request):
     email: Email = None
     phone: Phone = None
     push_tokens: PushTokens | None = None
-    attributes: dict[str, JsonValue] | None = None
+    attributes: Annotated[dict[str, JsonValue] | None, at_most_bytes(MAX_ATTRIBUTES_BYTES)] = None
 
 
 class ImportedCustomer(CustomerProfile):
@@ -116,11 +118,16 @@ async def import_customers(
     if issues:
         raise Invalid(issues)
     results = await store.upsert_many(
-        session, manager.place_id, [(item.id, profile(item)) for item in body]
+        session,
+        manager.place_id,
+        [(item.id, profile(item)) for item in body],
+        lambda index: f"{index}.attributes",
     )
     await session.commit()
-    await launcher.notify_customers_changed(temporal, manager.place_id, seen)
-    created = sum(1 for _, was_created in results if was_created)
+    # Only customers that existed and changed can have executions waiting on their profile.
+    changed = [r.customer.id for r in results if r.changed and not r.created]
+    launcher.notify_customers_changed(temporal, manager.place_id, changed)
+    created = sum(1 for result in results if result.created)
     return {"imported": len(results), "created": created, "updated": len(results) - created}
 
 
@@ -142,9 +149,12 @@ async def upsert_customer(
 ) -> JSONResponse:
     """Create or update a customer (fields given replace; attributes merge). The customer's
     executions waiting for a condition check it again at once."""
-    customer, _ = await store.upsert(session, manager.place_id, customer_id, profile(body))
+    customer, created, changed = await store.upsert(
+        session, manager.place_id, customer_id, profile(body)
+    )
     await session.commit()
-    await launcher.notify_customers_changed(temporal, manager.place_id, [customer_id])
+    if changed and not created:
+        launcher.notify_customers_changed(temporal, manager.place_id, [customer_id])
     return envelope(KIND, [_out(customer)])
 
 

@@ -8,15 +8,17 @@ from fastapi import Depends, Header, Path, Query, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from errors import Forbidden, Unauthorized
+from api.auth import Manager, authenticate
 from settings import Settings
-from store import places
+from store.db import read_only
 from workflows.model.machine import MAX_ID
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     # Commit before the response is sent (scope="function"), so a 2xx means it is stored.
     async with request.app.state.sessions() as session:
+        if request.method in ("GET", "HEAD"):
+            await read_only(session)
         try:
             yield session
             await session.commit()
@@ -28,29 +30,20 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 PlaceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The place's id.")]
-
-
-@dataclass(frozen=True)
-class Manager:
-    """Who is calling: the place their key is for and the user it was issued to."""
-
-    place_id: int
-    user_id: int
+# Where the body guard leaves the caller it authenticated before reading the body.
+MANAGER_STATE = "journeys.manager"
 
 
 async def _manager(
-    session: Session,
+    request: Request,
     place_id: PlaceId,
     api_key: Annotated[str | None, Header(alias="Api-Key")] = None,
 ) -> Manager:
-    if not api_key:
-        raise Unauthorized("An Api-Key header with a manager API key is required.")
-    key = await places.find_key(session, api_key)
-    if key is None:
-        raise Unauthorized("The API key is not valid.")
-    if key.place_id != place_id:
-        raise Forbidden(f"The API key is not a manager key for place {place_id}.")
-    return Manager(place_id=place_id, user_id=key.user_id)
+    known = request.scope.get("state", {}).get(MANAGER_STATE)
+    if isinstance(known, Manager) and known.place_id == place_id:
+        return known
+    state = request.app.state
+    return await authenticate(state.sessions, state.keys, place_id, api_key)
 
 
 CurrentManager = Annotated[Manager, Depends(_manager)]

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -47,8 +48,15 @@ READ_ONLY = {
     "active": "is read-only: use the /start and /stop endpoints",
 }
 _WHERE = {"body", "query", "path", "header"}
-# deadlock_detected, serialization_failure, lock_not_available
-TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+# deadlock_detected, serialization_failure, lock_not_available, query_canceled (a statement
+# past its timeout): the database is busy, not broken.
+BUSY_SQLSTATES = {"40P01", "40001", "55P03", "57014"}
+SQLITE_BUSY = ("database is locked", "interrupted")
+# connection_exception (08…), insufficient_resources (53…), operator_intervention (57P…):
+# the database is away or refusing connections.
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57P")
+UNAVAILABLE_SQLSTATES = {"58000", "58030"}
+SQLITE_UNAVAILABLE = ("unable to open database", "disk I/O error")
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -83,17 +91,61 @@ def issues_from(errors: Sequence[Any], prefix: str = "") -> list[Issue]:
     ]
 
 
+def domain_response(error: DomainError) -> Response:
+    status = next((s for kind, s in STATUS.items() if isinstance(error, kind)), 400)
+    issues = error.issues if isinstance(error, Invalid) else []
+    response = error_response(
+        status, error.code, error.message, [(i.path, i.message) for i in issues]
+    )
+    if isinstance(error, Unavailable):
+        response.headers["Retry-After"] = "5"
+    return response
+
+
+def _unavailable(message: str, retry_after: int) -> Response:
+    response = error_response(503, "unavailable", message)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def dependency_response(error: Exception) -> Response | None:
+    """503 for a database that is busy, slow or away (the request was rolled back whole, and
+    the same request can simply be sent again); None if `error` is no such thing."""
+    if isinstance(error, DBAPIError):
+        cause = error.orig
+        state = getattr(cause, "sqlstate", None) or ""
+        text = str(cause)
+        if state in BUSY_SQLSTATES or any(sign in text for sign in SQLITE_BUSY):
+            return _unavailable("The database was busy; nothing was changed. Try again.", 1)
+        if (
+            error.connection_invalidated
+            or state.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
+            or state in UNAVAILABLE_SQLSTATES
+            or isinstance(cause, OSError | TimeoutError)
+            or any(sign in text for sign in SQLITE_UNAVAILABLE)
+            or _is_asyncpg_connection_error(cause)
+        ):
+            return _unavailable("The database is unavailable. Try again shortly.", 5)
+        return None
+    if isinstance(error, PoolTimeout):
+        return _unavailable("The database is busy; nothing was changed. Try again.", 1)
+    if isinstance(error, OSError | TimeoutError) or _is_asyncpg_connection_error(error):
+        # Connecting failed or a dependency didn't answer in time (asyncpg raises these
+        # before SQLAlchemy can wrap them).
+        return _unavailable("A service Journeys depends on is unavailable. Try again shortly.", 5)
+    return None
+
+
+def _is_asyncpg_connection_error(error: BaseException | None) -> bool:
+    return type(error).__module__.startswith("asyncpg") and (
+        "Connect" in type(error).__name__ or "Interface" in type(error).__name__
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, error: DomainError) -> Response:
-        status = next((s for kind, s in STATUS.items() if isinstance(error, kind)), 400)
-        issues = error.issues if isinstance(error, Invalid) else []
-        response = error_response(
-            status, error.code, error.message, [(i.path, i.message) for i in issues]
-        )
-        if isinstance(error, Unavailable):
-            response.headers["Retry-After"] = "5"
-        return response
+        return domain_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> Response:
@@ -108,26 +160,27 @@ def install(app: FastAPI) -> None:
             response.headers.update(error.headers)
         return response
 
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, error: DBAPIError) -> Response:
-        # A deadlock, a serialization failure or a busy SQLite file is transient: the
-        # transaction was rolled back whole, and the same request can simply be sent again.
-        state = getattr(error.orig, "sqlstate", None)
-        if state in TRANSIENT_SQLSTATES or "database is locked" in str(error.orig):
-            log.warning(
-                "transient database error on %s %s: %s",
-                request.method,
-                request.url.path,
-                error.orig,
-            )
-            response = error_response(
-                503, "unavailable", "The database was busy; nothing was changed. Try again."
-            )
-            response.headers["Retry-After"] = "1"
-            return response
-        return await _unexpected(request, error)
+    async def _dependency(request: Request, error: Exception) -> Response:
+        response = dependency_response(error)
+        if response is None:
+            return await _unexpected(request, error)
+        log.warning(
+            "dependency unavailable on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(error).__name__,
+            getattr(error, "orig", None) or error,
+        )
+        return response
+
+    # Registered by class, not as a catch-all, so they are answered like domain errors.
+    for kind in (DBAPIError, PoolTimeout, OSError, TimeoutError):
+        app.add_exception_handler(kind, _dependency)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
+        response = dependency_response(error)
+        if response is not None:
+            return response
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "Something went wrong on our side.")

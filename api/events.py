@@ -3,6 +3,7 @@
 import asyncio
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -15,7 +16,7 @@ import launcher
 from api.customers import CustomerProfile, profile
 from api.deps import AppSettings, CurrentManager, Session, TemporalClient
 from api.errors import issues_from
-from api.wire import Request
+from api.wire import Request, at_most_bytes
 from errors import Invalid
 from settings import Settings
 from store import crud, customers
@@ -25,6 +26,9 @@ from workflows.model import MANUAL, TriggerEvent
 from workflows.model.machine import MAX_ID
 
 MAX_BATCH = 1000
+# An event's data travels with each execution it starts (templates read it as `event.data`):
+# well below Temporal's payload limit, and as much as Braze or Customer.io allow.
+MAX_DATA_BYTES = 64 * 1024
 # Executions started at once per request; Temporal takes each start as one RPC.
 START_CONCURRENCY = 32
 _EVENT_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
@@ -47,7 +51,9 @@ class EventIn(Request):
     customer_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     event_id: Annotated[str | None, AfterValidator(_event_id)] = None
     occurred_at: Annotated[int | None, Field(ge=0, le=2**40)] = None
-    data: dict[str, JsonValue] = Field(default_factory=dict)
+    data: Annotated[dict[str, JsonValue], at_most_bytes(MAX_DATA_BYTES)] = Field(
+        default_factory=dict
+    )
     customer: CustomerProfile | None = None
 
 
@@ -69,54 +75,99 @@ def _parse(body: dict[str, Any]) -> tuple[list[EventIn], bool]:
     return (parsed.events, True) if isinstance(parsed, EventBatch) else ([parsed], False)  # type: ignore[list-item]
 
 
-async def _record(session: Session, place_id: int, event: EventIn) -> Event:
-    """The stored event for this event id: found (a repeat) or created with the executions
-    it starts now — the active journeys of the place with this trigger."""
-    assert event.event_id is not None
-    query = select(Event).where(Event.place_id == place_id, Event.event_id == event.event_id)
-    found = await _first(session, query)
-    if found is not None:
-        return found
-    await customers.upsert(
-        session, place_id, event.customer_id, profile(event.customer) if event.customer else {}
-    )
-    journeys = await session.exec(
-        select(Journey.id)
-        .where(
-            Journey.place_id == place_id,
-            Journey.trigger_event == event.event,
-            col(Journey.active).is_(True),
+async def _record(
+    session: Session, place_id: int, events: list[EventIn]
+) -> tuple[list[Event], dict[int, Journey], list[int]]:
+    """The stored event of each event id — found (a repeat) or created with the executions
+    it starts now (the active journeys of the place with its trigger) — those journeys, and
+    the customers whose stored profile the events changed. Unknown customers are created and
+    given profiles upserted, in the same transaction."""
+    ids = [event.event_id for event in events]
+    found: dict[str | None, Event] = {
+        row.event_id: row
+        for row in await session.exec(
+            select(Event).where(Event.place_id == place_id, col(Event.event_id).in_(ids))
         )
-        .order_by(col(Journey.id))
-    )
-    row = Event(
-        place_id=place_id,
-        event_id=event.event_id,
-        name=event.event,
-        customer_id=event.customer_id,
-        data=event.data,
-        occurred_at=event.occurred_at,
-        executions=[
-            [journey_id, launcher.event_execution_id(journey_id, event.event_id)]
-            for journey_id in journeys
-            if journey_id is not None
-        ],
-    )
-    # The same event arriving concurrently: the first one's row answers for both.
-    return await crud.create_unique(session, row, lambda: _first(session, query))
-
-
-async def _first(session: Session, query: Any) -> Event | None:
-    found: Event | None = (await session.exec(query)).first()
-    return found
-
-
-async def _start(session: Session, temporal: Client, settings: Settings, rows: list[Event]) -> None:
-    """Start every recorded execution (again, for a repeat: a no-op if it exists)."""
-    wanted = {journey_id for row in rows for journey_id, _ in row.executions}
-    journeys = {
-        j.id: j for j in await session.exec(select(Journey).where(col(Journey.id).in_(wanted)))
     }
+    new = [event for event in events if event.event_id not in found]
+    paths = {id(event): index for index, event in enumerate(events)}
+    changed: list[int] = []
+    if new:
+        upserted = await customers.upsert_many(
+            session,
+            place_id,
+            [(e.customer_id, profile(e.customer) if e.customer else {}) for e in new],
+            lambda index: _attributes_path(paths[id(new[index])], len(events) > 1),
+        )
+        # Only customers that existed and changed can have executions waiting on them.
+        changed = [u.customer.id for u in upserted if u.changed and not u.created]
+    triggered = {event.event for event in new}
+    journeys: dict[int, Journey] = {}
+    if triggered:
+        journeys = {
+            journey.id: journey
+            for journey in await session.exec(
+                select(Journey).where(
+                    Journey.place_id == place_id,
+                    col(Journey.trigger_event).in_(triggered),
+                    col(Journey.active).is_(True),
+                )
+            )
+            if journey.id is not None
+        }
+    rows: list[Event] = []
+    for event in events:
+        row = found.get(event.event_id)
+        if row is None:
+            assert event.event_id is not None
+            matching = sorted(i for i, j in journeys.items() if j.trigger_event == event.event)
+            row = Event(
+                place_id=place_id,
+                event_id=event.event_id,
+                name=event.event,
+                customer_id=event.customer_id,
+                data=event.data,
+                occurred_at=event.occurred_at,
+                executions=[
+                    [journey_id, launcher.event_execution_id(journey_id, event.event_id)]
+                    for journey_id in matching
+                ],
+            )
+            # The same event arriving concurrently: the first one's row answers for both.
+            row = await crud.create_unique(
+                session, row, _existing(session, place_id, event.event_id)
+            )
+            found[event.event_id] = row
+        rows.append(row)
+    # A repeat starts its executions again (a no-op where they exist), whatever its journeys
+    # have become since, unless they were deleted (their executions went with them).
+    missing = {j for row in rows for j, _ in row.executions} - set(journeys)
+    if missing:
+        for journey in await session.exec(select(Journey).where(col(Journey.id).in_(missing))):
+            if journey.id is not None:
+                journeys[journey.id] = journey
+    return rows, journeys, changed
+
+
+def _attributes_path(index: int, batch: bool) -> str:
+    return f"events.{index}.customer.attributes" if batch else "customer.attributes"
+
+
+def _existing(
+    session: Session, place_id: int, event_id: str
+) -> Callable[[], Awaitable[Event | None]]:
+    async def find() -> Event | None:
+        query = select(Event).where(Event.place_id == place_id, Event.event_id == event_id)
+        found: Event | None = (await session.exec(query)).first()
+        return found
+
+    return find
+
+
+async def _start(
+    temporal: Client, settings: Settings, rows: list[Event], journeys: dict[int, Journey]
+) -> None:
+    """Start every recorded execution (again, for a repeat: a no-op if it exists)."""
     gate = asyncio.Semaphore(START_CONCURRENCY)
 
     async def start(row: Event, journey: Journey, execution_id: str) -> None:
@@ -130,7 +181,7 @@ async def _start(session: Session, temporal: Client, settings: Settings, rows: l
             start(row, journeys[journey_id], execution_id)
             for row in rows
             for journey_id, execution_id in row.executions
-            if journey_id in journeys  # deleted since: its executions went with it
+            if journey_id in journeys
         )
     )
 
@@ -156,12 +207,12 @@ async def receive_events(
     events, batch = _parse(body)
     for event in events:
         event.event_id = event.event_id or uuid.uuid4().hex
-    rows = [await _record(session, manager.place_id, event) for event in events]
-    # The customer must be visible to the executions' first activities.
+    rows, journeys, changed = await _record(session, manager.place_id, events)
+    # Committed before anything starts: the customer must be visible to the executions'
+    # first activities. No transaction stays open while Temporal is asked.
     await session.commit()
-    await _start(session, temporal, settings, rows)
-    changed = [e.customer_id for e in events if e.customer is not None]
-    await launcher.notify_customers_changed(temporal, manager.place_id, changed)
+    await _start(temporal, settings, rows, journeys)
+    launcher.notify_customers_changed(temporal, manager.place_id, changed)
     answers = [_answer(row) for row in rows]
     if not batch:
         return JSONResponse(answers[0], status_code=202)

@@ -123,7 +123,7 @@ async def _one(
 ) -> tuple[ExecutionOut, Any]:
     handle = client.get_workflow_handle(execution_id)
     try:
-        with reachable():
+        async with reachable():
             described = await handle.describe()
     except Unavailable as error:
         cause = error.__cause__
@@ -153,7 +153,7 @@ async def list_executions(
         query += f" AND {VISIBILITY[status]}"
     if customer_id is not None:
         query += f" AND CustomerId = {customer_id}"
-    with reachable():
+    async with reachable():
         total = (await temporal.count_workflows(query)).count
         items = []
         index = 0
@@ -177,7 +177,7 @@ async def get_execution(
     """One execution with the steps it took and when (the last 200; `stepsTotal` counts all)."""
     await journeys.get(session, manager.place_id, journey_id)
     execution, handle = await _one(temporal, manager.place_id, journey_id, execution_id)
-    with reachable():
+    async with reachable():
         progress = await handle.query("progress", result_type=Progress)
     detail = ExecutionDetail(
         **execution.model_dump(),
@@ -202,6 +202,6 @@ async def cancel_execution(
     await journeys.get(session, manager.place_id, journey_id)
     execution, handle = await _one(temporal, manager.place_id, journey_id, execution_id)
     if execution.status == "running":
-        with reachable():
+        async with reachable():
             await handle.cancel()
     return envelope(KIND, [execution])

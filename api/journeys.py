@@ -12,7 +12,7 @@ from temporalio.client import Client
 import launcher
 from api.deps import AppSettings, CurrentManager, Manager, Pagination, Session, TemporalClient
 from api.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
-from api.wire import Request, Resource, envelope, envelope_models
+from api.wire import Request, Resource, envelope, envelope_models, json_size
 from errors import Conflict, Invalid, Issue
 from settings import Settings
 from store import crud, runs, templates
@@ -27,6 +27,8 @@ from workflows.model.machine import (
 )
 
 KIND = "journey_definition"
+# Every execution carries its journey's config (Temporal payloads are limited to 2 MB).
+MAX_CONFIG_BYTES = 256 * 1024
 JourneyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The journey's id.")]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 Description = Annotated[str, Field(max_length=10_000)]
@@ -103,6 +105,12 @@ async def checked_config(
     """
     if raw is None:
         return None
+    size = json_size(raw)
+    if size > MAX_CONFIG_BYTES:
+        raise Invalid(
+            [Issue(root, f"is {size} bytes as JSON; at most {MAX_CONFIG_BYTES} bytes")],
+            "machine_config is invalid.",
+        )
     config = parse_machine_config(raw, root=root)
     sends: list[tuple[str, int, SendStep]] = []
     segments: list[tuple[str, int]] = []

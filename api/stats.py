@@ -23,6 +23,8 @@ from workflows.model import parse_machine_config
 KIND = "journey_stats"
 # Count queries in flight at once per request (two per state, and one for the totals).
 CONCURRENT_COUNTS = 16
+# Counting a large journey's executions takes visibility a while (1-2 s for 100 000).
+STATS_TIMEOUT = 20.0
 # ExecutionStatus as visibility spells it (TIMED_OUT is 'TimedOut') → the API's status.
 VISIBILITY_STATUS = {status.name.title().replace("_", ""): name for status, name in STATUS.items()}
 
@@ -80,7 +82,7 @@ async def journey_stats(
 
     base = executions_query(manager.place_id, journey_id)
     counter = _Counter(temporal)
-    with reachable():
+    async with reachable(STATS_TIMEOUT):
         totals, entered, current = await asyncio.gather(
             counter.by_status(base),
             asyncio.gather(

@@ -1,16 +1,21 @@
 """Customers of a place, keyed by the platform's customer id."""
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from errors import NotFound
+from errors import Invalid, Issue, NotFound
+from store import crud
 from store.clock import now
 from store.tables import Customer
 
 PROFILE_FIELDS = ("email", "phone", "push_tokens")
+# A customer's attributes as stored (after merging), as JSON: templates and conditions read
+# them, so they stay small.
+MAX_ATTRIBUTES_BYTES = 64 * 1024
 # Rows per statement when importing: well under SQLite's 32 766 bound parameters.
 BATCH = 500
 
@@ -26,13 +31,27 @@ def merge_attributes(old: Mapping[str, Any], changes: Mapping[str, Any]) -> dict
     return merged
 
 
-def _apply(customer: Customer, profile: Mapping[str, Any]) -> None:
+class Upserted(NamedTuple):
+    customer: Customer
+    created: bool
+    changed: bool  # created, or a field now differs from what was stored
+
+
+def _apply(customer: Customer, profile: Mapping[str, Any]) -> bool:
+    """Apply the profile's fields; whether any of them changed."""
+    changes: dict[str, Any] = {}
     for field in PROFILE_FIELDS:
         if field in profile:
             value = profile[field]
-            setattr(customer, field, list(value or []) if field == "push_tokens" else value)
+            changes[field] = list(value or []) if field == "push_tokens" else value
     if "attributes" in profile:
-        customer.attributes = merge_attributes(customer.attributes, profile["attributes"] or {})
+        changes["attributes"] = merge_attributes(customer.attributes, profile["attributes"] or {})
+    changed = False
+    for field, value in changes.items():
+        if not crud.same(getattr(customer, field), value):
+            setattr(customer, field, value)
+            changed = True
+    return changed
 
 
 async def get(session: AsyncSession, place_id: int, customer_id: int) -> Customer:
@@ -44,16 +63,24 @@ async def get(session: AsyncSession, place_id: int, customer_id: int) -> Custome
 
 async def upsert(
     session: AsyncSession, place_id: int, customer_id: int, profile: Mapping[str, Any]
-) -> tuple[Customer, bool]:
-    """Create or update one customer from the fields in `profile`; True if it was created."""
+) -> Upserted:
+    """Create or update one customer from the fields in `profile`."""
     return (await upsert_many(session, place_id, [(customer_id, profile)]))[0]
 
 
+def _attributes_path(index: int) -> str:
+    return "attributes"
+
+
 async def upsert_many(
-    session: AsyncSession, place_id: int, profiles: Sequence[tuple[int, Mapping[str, Any]]]
-) -> list[tuple[Customer, bool]]:
-    """Upsert customers in batches: one read and one flush per batch of rows."""
-    results: list[tuple[Customer, bool]] = []
+    session: AsyncSession,
+    place_id: int,
+    profiles: Sequence[tuple[int, Mapping[str, Any]]],
+    path: Callable[[int], str] = _attributes_path,
+) -> list[Upserted]:
+    """Upsert customers in batches: one read and one flush per batch of rows. Merged
+    attributes past the limit are `Invalid` at `path(index of the profile)`."""
+    results: list[Upserted] = []
     stamp = now()
     for start in range(0, len(profiles), BATCH):
         batch = profiles[start : start + BATCH]
@@ -64,15 +91,28 @@ async def upsert_many(
                 select(Customer).where(Customer.place_id == place_id, col(Customer.id).in_(ids))
             )
         }
-        for customer_id, profile in batch:
+        for index, (customer_id, profile) in enumerate(batch, start):
             customer = existing.get(customer_id)
             created = customer is None
             if customer is None:
                 customer = Customer(place_id=place_id, id=customer_id, created=stamp)
                 existing[customer_id] = customer
                 session.add(customer)
-            _apply(customer, profile)
-            customer.updated = stamp
-            results.append((customer, created))
+            changed = _apply(customer, profile) or created
+            if changed and "attributes" in profile:
+                size = len(json.dumps(customer.attributes, ensure_ascii=False).encode())
+                if size > MAX_ATTRIBUTES_BYTES:
+                    raise Invalid(
+                        [
+                            Issue(
+                                path(index),
+                                f"would make the customer's attributes {size} bytes as JSON; "
+                                f"at most {MAX_ATTRIBUTES_BYTES} bytes",
+                            )
+                        ]
+                    )
+            if changed:
+                customer.updated = stamp
+            results.append(Upserted(customer, created, changed))
         await session.flush()
     return results

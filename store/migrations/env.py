@@ -34,7 +34,12 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+    # Migrations may rewrite whole tables: no statement limit worth the name.
+    engine = create_engine(
+        context.config.get_main_option("sqlalchemy.url") or "",
+        timeout=30.0,
+        statement_timeout=24 * 3600.0,
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

@@ -38,12 +38,12 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -91,7 +91,11 @@ class Sizes:
     smtp_down: float = 30.0
     api_batches: int = 3
     api_batch_size: int = 200
-    settle_seconds: float = 240.0  # after its source stopped, a scenario waits this long at most
+    # After its source stopped, a scenario waits for its executions to end: at most this long,
+    # and no longer than `idle_seconds` without a message going out (longer than the 60 s
+    # a send lost with its worker stays claimed before it is retried through SMTP).
+    settle_seconds: float = 1200.0
+    idle_seconds: float = 120.0
     give_up_seconds: float = 180.0  # the source stops retrying one request after this
     # ... and every request once the API has accepted nothing for this long (a broken API
     # must not keep the soak retrying for give_up_seconds per request)
@@ -111,7 +115,8 @@ QUICK = Sizes(
     smtp_down=8.0,
     api_batches=2,
     api_batch_size=60,
-    settle_seconds=100.0,
+    settle_seconds=120.0,
+    idle_seconds=75.0,
     give_up_seconds=100.0,
     stall_seconds=45.0,
 )
@@ -327,6 +332,7 @@ class Ledger:
     provider_duplicate_examples: list[str] = field(default_factory=list)
     unexpected_provider_calls: int = 0
     lost: int = 0
+    lost_in_running_executions: int = 0  # of `lost`: their execution had not ended either
     lost_examples: list[str] = field(default_factory=list)
     log_duplicates: int = 0
     log_duplicate_examples: list[str] = field(default_factory=list)
@@ -379,7 +385,14 @@ class Ledger:
             f"  provider dups      {self.provider_duplicates}" + (f" ({split})" if split else "")
         )
         lines += [f"      {example}" for example in self.provider_duplicate_examples]
-        lines.append(f"  lost               {self.lost}")
+        lines.append(
+            f"  lost               {self.lost}"
+            + (
+                f" ({self.lost_in_running_executions} in executions still running at the end)"
+                if self.lost_in_running_executions
+                else ""
+            )
+        )
         lines += [f"      {example}" for example in self.lost_examples]
         lines.append(f"  log duplicates     {self.log_duplicates}")
         lines += [f"      {example}" for example in self.log_duplicate_examples]
@@ -528,13 +541,13 @@ class Soak:
                 await asyncio.sleep(1)
         return None
 
-    async def execution_ids(self, journey_id: int) -> list[str] | None:
+    async def execution_ids(self, journey_id: int, status: str | None = None) -> list[str] | None:
         assert self.temporal is not None
         try:
             return [
                 execution.id
                 async for execution in self.temporal.list_workflows(
-                    _executions(journey_id), rpc_timeout=timedelta(seconds=30)
+                    _executions(journey_id, status), rpc_timeout=timedelta(seconds=30)
                 )
             ]
         except Exception:
@@ -568,23 +581,28 @@ class Soak:
     async def settle(
         self, journey_id: int, expected: Expected, limit: float, source: Source
     ) -> float:
-        """Wait (at most `limit` s) until every expected message has a provider call and a sent
-        row, and no execution of the journey runs. The seconds waited."""
+        """Wait until every expected message has a provider call and a sent row and no
+        execution of the journey runs; at most `limit` s, and at most `idle_seconds` without
+        progress. The seconds waited."""
         if source.stalled:  # what was accepted had its time meanwhile
             limit = min(limit, 5.0)
-        began = time.monotonic()
+        began = moved = time.monotonic()
         want = len(expected.messages)
-        while time.monotonic() - began < limit:
-            by_key, _ = self.calls(expected, journey_id)
-            if len(by_key) >= want:
-                try:
-                    sent = await self.sent_rows(journey_id)
-                except StackError:
-                    sent = -1
-                if sent >= want:
-                    running = await self.count(_executions(journey_id, "Running"))
-                    if running == 0:
-                        break
+        seen = (-1, -1)
+        while (
+            time.monotonic() - began < limit and time.monotonic() - moved < self.sizes.idle_seconds
+        ):
+            called = len(self.calls(expected, journey_id)[0])
+            try:
+                sent = await self.sent_rows(journey_id)
+            except StackError:
+                sent = -1
+            if (called, sent) != seen:
+                seen, moved = (called, sent), time.monotonic()
+            if called >= want and sent >= want:
+                running = await self.count(_executions(journey_id, "Running"))
+                if running == 0:
+                    break
             await asyncio.sleep(1.0)
         return time.monotonic() - began
 
@@ -658,6 +676,11 @@ class Soak:
             )
         lost = [key for key in expected.messages if key not in by_key or key not in sent]
         ledger.lost = len(lost)
+        if lost and ledger.executions_not_ended:
+            running = set(await self.execution_ids(journey_id, "Running") or [])
+            ledger.lost_in_running_executions = sum(
+                1 for key in lost if key.rsplit(":", 2)[0] in running
+            )
         ledger.lost_examples = [
             f"{key} ({'no provider call' if key not in by_key else 'no sent row'})"
             for key in lost[:5]
@@ -792,11 +815,11 @@ async def scenario_worker_kill(soak: Soak, ledger: Ledger) -> None:
     killing = asyncio.create_task(killer())
     await at_concurrency(batches, source, 4)
     try:
-        await asyncio.wait_for(killing, sizes.settle_seconds)
+        await asyncio.wait_for(killing, 60 * sizes.kills)
     except TimeoutError:
         ledger.notes.append(f"only {len(kills)} of {sizes.kills} kills happened")
     waited = await soak.settle(journey_id, expected, sizes.settle_seconds, source)
-    clones_ok = await _wait_clones(soak, journey_id, expected, sizes.settle_seconds - waited)
+    clones_ok = await _wait_clones(soak, journey_id, expected, sizes.idle_seconds - waited)
     ledger.notes.append(f"settled {waited:.1f} s after the source finished")
     await soak.account(ledger, journey_id, expected, source, sizes.executions, kills)
     clones = Counter(
@@ -1067,10 +1090,13 @@ def scenario_limit(name: str, sizes: Sizes) -> float:
         "worker-kill": sizes.executions / 5 + 60 * sizes.kills,
         "api-kill": sizes.api_batches * 90,
     }.get(name, 2 * sizes.lead_seconds + fault)
-    return sending + fault + 2 * sizes.settle_seconds + sizes.give_up_seconds + 120
+    return sending + fault + sizes.settle_seconds + sizes.give_up_seconds + 180
 
 
-async def run(args: argparse.Namespace, sizes: Sizes, run_dir: Path, stack: Stack) -> list[Ledger]:
+async def run(
+    args: argparse.Namespace, sizes: Sizes, run_dir: Path, stack: Stack, ledgers: list[Ledger]
+) -> None:
+    """Start the stack and run the scenarios, appending each one's ledger to `ledgers`."""
     print(f"run dir: {run_dir} (each process's output: {run_dir}/<name>.log)", flush=True)
     print(f"starting the stack ({stack.backend}, code from {stack.project}) …", flush=True)
     await stack.start()
@@ -1081,7 +1107,6 @@ async def run(args: argparse.Namespace, sizes: Sizes, run_dir: Path, stack: Stac
         flush=True,
     )
     soak = Soak(stack, sizes)
-    ledgers: list[Ledger] = []
     try:
         await soak.setup()
         marks = LogMark(stack.logs())
@@ -1097,6 +1122,9 @@ async def run(args: argparse.Namespace, sizes: Sizes, run_dir: Path, stack: Stac
                 ledger.error = f"did not finish within {scenario_limit(name, sizes):.0f} s"
             except (StackError, httpx.HTTPError) as error:
                 ledger.error = f"{type(error).__name__}: {error}"
+            except Exception as error:  # a bug here, or an answer of a shape not foreseen
+                traceback.print_exc()
+                ledger.error = f"{type(error).__name__}: {error} (traceback on stderr)"
             ledger.seconds = round(time.monotonic() - began, 1)
             try:
                 ledger.process_incidents += await stack.ensure_running()
@@ -1110,11 +1138,6 @@ async def run(args: argparse.Namespace, sizes: Sizes, run_dir: Path, stack: Stac
                 break
     finally:
         await soak.aclose()
-    return ledgers
-
-
-def _raise_stop(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def sizes_from(args: argparse.Namespace) -> Sizes:
@@ -1163,6 +1186,7 @@ def parser() -> argparse.ArgumentParser:
         ("api_batches", int),
         ("api_batch_size", int),
         ("settle_seconds", float),
+        ("idle_seconds", float),
         ("give_up_seconds", float),
         ("stall_seconds", float),
     ):
@@ -1180,38 +1204,45 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(run_dir, args.postgres, args.project)
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
     began = time.monotonic()
     ledgers: list[Ledger] = []
     code = 0
 
-    async def main_task() -> list[Ledger]:
+    async def main_task() -> None:
+        # Ctrl-C or SIGTERM cancels the run; the stack is then closed in order, with both
+        # signals ignored meanwhile (every stop in it is bounded).
+        nonlocal code
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
         try:
-            return await run(args, sizes, run_dir, stack)
+            await run(args, sizes, run_dir, stack, ledgers)
+        except asyncio.CancelledError:
+            print("interrupted: stopping the stack", file=sys.stderr, flush=True)
+            code = 130
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda: None)
             await stack.close()
 
     try:
-        ledgers = asyncio.run(main_task())
+        asyncio.run(main_task())
     except StackError as error:
         print(f"error: the stack could not run: {error}", file=sys.stderr)
         code = 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.close_now()
         if stack.direct_url:
             with contextlib.suppress(Exception):
                 asyncio.run(drop_postgres(stack.direct_url))
-        signal.signal(signal.SIGTERM, previous)
     total = time.monotonic() - began
     if ledgers:
         failed = [ledger.scenario for ledger in ledgers if not ledger.passed]
         print(
             f"\n{len(ledgers)} scenarios on {stack.backend} in {total:.0f} s: "
             + (f"FAILED {', '.join(failed)}" if failed else "all passed")
+            + (" (then interrupted)" if code == 130 else "")
             + f"\nlogs: {run_dir}"
         )
         if failed and code == 0:
@@ -1228,6 +1259,7 @@ def main(argv: list[str] | None = None) -> int:
                     "start_seconds": round(stack.timings.get("start", 0.0), 1),
                     "scenarios": [ledger.to_json() for ledger in ledgers],
                     "exit": code,
+                    "interrupted": code == 130,
                 },
                 indent=2,
             )

@@ -1233,9 +1233,9 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     finally:
         stack.close_now()
-        if stack.direct_url:
+        if stack.direct_url and stack.postgres:
             with contextlib.suppress(Exception):
-                asyncio.run(drop_postgres(stack.direct_url))
+                asyncio.run(drop_postgres(stack.direct_url, stack.postgres))
     total = time.monotonic() - began
     if ledgers:
         failed = [ledger.scenario for ledger in ledgers if not ledger.passed]

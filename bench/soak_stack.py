@@ -603,11 +603,12 @@ async def create_postgres(server_url: str) -> str:
     return _sqlalchemy_url(server_url, name)
 
 
-async def drop_postgres(url: str) -> None:
-    parsed = make_url(url)
-    admin = await asyncpg.connect(_asyncpg_dsn(url, "postgres"), timeout=10)
+async def drop_postgres(url: str, server_url: str) -> None:
+    """Drop the database of `url`, connected as `server_url` (the one it was created from)."""
+    name = make_url(url).database
+    admin = await asyncpg.connect(_asyncpg_dsn(server_url), timeout=10)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
 
@@ -808,10 +809,10 @@ class Stack:
             if child is not None:
                 await child.stop()
         self.close_now()
-        if self.direct_url:
+        if self.direct_url and self.postgres:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(drop_postgres(self.direct_url), 30)
-            self.direct_url = None
+                await asyncio.wait_for(drop_postgres(self.direct_url, self.postgres), 30)
+                self.direct_url = None  # else the caller tries again on its way out
 
     def close_now(self) -> None:
         """Synchronous: everything this stack started, ended (also used on the way out)."""

@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 import traceback
 from collections import Counter
@@ -122,14 +123,16 @@ def error_body_problem(body: Any) -> str | None:
 
 
 class Logged(logging.Handler):
-    """The app's warnings and errors (with their tracebacks) logged during one request."""
+    """The warnings and errors (with their tracebacks) the app logged during one request: those
+    of every thread but the main one, where the worker runs."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+        if record.thread != threading.main_thread().ident:
+            self.records.append(record)
 
     def take(self) -> tuple[str, str]:
         """The last exception's class name and everything logged, and forget them."""
@@ -305,7 +308,7 @@ def fuzz_all(app: FastAPI, keys: Keys) -> Tally:
     place = Place(keys[PLACE], keys[OTHER_PLACE], seed_place(app, keys[PLACE]))
     tally = Tally()
     logged = Logged()
-    app_log = logging.getLogger("api")
+    app_log = logging.getLogger()
     app_log.addHandler(logged)
     try:
         for operation in ordered(schema):

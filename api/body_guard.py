@@ -61,9 +61,9 @@ def _check(value: Any, path: str, depth: int) -> None:
 
 
 def _check_text(text: str, path: str, problem: str) -> None:
+    if "\x00" in text:
+        raise _BadBody(path, f"{problem} a NUL character (\\u0000)")
     if text.isascii():
-        if "\x00" in text:
-            raise _BadBody(path, f"{problem} a NUL character (\\u0000)")
         return
     try:
         text.encode("utf-8")

@@ -2,8 +2,10 @@
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -68,6 +70,52 @@ async def upsert(
     return (await upsert_many(session, place_id, [(customer_id, profile)]))[0]
 
 
+async def _rows(session: AsyncSession, place_id: int, ids: list[int]) -> dict[int, Customer]:
+    """The customers with these ids, locked until the transaction ends (in id order, so two
+    upserts take their locks alike): concurrent merges of one customer's attributes queue
+    instead of the last one overwriting the others."""
+    query = (
+        select(Customer)
+        .where(Customer.place_id == place_id, col(Customer.id).in_(ids))
+        .order_by(col(Customer.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {c.id: c for c in await session.exec(query)}
+
+
+async def _insert_missing(
+    session: AsyncSession, place_id: int, ids: list[int], stamp: int
+) -> set[int]:
+    """Create the customers with these ids that nobody has created meanwhile; the ids this
+    transaction created. Two requests creating one customer at once then both succeed (the
+    second waits for the first and updates its row) instead of one failing on the key."""
+    if not ids:
+        return set()
+    table: Any = cast(Any, Customer).__table__
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(table)
+        .values(
+            [
+                {
+                    "place_id": place_id,
+                    "id": customer_id,
+                    "push_tokens": [],
+                    "attributes": {},
+                    "created": stamp,
+                    "updated": stamp,
+                }
+                for customer_id in ids
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
+    return set((await session.exec(statement)).scalars())
+
+
 def _attributes_path(index: int) -> str:
     return "attributes"
 
@@ -85,19 +133,16 @@ async def upsert_many(
     for start in range(0, len(profiles), BATCH):
         batch = profiles[start : start + BATCH]
         ids = [customer_id for customer_id, _ in batch]
-        existing = {
-            c.id: c
-            for c in await session.exec(
-                select(Customer).where(Customer.place_id == place_id, col(Customer.id).in_(ids))
-            )
-        }
+        existing = await _rows(session, place_id, ids)
+        missing = [i for i in dict.fromkeys(ids) if i not in existing]
+        fresh = await _insert_missing(session, place_id, missing, stamp)
+        if missing:
+            # Ours, or created meanwhile by a transaction we waited for.
+            existing.update(await _rows(session, place_id, missing))
         for index, (customer_id, profile) in enumerate(batch, start):
-            customer = existing.get(customer_id)
-            created = customer is None
-            if customer is None:
-                customer = Customer(place_id=place_id, id=customer_id, created=stamp)
-                existing[customer_id] = customer
-                session.add(customer)
+            customer = existing[customer_id]
+            created = customer_id in fresh
+            fresh.discard(customer_id)
             changed = _apply(customer, profile) or created
             if changed and "attributes" in profile:
                 size = len(json.dumps(customer.attributes, ensure_ascii=False).encode())

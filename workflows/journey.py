@@ -91,6 +91,9 @@ SEND_TIMEOUT = timedelta(seconds=60)
 SEND_HEARTBEAT = timedelta(seconds=10)
 READ_TIMEOUT = timedelta(seconds=30)
 KEPT_STEPS = 200
+# A step's detail is carried over continue-as-new with the last KEPT_STEPS steps: a
+# condition's `in` list may be long, and all of them must stay far below a payload's limit.
+DETAIL_LIMIT = 300
 
 
 @workflow.defn(name="JourneyExecution")
@@ -230,7 +233,8 @@ class JourneyExecution:
                 if read.outcome is not None
                 else compare(read.found, read.value, step.operator, step.value)
             )
-            return outcome, f"{step.attribute} {step.operator} {step.value!r}: {outcome}"
+            value = _clipped(repr(step.value))
+            return outcome, f"{step.attribute} {step.operator} {value}: {outcome}"
         if isinstance(step, WaitForConditionStep):
             return None, await self._wait_for_segments(request, state, step, visits, resumed)
         raise AssertionError(f"unknown step {step!r}")
@@ -317,6 +321,7 @@ class JourneyExecution:
             reason = f"{type(cause).__name__}: {reason}"
         if error.retry_state in (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED):
             reason = f"still failing when its retry budget ran out: {reason}"
+        reason = _clipped(reason, 2 * DETAIL_LIMIT)
         self._leave(None, f"failed: {reason}")
         kind = self._steps[-1].type
         workflow.metric_meter().create_counter(
@@ -342,6 +347,10 @@ class JourneyExecution:
             resume_step=resume_step,
         )
         workflow.continue_as_new(request.model_copy(update={"carry": carry}), memo=workflow.memo())
+
+
+def _clipped(text: str, limit: int = DETAIL_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _budget(request: ExecutionInput) -> timedelta:

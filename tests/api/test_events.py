@@ -1,5 +1,7 @@
 """Events when Temporal can't be reached, and bad events."""
 
+import asyncio
+
 from tests.conftest import PLACE, only
 
 
@@ -42,3 +44,33 @@ async def test_bad_events_name_the_field(api):
         paths = [d["path"] for d in response.json()["error"]["details"]]
         assert path in paths, (body, paths)
     assert (await api.get(f"/places/{PLACE}/customers")).json()["meta"]["total"] == 0
+
+
+async def test_events_creating_one_customer_at_once_all_succeed(api):
+    # Found by the soak: two requests creating the same new customer at once made one of
+    # them fail on the customers' key (a 500 on PostgreSQL).
+    created = await api.post(
+        f"/places/{PLACE}/journeys",
+        json={"name": "w", "trigger_event": "order.created", "machine_config": None},
+    )
+    journey_id = only(created.json(), "journey_definition")["id"]
+    await api.post(f"/places/{PLACE}/journeys/{journey_id}/start")
+    for round_ in range(3):
+        customer_id = 700 + round_
+        bodies = [
+            {
+                "event": "order.created",
+                "customer_id": customer_id,
+                "event_id": f"race-{customer_id}-{n}",
+                "customer": {"attributes": {f"n{n}": n}},
+            }
+            for n in range(12)
+        ]
+        responses = await asyncio.gather(
+            *(api.post(f"/places/{PLACE}/events", json=body) for body in bodies)
+        )
+        assert [r.status_code for r in responses] == [202] * 12, [r.text for r in responses]
+        customer = only(
+            (await api.get(f"/places/{PLACE}/customers/{customer_id}")).json(), "customer"
+        )
+        assert customer["attributes"] == {f"n{n}": n for n in range(12)}

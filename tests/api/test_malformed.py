@@ -231,6 +231,8 @@ CASES = [
     ),
     # NUL characters and lone surrogates (PostgreSQL text and UTF-8 can't hold them)
     case("name-nul", "POST", BASE, create_with(name="a\u0000b"), "name", "NUL character"),
+    # Found by the fuzz test: a NUL beside a non-ASCII character reached PostgreSQL (500).
+    case("name-nul-non-ascii", "POST", BASE, create_with(name="é\u0000"), "name", "NUL"),
     case("description-nul", "PUT", ONE, {"json": {"description": "\u0000"}}, "description", "NUL"),
     case(
         "state-name-nul",

@@ -5,7 +5,7 @@ scenario's expectations (no message lost or logged twice, no duplicate delivery,
 done, 503 rather than 500, every execution ended …).
 
 Both backends run at the same time, each in a soak process of its own, and share the
-scenarios out so the module takes about two and a half minutes rather than twice four: both
+scenarios out (1.5 to 2.5 minutes on a 2-core machine, by how busy it is, instead of 3 to 4): both
 take the load and the database outage (they differ by backend), SQLite the worker kills and
 the Temporal restart, PostgreSQL the SMTP outage and the API kills. Without PostgreSQL,
 SQLite runs all six; JOURNEYS_TEST_SOAK_ALL=1 runs all six on both."""

@@ -19,7 +19,7 @@ from activities.delivery import Delivery
 from activities.executions import Executions
 from activities.runs import RunPages
 from settings import Settings, get_settings
-from store.db import SessionFactory, create_engine, session_factory
+from store.db import SessionFactory, create_engine, session_factory, write_gate
 from workflows.cleanup import JourneyCleanup
 from workflows.journey import JourneyExecution
 from workflows.run import RunFanOut
@@ -30,7 +30,7 @@ log = logging.getLogger("journeys.worker")
 def build_worker(
     client: Client, settings: Settings, sessions: SessionFactory, channels: dict[str, Channel]
 ) -> Worker:
-    delivery = Delivery(sessions, channels)
+    delivery = Delivery(sessions, channels, write_gate(sessions.kw["bind"]))
     audience = Audience(sessions)
     campaigns = Campaigns(sessions)
     executions = Executions(client)

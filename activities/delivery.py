@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -92,9 +93,16 @@ class _Claim:
 class Delivery:
     """Activities that deliver messages; holds the store and the configured channels."""
 
-    def __init__(self, sessions: SessionFactory, channels: Mapping[str, Channel]) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        channels: Mapping[str, Channel],
+        gate: AbstractAsyncContextManager[Any] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.channels = channels
+        # Every send writes twice (claim, answer): see `store.db.write_gate`.
+        self.gate = gate or contextlib.nullcontext()
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendInput) -> SendResult:
@@ -132,7 +140,7 @@ class Delivery:
         `pending` row with a lease), or a skipped/failed result for a per-customer problem."""
         key = request.idempotency_key
         channel = self.channels[request.channel]
-        async with self.sessions() as session:
+        async with self.gate, self.sessions() as session:
             done = await messages.by_key(session, key, lock=True)
             if done is not None and done.status in FINAL:
                 return _result(done)
@@ -203,7 +211,7 @@ class Delivery:
         the provider gave must reach the log, or the next attempt would send again."""
 
         async def record() -> Message:
-            async with self.sessions() as session:
+            async with self.gate, self.sessions() as session:
                 message = await session.get(Message, claim.message_id)
                 assert message is not None
                 message.status = status

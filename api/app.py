@@ -26,7 +26,7 @@ from api import (
 from api.auth import KeyCache
 from api.body_guard import BodyGuard
 from settings import Settings, get_settings
-from store.db import create_engine, session_factory
+from store.db import create_engine, session_factory, write_gate
 
 
 def create_app(
@@ -48,6 +48,7 @@ def create_app(
                 statement_timeout=settings.database_statement_timeout_seconds,
             )
         app.state.sessions = session_factory(db)
+        app.state.write_gate = write_gate(db)
         # Connected once for the app's life; lazily, so definitions are served while
         # Temporal is still starting (starts answer 503 until it is reachable).
         app.state.temporal = temporal or await temporal_client.connect(settings, lazy=True)

@@ -1,8 +1,9 @@
 """Request dependencies, as `Annotated` aliases used by every route."""
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -10,7 +11,7 @@ from temporalio.client import Client
 
 from api.auth import Manager, authenticate
 from settings import Settings
-from store.db import read_only
+from store.db import SessionFactory, read_only
 from workflows.model.machine import MAX_ID
 
 
@@ -77,6 +78,11 @@ def _temporal(request: Request) -> Client:
     return client
 
 
+def _sessions(request: Request) -> SessionFactory:
+    sessions: SessionFactory = request.app.state.sessions
+    return sessions
+
+
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -84,3 +90,14 @@ def _settings(request: Request) -> Settings:
 
 TemporalClient = Annotated[Client, Depends(_temporal)]
 AppSettings = Annotated[Settings, Depends(_settings)]
+# For a route that needs a session besides its request's (a read before a short write).
+Sessions = Annotated[SessionFactory, Depends(_sessions)]
+
+
+def _write_gate(request: Request) -> AbstractAsyncContextManager[Any]:
+    gate: AbstractAsyncContextManager[Any] = request.app.state.write_gate
+    return gate
+
+
+# Held around a hot route's write transaction (the events): see `store.db.write_gate`.
+WriteGate = Annotated[AbstractAsyncContextManager[Any], Depends(_write_gate)]

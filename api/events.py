@@ -3,23 +3,30 @@
 import asyncio
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, Field, JsonValue, ValidationError
-from sqlmodel import col, select
 from temporalio.client import Client
 
 import launcher
 from api.customers import CustomerProfile, profile
-from api.deps import AppSettings, CurrentManager, Session, TemporalClient
+from api.deps import (
+    AppSettings,
+    CurrentManager,
+    Session,
+    Sessions,
+    TemporalClient,
+    WriteGate,
+)
 from api.errors import issues_from
 from api.wire import Request, at_most_bytes
 from errors import Invalid
 from settings import Settings
-from store import crud, customers
+from store import customers
+from store import events as store_events
+from store.db import SessionFactory, read_only
 from store.tables import Event, Journey
 from workflows.contracts import EventInfo
 from workflows.model import MANUAL, TriggerEvent
@@ -75,21 +82,42 @@ def _parse(body: dict[str, Any]) -> tuple[list[EventIn], bool]:
     return (parsed.events, True) if isinstance(parsed, EventBatch) else ([parsed], False)  # type: ignore[list-item]
 
 
+async def _journeys(
+    sessions: SessionFactory, place_id: int, events: list[EventIn]
+) -> dict[int, Journey]:
+    """The active journeys the events trigger, read before (and outside) the write."""
+    async with sessions() as reading:
+        await read_only(reading)
+        return await store_events.active_journeys(reading, place_id, {e.event for e in events})
+
+
 async def _record(
-    session: Session, place_id: int, events: list[EventIn]
-) -> tuple[list[Event], dict[int, Journey], list[int]]:
-    """The stored event of each event id — found (a repeat) or created with the executions
-    it starts now (the active journeys of the place with its trigger) — those journeys, and
-    the customers whose stored profile the events changed. Unknown customers are created and
-    given profiles upserted, in the same transaction."""
-    ids = [event.event_id for event in events]
-    found: dict[str | None, Event] = {
-        row.event_id: row
-        for row in await session.exec(
-            select(Event).where(Event.place_id == place_id, col(Event.event_id).in_(ids))
-        )
+    session: Session, place_id: int, events: list[EventIn], journeys: dict[int, Journey]
+) -> tuple[list[Event], list[int]]:
+    """The stored event of each event id — created now with the executions it starts (the
+    active journeys of the place with its trigger), or found (a repeat) — and the customers
+    whose stored profile the events changed. Customers of new events are created or have
+    their profiles upserted in the same transaction, which is kept short: each step is one
+    statement for the whole batch. `journeys` gains those of repeats."""
+    firsts = list({event.event_id: event for event in reversed(events)}.values())[::-1]
+    values: dict[str, dict[str, Any]] = {
+        str(event.event_id): {
+            "event_id": event.event_id,
+            "name": event.event,
+            "customer_id": event.customer_id,
+            "data": event.data,
+            "occurred_at": event.occurred_at,
+            "executions": [
+                [journey_id, launcher.event_execution_id(journey_id, str(event.event_id))]
+                for journey_id in sorted(journeys)
+                if journeys[journey_id].trigger_event == event.event
+            ],
+        }
+        for event in firsts
     }
-    new = [event for event in events if event.event_id not in found]
+    stored = await store_events.record_new(session, place_id, list(values.values()))
+    found = await store_events.by_ids(session, place_id, set(values) - stored)
+    new = [event for event in firsts if str(event.event_id) in stored]
     paths = {id(event): index for index, event in enumerate(events)}
     changed: list[int] = []
     if new:
@@ -101,67 +129,18 @@ async def _record(
         )
         # Only customers that existed and changed can have executions waiting on them.
         changed = [u.customer.id for u in upserted if u.changed and not u.created]
-    triggered = {event.event for event in new}
-    journeys: dict[int, Journey] = {}
-    if triggered:
-        journeys = {
-            journey.id: journey
-            for journey in await session.exec(
-                select(Journey).where(
-                    Journey.place_id == place_id,
-                    col(Journey.trigger_event).in_(triggered),
-                    col(Journey.active).is_(True),
-                )
-            )
-            if journey.id is not None
-        }
-    rows: list[Event] = []
-    for event in events:
-        row = found.get(event.event_id)
-        if row is None:
-            assert event.event_id is not None
-            matching = sorted(i for i, j in journeys.items() if j.trigger_event == event.event)
-            row = Event(
-                place_id=place_id,
-                event_id=event.event_id,
-                name=event.event,
-                customer_id=event.customer_id,
-                data=event.data,
-                occurred_at=event.occurred_at,
-                executions=[
-                    [journey_id, launcher.event_execution_id(journey_id, event.event_id)]
-                    for journey_id in matching
-                ],
-            )
-            # The same event arriving concurrently: the first one's row answers for both.
-            row = await crud.create_unique(
-                session, row, _existing(session, place_id, event.event_id)
-            )
-            found[event.event_id] = row
-        rows.append(row)
+    for event_id in stored:
+        found[event_id] = Event(place_id=place_id, **values[event_id])
+    rows = [found[str(event.event_id)] for event in events]
     # A repeat starts its executions again (a no-op where they exist), whatever its journeys
     # have become since, unless they were deleted (their executions went with them).
     missing = {j for row in rows for j, _ in row.executions} - set(journeys)
-    if missing:
-        for journey in await session.exec(select(Journey).where(col(Journey.id).in_(missing))):
-            if journey.id is not None:
-                journeys[journey.id] = journey
-    return rows, journeys, changed
+    journeys.update(await store_events.journeys_by_id(session, missing))
+    return rows, changed
 
 
 def _attributes_path(index: int, batch: bool) -> str:
     return f"events.{index}.customer.attributes" if batch else "customer.attributes"
-
-
-def _existing(
-    session: Session, place_id: int, event_id: str
-) -> Callable[[], Awaitable[Event | None]]:
-    async def find() -> Event | None:
-        query = select(Event).where(Event.place_id == place_id, Event.event_id == event_id)
-        found: Event | None = (await session.exec(query)).first()
-        return found
-
-    return find
 
 
 async def _start(
@@ -194,7 +173,9 @@ def _answer(row: Event) -> dict[str, Any]:
 @router.post("", status_code=202)
 async def receive_events(
     manager: CurrentManager,
+    sessions: Sessions,
     session: Session,
+    gate: WriteGate,
     temporal: TemporalClient,
     settings: AppSettings,
     body: Annotated[dict[str, JsonValue], Body()],
@@ -207,10 +188,12 @@ async def receive_events(
     events, batch = _parse(body)
     for event in events:
         event.event_id = event.event_id or uuid.uuid4().hex
-    rows, journeys, changed = await _record(session, manager.place_id, events)
-    # Committed before anything starts: the customer must be visible to the executions'
-    # first activities. No transaction stays open while Temporal is asked.
-    await session.commit()
+    journeys = await _journeys(sessions, manager.place_id, events)
+    async with gate:
+        rows, changed = await _record(session, manager.place_id, events, journeys)
+        # Committed before anything starts: the customer must be visible to the executions'
+        # first activities. No transaction stays open while Temporal is asked.
+        await session.commit()
     await _start(temporal, settings, rows, journeys)
     launcher.notify_customers_changed(temporal, manager.place_id, changed)
     answers = [_answer(row) for row in rows]

@@ -2,9 +2,11 @@
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -70,6 +72,21 @@ async def create_unique(
         if winner is None:
             raise
         return winner
+
+
+async def insert_new(
+    session: AsyncSession, model: type[SQLModel], rows: list[dict[str, Any]], key: str
+) -> list[Any]:
+    """Insert the rows whose unique key is not taken, in one statement; the `key` column of
+    those inserted. A row taken meanwhile by another transaction is skipped (after waiting for
+    it), not an error: concurrent attempts at one thing end with one row and no failure."""
+    if not rows:
+        return []
+    table: Any = cast(Any, model).__table__
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c[key])
+    return list((await session.exec(statement)).scalars())
 
 
 async def update(session: AsyncSession, row: SQLModel, changes: dict[str, Any]) -> set[str]:

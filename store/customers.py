@@ -2,10 +2,8 @@
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -90,30 +88,18 @@ async def _insert_missing(
     """Create the customers with these ids that nobody has created meanwhile; the ids this
     transaction created. Two requests creating one customer at once then both succeed (the
     second waits for the first and updates its row) instead of one failing on the key."""
-    if not ids:
-        return set()
-    table: Any = cast(Any, Customer).__table__
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(table)
-        .values(
-            [
-                {
-                    "place_id": place_id,
-                    "id": customer_id,
-                    "push_tokens": [],
-                    "attributes": {},
-                    "created": stamp,
-                    "updated": stamp,
-                }
-                for customer_id in ids
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(table.c.id)
-    )
-    return set((await session.exec(statement)).scalars())
+    rows = [
+        {
+            "place_id": place_id,
+            "id": customer_id,
+            "push_tokens": [],
+            "attributes": {},
+            "created": stamp,
+            "updated": stamp,
+        }
+        for customer_id in ids
+    ]
+    return set(await crud.insert_new(session, Customer, rows, "id"))
 
 
 def _attributes_path(index: int) -> str:

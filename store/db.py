@@ -6,10 +6,11 @@ pooled connection or for SQLite's write lock, and each statement (PostgreSQL's
 `statement_timeout`; on SQLite a progress handler interrupts a statement past its time).
 """
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,14 @@ async def read_only(session: AsyncSession) -> None:
     """Mark a fresh session as one that only reads: on SQLite it then takes no write lock,
     so reads never queue behind writes (nor writes behind a long read)."""
     await session.connection(execution_options={_READ_ONLY: True})
+
+
+def write_gate(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+    """What a process's hot writers queue on before they write. SQLite has one write lock per
+    file and wakes its waiters by polling, not in turn: under load some waited out their
+    timeout. Queued here first (in order), a process's writers contend for it one at a time.
+    PostgreSQL locks rows, not the database: its writers need no queue of ours."""
+    return asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -1,0 +1,52 @@
+"""Business events received: one row per event id and place, with the executions it started."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store import crud
+from store.clock import now
+from store.tables import Event, Journey
+
+
+async def active_journeys(
+    session: AsyncSession, place_id: int, triggers: Iterable[str]
+) -> dict[int, Journey]:
+    """The place's active journeys triggered by any of these events, by id."""
+    wanted = set(triggers)
+    if not wanted:
+        return {}
+    query = select(Journey).where(
+        Journey.place_id == place_id,
+        col(Journey.trigger_event).in_(wanted),
+        col(Journey.active).is_(True),
+    )
+    return {journey.id: journey for journey in await session.exec(query) if journey.id is not None}
+
+
+async def journeys_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Journey]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    query = select(Journey).where(col(Journey.id).in_(wanted))
+    return {journey.id: journey for journey in await session.exec(query) if journey.id is not None}
+
+
+async def record_new(
+    session: AsyncSession, place_id: int, events: Sequence[dict[str, Any]]
+) -> set[str]:
+    """Store the events whose id the place has not seen (one statement); the ids stored. An
+    id seen before, or being stored by a concurrent request, is left as it is."""
+    stamp = now()
+    rows = [{**event, "place_id": place_id, "created": stamp, "updated": stamp} for event in events]
+    return set(await crud.insert_new(session, Event, rows, "event_id"))
+
+
+async def by_ids(session: AsyncSession, place_id: int, ids: Iterable[str]) -> dict[str, Event]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    query = select(Event).where(Event.place_id == place_id, col(Event.event_id).in_(wanted))
+    return {row.event_id: row for row in await session.exec(query)}

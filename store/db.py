@@ -132,8 +132,9 @@ class _WriteQueue:
 
     async def __aenter__(self) -> None:
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._lock.acquire()
+            # wait_for, not asyncio.timeout: on 3.11 a timeout that fires as the lock is
+            # acquired can leave a stray cancellation behind; wait_for returns the lock.
+            await asyncio.wait_for(self._lock.acquire(), self._timeout)
         except TimeoutError:
             raise DatabaseBusy(f"no turn to write within {self._timeout:g} s") from None
 

@@ -45,7 +45,15 @@ class Rejected(DeliveryError):
 
 
 class Unavailable(DeliveryError):
-    """Transient: the provider could not be reached or asked us to come back later."""
+    """Transient: the provider could not be reached or asked us to come back later.
+
+    `uncertain`: the message may have been handed over before the failure (a timeout or a
+    dropped connection once it was sent), so only a provider that drops repeats may be asked
+    again at once."""
+
+    def __init__(self, reason: str, *, uncertain: bool = False) -> None:
+        super().__init__(reason)
+        self.uncertain = uncertain
 
 
 class ChannelConfigError(ValueError):

@@ -63,8 +63,10 @@ class FcmChannel:
             ]
             return Delivery(self.provider, ",".join(sent), " | ".join(notes) or None)
         if unavailable:
+            uncertain = any(isinstance(o, Unavailable) and o.uncertain for o in outcomes)
             raise Unavailable(
-                f"{len(unavailable)} of {count} push tokens unreachable: " + "; ".join(unavailable)
+                f"{len(unavailable)} of {count} push tokens unreachable: " + "; ".join(unavailable),
+                uncertain=uncertain,
             )
         raise Rejected(f"all {count} push tokens rejected: " + "; ".join(rejected))
 
@@ -83,7 +85,9 @@ class FcmChannel:
         web.check(response, "FCM", explain=_fcm_error)
         name = web.json_object(response).get("name")
         if not isinstance(name, str):
-            raise Unavailable(f"FCM: HTTP {response.status_code} without a message name")
+            raise Unavailable(
+                f"FCM: HTTP {response.status_code} without a message name", uncertain=True
+            )
         return name
 
     @staticmethod

@@ -99,7 +99,10 @@ class SmtpChannel:
             except aiosmtplib.SMTPResponseException as error:
                 raise _from_reply(error, recipient) from error
             except (aiosmtplib.SMTPException, OSError) as error:
-                raise Unavailable(f"SMTP {self.host}:{self.port}: {_describe(error)}") from error
+                # Dropped or timed out mid-conversation: the relay may have taken the message.
+                raise Unavailable(
+                    f"SMTP {self.host}:{self.port}: {_describe(error)}", uncertain=True
+                ) from error
         finally:
             await _quit(client)
         return Delivery(self.provider, str(mime["Message-ID"]))

@@ -32,10 +32,13 @@ async def post(client: httpx.AsyncClient, what: str, url: str, **kwargs: Any) ->
     """POST; a request that never got an answer is `Unavailable` (so retried)."""
     try:
         return await client.post(url, **kwargs)
-    except httpx.TimeoutException as error:
-        raise Unavailable(f"{what}: timed out ({type(error).__name__})") from error
-    except httpx.HTTPError as error:
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+        # Never connected: nothing was sent.
         raise Unavailable(f"{what}: {type(error).__name__}: {error}") from error
+    except httpx.TimeoutException as error:
+        raise Unavailable(f"{what}: timed out ({type(error).__name__})", uncertain=True) from error
+    except httpx.HTTPError as error:
+        raise Unavailable(f"{what}: {type(error).__name__}: {error}", uncertain=True) from error
 
 
 def check(

@@ -368,3 +368,21 @@ async def test_a_provider_down_past_the_retry_budget_fails_the_message(api, deli
     )
     assert result.status == "failed"
     assert "gave up" in result.reason and "down" in result.reason
+
+
+async def test_a_push_whose_answer_never_came_is_not_sent_again_at_once(
+    api, delivery, http, channels
+):
+    # FCM got the request but its answer didn't come in time: the push may be out. FCM
+    # can't drop a repeat, so the retry waits until the attempt's claim has run out.
+    impatient = channels(**{**fcm_settings(http), "http_timeout_seconds": 0.3})
+    slow = Delivery(delivery.sessions, impatient)
+    http.route("POST", FCM_PATH, Reply(200, {"name": "projects/p/messages/1"}, delay=1.0))
+    request = send("push", 8, key="k-fcm-timeout")
+    with pytest.raises(ApplicationError) as first:
+        await run(slow, request)
+    assert first.value.type == "ProviderUnavailable"
+    with pytest.raises(ApplicationError) as second:
+        await run(slow, request)
+    assert second.value.type == "SendInFlight"
+    assert len(http.received(FCM_PATH)) == 2  # the first attempt's two devices, once each

@@ -44,7 +44,7 @@ SEND_DEADLINE = 30.0
 # A claim lasts past the longest an attempt can take from claiming to recording: the send,
 # then recording the answer, tried again while the database is away until RECORD_MARGIN
 # before the lease ends (one try is bounded by the write queue, the lock and a statement).
-LEASE_SECONDS = 120
+LEASE_SECONDS = 60
 RECORD_MARGIN = 25.0
 # Give up on an unavailable provider when less than this is left of the step's budget:
 # the next retry (backoff up to 5 minutes) and its send would not fit.

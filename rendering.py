@@ -7,6 +7,7 @@ result can grow past them, so a render allocates a few MB at most. Whatever goes
 moves on, where any other exception would be retried for ever.
 """
 
+import contextlib
 import decimal
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -104,33 +105,32 @@ def _reason(error: Exception) -> str:
     return text or type(error).__name__
 
 
+@contextlib.contextmanager
+def _positioned(node: Node) -> Iterator[None]:
+    """Errors raised while `node` renders carry its position; Python's own become Liquid's."""
+    try:
+        yield
+    except LiquidError as error:
+        if error.token is None:
+            error.token = node.token
+        raise
+    except (LiquidInterrupt, StopRender):
+        raise
+    except Exception as error:
+        raise LiquidError(_reason(error), token=node.token) from error
+
+
 def _guarded(node_class: type[Node]) -> type[Node]:
     """`node_class` whose render gives any error the node's position: python-liquid leaves
     Python's own exceptions (from printing or comparing data) as they are, without one."""
 
     def render(self: Node, context: RenderContext, buffer: TextIO) -> int:
-        try:
+        with _positioned(self):
             return node_class.render(self, context, buffer)
-        except LiquidError as error:
-            if error.token is None:
-                error.token = self.token
-            raise
-        except (LiquidInterrupt, StopRender):
-            raise
-        except Exception as error:
-            raise LiquidError(_reason(error), token=self.token) from error
 
     async def render_async(self: Node, context: RenderContext, buffer: TextIO) -> int:
-        try:
+        with _positioned(self):
             return await node_class.render_async(self, context, buffer)
-        except LiquidError as error:
-            if error.token is None:
-                error.token = self.token
-            raise
-        except (LiquidInterrupt, StopRender):
-            raise
-        except Exception as error:
-            raise LiquidError(_reason(error), token=self.token) from error
 
     return type(
         node_class.__name__,

@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -58,10 +57,10 @@ from bench.stack import (
     KEY,
     PLACE,
     Dev,
+    PeakRss,
     children_of,
     cpu_seconds,
     drop_postgres,
-    rss_mb,
     scratch_postgres,
 )
 
@@ -125,19 +124,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-class Sampler(threading.Thread):
+class Sampler(PeakRss):
     """Peak RSS of the stack's processes every 0.2 s; CPU read on demand."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        super().__init__(daemon=True)
-        self.pids = pids
-        self.peak = dict.fromkeys(pids, 0.0)
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(0.2):
-            for role, pid in self.pids.items():
-                self.peak[role] = max(self.peak[role], rss_mb(pid))
 
     def cpu(self) -> dict[str, float]:
         return {role: cpu_seconds(pid) for role, pid in self.pids.items()}

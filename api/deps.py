@@ -1,4 +1,7 @@
-"""Request dependencies, as `Annotated` aliases used by every route."""
+"""Request dependencies, as `Annotated` aliases used by every route.
+
+Each is `async def` even where it doesn't await: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hop per dependency per request (a measured cost on `POST /events`)."""
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -63,7 +66,7 @@ class Paging:
         return {"page": self.page, "perPage": self.per_page, "total": total}
 
 
-def _paging(
+async def _paging(
     page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number.")] = 1,
     per_page: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100).")] = 25,
 ) -> Paging:
@@ -73,17 +76,17 @@ def _paging(
 Pagination = Annotated[Paging, Depends(_paging)]
 
 
-def _temporal(request: Request) -> Client:
+async def _temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
-def _sessions(request: Request) -> SessionFactory:
+async def _sessions(request: Request) -> SessionFactory:
     sessions: SessionFactory = request.app.state.sessions
     return sessions
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -94,7 +97,7 @@ AppSettings = Annotated[Settings, Depends(_settings)]
 Sessions = Annotated[SessionFactory, Depends(_sessions)]
 
 
-def _write_gate(request: Request) -> AbstractAsyncContextManager[Any]:
+async def _write_gate(request: Request) -> AbstractAsyncContextManager[Any]:
     gate: AbstractAsyncContextManager[Any] = request.app.state.write_gate
     return gate
 

@@ -10,7 +10,6 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-import temporal_client
 from activities.audience import Audience
 from activities.campaigns import Campaigns
 from activities.channels import Channel, build_channels, close_channels
@@ -18,7 +17,8 @@ from activities.definitions import Definitions
 from activities.delivery import Delivery
 from activities.executions import Executions
 from activities.runs import RunPages
-from settings import Settings, get_settings
+from journeys.settings import Settings, get_settings
+from orchestration import temporal_client
 from store.db import SessionFactory, create_engine, session_factory, write_gate
 from workflows.cleanup import JourneyCleanup
 from workflows.journey import JourneyExecution

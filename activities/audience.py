@@ -13,13 +13,14 @@ from workflows.contracts import (
     SegmentCheckResult,
 )
 from workflows.model.operators import compare, lookup
+from workflows.visibility import CUSTOMER_IN_SEGMENTS, READ_CUSTOMER_ATTRIBUTE
 
 
 class Audience:
     def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
 
-    @activity.defn(name="read_customer_attribute")
+    @activity.defn(name=READ_CUSTOMER_ATTRIBUTE)
     async def read_customer_attribute(self, request: AttributeInput) -> AttributeValue:
         """The attribute at a dotted path (a customer that doesn't exist has no attributes);
         with an operator, the condition's outcome instead of the value."""
@@ -36,7 +37,7 @@ class Audience:
             return AttributeValue(found=found, outcome=outcome)
         return AttributeValue(found=found, value=value if found else None)
 
-    @activity.defn(name="customer_in_segments")
+    @activity.defn(name=CUSTOMER_IN_SEGMENTS)
     async def customer_in_segments(self, request: SegmentCheckInput) -> SegmentCheckResult:
         """In at least one `include` segment (if any are given) and in no `exclude` segment.
 

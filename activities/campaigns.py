@@ -2,17 +2,18 @@
 
 from temporalio import activity
 
-from errors import NotFound
+from journeys.errors import NotFound
 from store import campaigns
 from store.db import SessionFactory
 from workflows.contracts import CloneInput, CloneResult
+from workflows.visibility import CLONE_CAMPAIGN
 
 
 class Campaigns:
     def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
 
-    @activity.defn(name="clone_campaign")
+    @activity.defn(name=CLONE_CAMPAIGN)
     async def clone_campaign(self, request: CloneInput) -> CloneResult:
         async with self.sessions() as session:
             try:

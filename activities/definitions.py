@@ -5,13 +5,14 @@ from temporalio import activity
 from store.db import SessionFactory
 from store.tables import Journey
 from workflows.contracts import CleanupInput
+from workflows.visibility import JOURNEY_EXISTS
 
 
 class Definitions:
     def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
 
-    @activity.defn(name="journey_exists")
+    @activity.defn(name=JOURNEY_EXISTS)
     async def journey_exists(self, request: CleanupInput) -> bool:
         """Whether the journey's row is (still) there, as committed."""
         async with self.sessions() as session:

@@ -29,13 +29,14 @@ from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-import rendering
 from activities.channels import Channel, Outgoing, Rejected, Unavailable
+from journeys import rendering
 from store import messages, templates
 from store.db import SessionFactory
 from store.messages import FINAL
 from store.tables import Customer, Message, Place, Template
 from workflows.contracts import SendInput, SendResult
+from workflows.visibility import SEND_MESSAGE
 
 T = TypeVar("T")
 HEARTBEAT_EVERY = 2.0
@@ -106,7 +107,7 @@ class Delivery:
         # Every send writes twice (claim, answer): see `store.db.write_gate`.
         self.gate = gate or contextlib.nullcontext()
 
-    @activity.defn(name="send_message")
+    @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendInput) -> SendResult:
         async with _heartbeating():
             claim = await self._claim(request)

@@ -7,6 +7,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.contracts import CleanupInput, EndExecutionsInput, ExecutionsPage
+from workflows.visibility import END_EXECUTIONS, LIST_JOURNEY_EXECUTIONS, to_end_query
 
 PAGE = 500
 
@@ -15,23 +16,15 @@ class Executions:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    @activity.defn(name="list_journey_executions")
+    @activity.defn(name=LIST_JOURNEY_EXECUTIONS)
     async def list_journey_executions(self, request: CleanupInput) -> ExecutionsPage:
         """Up to a page of the executions still to end: running ones, and for a delete the
         closed ones too (their records go as well), and the fan-outs of its manual runs."""
-        kinds = "'JourneyExecution'"
-        if request.mode == "delete":
-            kinds += ", 'JourneyRun'"
-        query = (
-            f"WorkflowType IN ({kinds}) AND PlaceId = {request.place_id} "
-            f"AND JourneyId = {request.journey_id}"
-        )
-        if request.mode == "cancel":
-            query += " AND ExecutionStatus = 'Running'"
+        query = to_end_query(request.place_id, request.journey_id, request.mode)
         ids = [execution.id async for execution in self.client.list_workflows(query, limit=PAGE)]
         return ExecutionsPage(ids=list(dict.fromkeys(ids)))
 
-    @activity.defn(name="end_executions")
+    @activity.defn(name=END_EXECUTIONS)
     async def end_executions(self, request: EndExecutionsInput) -> int:
         """End these executions; how many there were to end (not already gone)."""
         ended = 0

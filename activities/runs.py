@@ -6,11 +6,12 @@ import time
 from temporalio import activity
 from temporalio.client import Client
 
-import launcher
-from settings import Settings
+from journeys.settings import Settings
+from orchestration import launcher
 from store import runs
 from store.db import SessionFactory
 from workflows.contracts import RunInput, RunPage
+from workflows.visibility import START_RUN_PAGE
 
 # How long a new fan-out looks for its run: `/run` starts it just before committing.
 RECORD_WAIT_SECONDS = 60.0
@@ -24,7 +25,7 @@ class RunPages:
         self.sessions = sessions
         self.settings = settings
 
-    @activity.defn(name="start_run_page")
+    @activity.defn(name=START_RUN_PAGE)
     async def start_run_page(self, request: RunInput) -> RunPage:
         """Start the executions of the next page of targeted customers, a bounded number at
         a time, heartbeating how far it got so that a retry resumes there."""

@@ -20,8 +20,8 @@ from api import campaigns, changes, journeys, segments, templates
 from api.changes import JOURNEY, NOUNS, Change
 from api.deps import Manager
 from api.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
-from errors import Invalid, Issue, NotFound
-from settings import Settings
+from journeys.errors import Invalid, Issue, NotFound
+from journeys.settings import Settings
 from store import crud
 from store import journeys as journey_store
 from store.recommendations import Tree

@@ -7,7 +7,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-import temporal_client
 from api import (
     campaigns,
     customers,
@@ -25,7 +24,8 @@ from api import (
 )
 from api.auth import KeyCache
 from api.body_guard import BodyGuard
-from settings import Settings, get_settings
+from journeys.settings import Settings, get_settings
+from orchestration import temporal_client
 from store.db import create_engine, session_factory, write_gate
 
 

@@ -7,7 +7,7 @@ per request; a key that is not valid is looked up every time (a new key works at
 import time
 from dataclasses import dataclass
 
-from errors import Forbidden, Unauthorized
+from journeys.errors import Forbidden, Unauthorized
 from store import places
 from store.db import SessionFactory, read_only
 

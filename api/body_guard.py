@@ -23,7 +23,7 @@ from api.auth import authenticate
 from api.deps import MANAGER_STATE
 from api.errors import dependency_response, domain_response
 from api.problems import error_response
-from errors import DomainError
+from journeys.errors import DomainError
 from workflows.model.machine import MAX_ID
 
 MAX_DEPTH = 64

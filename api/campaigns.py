@@ -8,8 +8,9 @@ from pydantic import Field, JsonValue
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import CurrentManager, Pagination, Session
-from api.wire import Request, Resource, envelope, envelope_models
-from errors import Invalid, Issue
+from api.wire import Resource, envelope, envelope_models
+from journeys.errors import Invalid, Issue
+from journeys.schemas import Request
 from store import crud
 from store.tables import Campaign
 from workflows.model.machine import MAX_ID

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from api import campaigns, journeys, segments, templates
 from api.errors import issues_from
 from api.local_refs import CAMPAIGN, SEGMENT, TEMPLATE
-from api.wire import Request
-from errors import Invalid, Issue
+from journeys.errors import Invalid, Issue
+from journeys.schemas import Request
 from workflows.model import MANUAL
 from workflows.model.machine import MAX_ID, MAX_NAME
 

@@ -7,10 +7,11 @@ from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, Field, JsonValue
 
-import launcher
 from api.deps import CurrentManager, Pagination, Session, TemporalClient
-from api.wire import Request, Resource, at_most_bytes, envelope, envelope_models
-from errors import Invalid, Issue
+from api.wire import Resource, envelope, envelope_models
+from journeys.errors import Invalid, Issue
+from journeys.schemas import Request, at_most_bytes
+from orchestration import launcher
 from store import crud
 from store import customers as store
 from store.tables import Customer

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api.auth import Manager, authenticate
-from settings import Settings
+from journeys.settings import Settings
 from store.db import SessionFactory, read_only
 from workflows.model.machine import MAX_ID
 

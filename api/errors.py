@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from api.problems import error_response
-from errors import (
+from journeys.errors import (
     Conflict,
     DomainError,
     Forbidden,

@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, Field, JsonValue, ValidationError
 from temporalio.client import Client
 
-import launcher
 from api.customers import CustomerProfile, profile
 from api.deps import (
     AppSettings,
@@ -21,9 +20,10 @@ from api.deps import (
     WriteGate,
 )
 from api.errors import issues_from
-from api.wire import Request, at_most_bytes
-from errors import Invalid
-from settings import Settings
+from journeys.errors import Invalid
+from journeys.schemas import Request, at_most_bytes
+from journeys.settings import Settings
+from orchestration import launcher
 from store import customers
 from store import events as store_events
 from store.db import SessionFactory, read_only

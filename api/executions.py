@@ -13,12 +13,19 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import CurrentManager, Pagination, Session, TemporalClient
 from api.journeys import JourneyId
 from api.wire import Resource, envelope, envelope_models
-from errors import NotFound, Unavailable
+from journeys.errors import NotFound, Unavailable
+from orchestration.temporal_client import reachable
 from store import journeys
-from temporal_client import reachable
 from workflows.contracts import Progress, StepRecord
-from workflows.journey import CUSTOMER_ID, JOURNEY_ID, JOURNEY_STEP, PLACE_ID, TRIGGER_EVENT
 from workflows.model.machine import MAX_ID
+from workflows.visibility import (
+    CUSTOMER_ID,
+    JOURNEY_ID,
+    JOURNEY_STEP,
+    PLACE_ID,
+    TRIGGER_EVENT,
+    executions_query,
+)
 
 KIND = "journey_execution"
 Status = Literal["running", "completed", "failed", "cancelled", "terminated"]
@@ -78,14 +85,6 @@ router = APIRouter(
 
 def _seconds(moment: datetime | None) -> int | None:
     return int(moment.timestamp()) if moment is not None else None
-
-
-def executions_query(place_id: int, journey_id: int) -> str:
-    # Continued-as-new runs are earlier chapters of a still-open execution, not executions.
-    return (
-        f"WorkflowType = 'JourneyExecution' AND PlaceId = {place_id} AND "
-        f"JourneyId = {journey_id} AND ExecutionStatus != 'ContinuedAsNew'"
-    )
 
 
 async def _out(execution: WorkflowExecution, journey_id: int) -> ExecutionOut:

@@ -9,12 +9,13 @@ from pydantic import Field, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-import launcher
 from api.deps import AppSettings, CurrentManager, Manager, Pagination, Session, TemporalClient
 from api.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
-from api.wire import Request, Resource, envelope, envelope_models, json_size
-from errors import Conflict, Invalid, Issue
-from settings import Settings
+from api.wire import Resource, envelope, envelope_models
+from journeys.errors import Conflict, Invalid, Issue
+from journeys.schemas import Request, json_size
+from journeys.settings import Settings
+from orchestration import launcher
 from store import crud, runs, templates
 from store import journeys as store
 from store.tables import Campaign, Journey, Segment

@@ -9,8 +9,9 @@ from pydantic import Field, JsonValue, field_validator
 
 from api import accepting, changes
 from api.deps import AppSettings, CurrentManager, Pagination, Session, TemporalClient
-from api.wire import Request, Resource, envelope, envelope_models
-from errors import Conflict, Invalid, Issue
+from api.wire import Resource, envelope, envelope_models
+from journeys.errors import Conflict, Invalid, Issue
+from journeys.schemas import Request
 from store import recommendations as store
 from store.recommendations import Node, Tree, child_path
 from store.tables import Recommendation

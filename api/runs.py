@@ -6,11 +6,12 @@ from fastapi import APIRouter, Body, Header, Path
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-import launcher
 from api.deps import AppSettings, CurrentManager, Pagination, Session, TemporalClient
 from api.journeys import JourneyId
-from api.wire import Request, Resource, envelope, envelope_models
-from errors import Conflict, Invalid, Issue
+from api.wire import Resource, envelope, envelope_models
+from journeys.errors import Conflict, Invalid, Issue
+from journeys.schemas import Request
+from orchestration import launcher
 from store import crud, runs
 from store import journeys as store
 from store.tables import JourneyRun, Segment

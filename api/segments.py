@@ -11,8 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.customers import CustomerOut
 from api.deps import CurrentManager, Pagination, Session
-from api.wire import Request, Resource, envelope, envelope_models
-from errors import Conflict, Invalid, Issue
+from api.wire import Resource, envelope, envelope_models
+from journeys.errors import Conflict, Invalid, Issue
+from journeys.schemas import Request
 from store import crud
 from store import segments as store
 from store.clock import now

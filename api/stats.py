@@ -12,13 +12,13 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from api.deps import CurrentManager, Session, TemporalClient
-from api.executions import STATUS, executions_query
+from api.executions import STATUS
 from api.journeys import JourneyId
 from api.wire import Resource, envelope, envelope_models
+from orchestration.temporal_client import reachable
 from store import journeys, messages
-from temporal_client import reachable
-from workflows.journey import state_token
 from workflows.model import parse_machine_config
+from workflows.visibility import executions_query, in_state_query
 
 KIND = "journey_stats"
 # Count queries in flight at once per request (two per state, and one for the totals).
@@ -85,21 +85,8 @@ async def journey_stats(
     async with reachable(STATS_TIMEOUT):
         totals, entered, current = await asyncio.gather(
             counter.by_status(base),
-            asyncio.gather(
-                *(
-                    counter.count(f"{base} AND JourneyPath = '{state_token('entered', s)}'")
-                    for s in types
-                )
-            ),
-            asyncio.gather(
-                *(
-                    counter.count(
-                        f"{base} AND ExecutionStatus = 'Running' "
-                        f"AND JourneyPath = '{state_token('in', s)}'"
-                    )
-                    for s in types
-                )
-            ),
+            asyncio.gather(*(counter.count(in_state_query(base, "entered", s)) for s in types)),
+            asyncio.gather(*(counter.count(in_state_query(base, "in", s)) for s in types)),
         )
     states = {
         name: StateStats(

@@ -7,10 +7,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import rendering
 from api.deps import CurrentManager, Pagination, Session
-from api.wire import Request, Resource, envelope, envelope_models
-from errors import Invalid, Issue
+from api.wire import Resource, envelope, envelope_models
+from journeys import rendering
+from journeys.errors import Invalid, Issue
+from journeys.schemas import Request
 from store import crud
 from store.tables import Template
 from workflows.model.machine import MAX_ID

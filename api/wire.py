@@ -1,44 +1,11 @@
-"""Wire formats: snake_case (or camelCase) requests, camelCase envelopes in responses."""
+"""Wire formats of responses: camelCase envelopes (request bodies: `journeys.schemas`)."""
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
-
-
-class Request(BaseModel):
-    """A request body: snake_case keys, camelCase accepted too, unknown keys refused, and
-    no coercion (`"yes"` is not a boolean, `"5"` is not an id)."""
-
-    model_config = ConfigDict(
-        strict=True,
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        loc_by_alias=False,
-        extra="forbid",
-    )
-
-
-def json_size(value: Any) -> int:
-    """Bytes of `value` as compact UTF-8 JSON: what it costs to store and to carry."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
-def at_most_bytes(limit: int) -> AfterValidator:
-    """A field whose JSON is at most `limit` bytes: what a workflow carries or reads must stay
-    far below Temporal's payload limit (2 MB), and nothing a request stores is unbounded."""
-
-    def check(value: Any) -> Any:
-        size = json_size(value)
-        if size > limit:
-            raise ValueError(f"is {size} bytes as JSON; at most {limit} bytes")
-        return value
-
-    return AfterValidator(check)
 
 
 class Resource(BaseModel):

@@ -43,12 +43,12 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
-import devstack
-from temporal_setup import SEARCH_ATTRIBUTES
+from journeys import devstack
+from orchestration.temporal_setup import SEARCH_ATTRIBUTES
 
 LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
-JOURNEYS = [sys.executable, "-m", "cli"]
+JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]
 PLACE = 42
 EMAIL_FROM = "Soak <soak@example.com>"
 _PR_SET_PDEATHSIG = 1

@@ -62,7 +62,7 @@ def children_of(pid: int) -> dict[str, int]:
         if ppid != pid:
             continue
         for role in ("api", "worker"):
-            if [b"-m", b"cli", role.encode()] == cmdline[1:4]:
+            if role.encode() in cmdline[2:6] and {b"cli", b"journeys.cli"} & set(cmdline[1:5]):
                 found[role] = int(entry.name)
         if cmdline[1:3] == [b"server", b"start-dev"]:
             found["temporal"] = int(entry.name)
@@ -89,6 +89,14 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _cli(project: Path | None) -> list[str]:
+    """The `journeys` command of the checkout that runs (before the move into packages, an
+    older one has `cli.py` at its root)."""
+    if project is not None and (project / "cli.py").exists():
+        return [sys.executable, "-m", "cli"]
+    return [sys.executable, "-P", "-m", "journeys.cli"]
+
+
 class Dev:
     """`journeys dev` on scratch ports with `data_dir`; `env` is the whole environment.
 
@@ -109,7 +117,7 @@ class Dev:
             path = os.pathsep.join(p for p in (str(project), env.get("PYTHONPATH")) if p)
             env = {**env, "PYTHONPATH": path}
         self.env, self.cwd = env, project
-        command = [sys.executable, "-m", "cli", "dev", "--api-key", KEY]
+        command = [*_cli(project), "dev", "--api-key", KEY]
         command += ["--port", str(self.port), "--temporal-port", str(self.temporal_port)]
         command += ["--ui-port", str(free_port()), "--data-dir", str(data_dir)]
         self.process = subprocess.Popen(

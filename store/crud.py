@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from errors import NotFound
+from journeys.errors import NotFound
 from store.clock import now
 
 Row = TypeVar("Row", bound=SQLModel)

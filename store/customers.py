@@ -1,13 +1,13 @@
 """Customers of a place, keyed by the platform's customer id."""
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from errors import Invalid, Issue, NotFound
+from journeys.errors import Invalid, Issue, NotFound
+from journeys.schemas import json_size
 from store import crud
 from store.clock import now
 from store.tables import Customer
@@ -132,7 +132,7 @@ async def upsert_many(
             fresh.discard(customer_id)
             changed = _apply(customer, profile) or created
             if changed and "attributes" in profile:
-                size = len(json.dumps(customer.attributes, ensure_ascii=False).encode())
+                size = json_size(customer.attributes)
                 if size > MAX_ATTRIBUTES_BYTES:
                     raise Invalid(
                         [

@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, literal, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from errors import NotFound
+from journeys.errors import NotFound
 from store import crud
 from store.clock import now
 from store.segments import audience_clause

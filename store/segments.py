@@ -49,7 +49,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from errors import Invalid, Issue, NotFound
+from journeys.errors import Invalid, Issue, NotFound
 from store.tables import Customer, Segment, SegmentMember
 from workflows.model.operators import SEGMENT_OPERATORS, check_condition
 

@@ -18,24 +18,24 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkipper, WorkflowEnvironment
 
-import devstack
 from activities.channels import Channel, build_channels, close_channels
 from api.app import create_app
-from settings import Settings
+from journeys import devstack
+from journeys.settings import Settings
 from store import demo, places
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
 from tests.servers import LOOPBACK, HttpServer, Mailbox, smtp_server
 from worker import build_worker
 from workflows.contracts import ExecutionResult
-from workflows.journey import (
+from workflows.journey import JourneyExecution
+from workflows.visibility import (
     CUSTOMER_ID,
     JOURNEY_ID,
     JOURNEY_PATH,
     JOURNEY_STEP,
     PLACE_ID,
     TRIGGER_EVENT,
-    JourneyExecution,
 )
 
 POSTGRES_URL = os.environ.get(

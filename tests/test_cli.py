@@ -16,12 +16,12 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-import devstack
+from journeys import devstack
+from orchestration.temporal_setup import SEARCH_ATTRIBUTES
 from store.migrate import alembic_config
-from temporal_setup import SEARCH_ATTRIBUTES
 from tests.conftest import only
 
-JOURNEYS = [sys.executable, "-m", "cli"]
+JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]
 
 
 def journeys(*args: str, database_url: str, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -89,7 +89,9 @@ def _processes_mentioning(text: str) -> list[int]:
 class Dev:
     """A `journeys dev` process and what it printed."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(
+        self, data_dir: Path, *extra: str, command: list[str] = JOURNEYS, cwd: Path | None = None
+    ) -> None:
         self.port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
         args = [
             "dev",
@@ -105,7 +107,12 @@ class Dev:
         ]
         env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
         self.process = subprocess.Popen(
-            [*JOURNEYS, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [*command, *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         assert self.process.stdout is not None
@@ -182,6 +189,64 @@ async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
         assert third.printed("API key:") == generated
     finally:
         third.stop(signal.SIGINT)
+
+
+# Names a working directory may hold that were, or are, the product's own top-level modules.
+SHADOWING_MODULES = ["cli", "settings", "errors", "logs", "worker", "launcher", "rendering"]
+SHADOWING_PACKAGES = [
+    "logs",
+    "api",
+    "store",
+    "journeys",
+    "orchestration",
+    "workflows",
+    "activities",
+]
+
+
+async def test_dev_runs_from_a_directory_that_shadows_its_modules(tmp_path):
+    """Started by its console script from a directory holding folders and modules named like
+    the product's, with its data dir inside it, `journeys dev` imports none of them: it serves
+    the API and runs a journey to its end."""
+    for name in SHADOWING_MODULES:
+        (tmp_path / f"{name}.py").write_text("raise SystemExit('imported the shadow')\n")
+    for name in SHADOWING_PACKAGES:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise SystemExit('imported the shadow')\n")
+    script = Path(sys.executable).parent / "journeys"
+    dev = Dev(Path("."), "--api-key", "shadow-key", command=[str(script)], cwd=tmp_path)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{dev.port}", headers={"Api-Key": "shadow-key"}
+        ) as http:
+            created = await http.post(
+                "/places/42/journeys",
+                json={
+                    "name": "shadowed",
+                    "trigger_event": "order.created",
+                    "machine_config": {"initial": "done", "states": {"done": {"type": "final"}}},
+                },
+            )
+            assert created.status_code == 200, created.text
+            journey_id = only(created.json(), "journey_definition")["id"]
+            started = await http.post(f"/places/42/journeys/{journey_id}/start")
+            assert started.status_code == 200, started.text
+            event = {"event": "order.created", "customer_id": 7}
+            sent = await http.post("/places/42/events", json=event)
+            assert sent.status_code == 202, sent.text
+            (execution_id,) = sent.json()["executions"]
+            url = f"/places/42/journeys/{journey_id}/executions/{execution_id}"
+            deadline = time.monotonic() + 60
+            status = None
+            while time.monotonic() < deadline and status != "completed":
+                await asyncio.sleep(0.5)
+                got = await http.get(url)
+                status = only(got.json(), "journey_execution")["status"] if got.is_success else None
+            assert status == "completed"
+    finally:
+        assert dev.stop(signal.SIGINT) == 0
+    assert "imported the shadow" not in "\n".join(dev.lines)
+    assert (tmp_path / "logs" / "__init__.py").exists() and (tmp_path / "journeys.db").exists()
 
 
 async def journeys_async(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from settings import Settings
+from journeys.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {
@@ -185,7 +185,7 @@ def test_the_wheel_holds_everything_the_commands_need(tmp_path):
         "PYTHONPATH": str(unpacked),
         "JOURNEYS_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
     }
-    probe = "import cli, store.migrations; print(cli.__file__, store.migrations.__file__)"
+    probe = "import journeys.cli as c, store.migrations as m; print(c.__file__, m.__file__)"
     where = subprocess.run(
         [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True
     )
@@ -193,7 +193,7 @@ def test_the_wheel_holds_everything_the_commands_need(tmp_path):
         path.startswith(str(unpacked)) for path in where.stdout.split()
     ), where.stdout + where.stderr
     migrated = subprocess.run(
-        [sys.executable, "-m", "cli", "migrate"],
+        [sys.executable, "-P", "-m", "journeys.cli", "migrate"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

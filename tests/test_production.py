@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-import devstack
+from journeys import devstack
 from tests.conftest import only
 from tests.servers import LOOPBACK, free_port
 
-JOURNEYS = [sys.executable, "-m", "cli"]
+JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]
 NAMESPACE = "journeys-production"
 
 

@@ -14,7 +14,7 @@ import pytest
 from liquid import Environment
 from liquid.exceptions import LiquidError
 
-import rendering
+from journeys import rendering
 
 PEAK_BYTES = 20_000_000
 SECONDS = 5.0

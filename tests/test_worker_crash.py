@@ -42,7 +42,7 @@ def worker_env(client, database_url, task_queue, **settings: str) -> dict[str, s
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "worker"],
+        [sys.executable, "-P", "-m", "journeys.cli", "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

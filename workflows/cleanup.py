@@ -12,6 +12,12 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import CleanupInput, EndExecutionsInput, ExecutionsPage
+    from workflows.visibility import (
+        END_EXECUTIONS,
+        JOURNEY_CLEANUP,
+        JOURNEY_EXISTS,
+        LIST_JOURNEY_EXECUTIONS,
+    )
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 # Visibility lags a moment behind starts: an execution started just before the request may
@@ -29,7 +35,7 @@ GHOSTS_PATCH = "cleanup-ghosts-are-quiet"
 DELETE_COMMITTED_PATCH = "cleanup-waits-for-the-delete"
 
 
-@workflow.defn(name="JourneyCleanup")
+@workflow.defn(name=JOURNEY_CLEANUP)
 class JourneyCleanup:
     @workflow.run
     async def run(self, request: CleanupInput) -> int:
@@ -39,7 +45,7 @@ class JourneyCleanup:
         quiet = 0
         while quiet < QUIET_LOOKS:
             page = await workflow.execute_activity(
-                "list_journey_executions",
+                LIST_JOURNEY_EXECUTIONS,
                 request,
                 result_type=ExecutionsPage,
                 start_to_close_timeout=timedelta(seconds=30),
@@ -50,7 +56,7 @@ class JourneyCleanup:
                 await workflow.sleep(LOOK_INTERVAL)
                 continue
             ended_now = await workflow.execute_activity(
-                "end_executions",
+                END_EXECUTIONS,
                 EndExecutionsInput(
                     ids=page.ids,
                     mode=request.mode,
@@ -77,7 +83,7 @@ class JourneyCleanup:
 async def _until_deleted(request: CleanupInput) -> None:
     waited, pause = 0, 1
     while await workflow.execute_activity(
-        "journey_exists",
+        JOURNEY_EXISTS,
         request,
         result_type=bool,
         start_to_close_timeout=timedelta(seconds=30),

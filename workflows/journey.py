@@ -5,13 +5,10 @@ from `workflow.now()`; the machine is the snapshot the execution was started wit
 """
 
 import contextlib
-import hashlib
-from collections.abc import Sequence
 from datetime import timedelta
-from typing import Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -35,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         SendResult,
         StepRecord,
     )
-    from workflows.model import MachineConfig, parse_machine_config
+    from workflows.model import MachineConfig, read_machine_config
     from workflows.model.durations import wait_until
     from workflows.model.interpreter import event_after
     from workflows.model.machine import (
@@ -46,35 +43,19 @@ with workflow.unsafe.imports_passed_through():
         WaitForDurationStep,
     )
     from workflows.model.operators import compare
+    from workflows.visibility import (
+        CLONE_CAMPAIGN,
+        CUSTOMER_CHANGED,
+        CUSTOMER_IN_SEGMENTS,
+        JOURNEY_EXECUTION,
+        JOURNEY_PATH,
+        JOURNEY_STEP,
+        READ_CUSTOMER_ATTRIBUTE,
+        SEND_MESSAGE,
+        path_after,
+    )
 
-PLACE_ID = SearchAttributeKey.for_int("PlaceId")
-JOURNEY_ID = SearchAttributeKey.for_int("JourneyId")
-CUSTOMER_ID = SearchAttributeKey.for_int("CustomerId")
-JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
-TRIGGER_EVENT = SearchAttributeKey.for_keyword("TriggerEvent")
-# Tokens that journey statistics count: one per state the execution has entered, and one
-# for the state it is in (see `state_token`).
-JOURNEY_PATH = SearchAttributeKey.for_keyword_list("JourneyPath")
 PATH_PATCH = "journey-path-search-attribute"
-
-
-def state_token(kind: Literal["entered", "in"], state: str) -> str:
-    """A state as a token visibility can match exactly. State names are free text, but the
-    dev server's SQLite visibility matches keyword lists through full-text search (by word,
-    ignoring case) and can't match quotes or backslashes at all: a hash of the name in
-    lowercase hex is one word that only that name yields."""
-    digest = hashlib.blake2b(state.encode(), digest_size=10).hexdigest()
-    return f"{'e' if kind == 'entered' else 'n'}{digest}"
-
-
-def path_after(path: Sequence[str], state: str) -> list[str]:
-    """`JourneyPath` once `state` is entered: its entered token added, the one for the
-    state the execution is in replaced."""
-    entered = [token for token in path if token.startswith("e")]
-    token = state_token("entered", state)
-    if token not in entered:
-        entered.append(token)
-    return [*entered, state_token("in", state)]
 
 
 # Activities retry errors with backoff for the execution's retry budget (a day by default):
@@ -98,7 +79,7 @@ KEPT_STEPS = 200
 DETAIL_LIMIT = 300
 
 
-@workflow.defn(name="JourneyExecution")
+@workflow.defn(name=JOURNEY_EXECUTION)
 class JourneyExecution:
     def __init__(self) -> None:
         self._changed = False
@@ -106,7 +87,7 @@ class JourneyExecution:
         self._steps: list[StepRecord] = []
         self._steps_total = 0
 
-    @workflow.signal(name="customer_changed")
+    @workflow.signal(name=CUSTOMER_CHANGED)
     def customer_changed(self) -> None:
         """The customer's profile changed: a waiting condition is checked again at once."""
         self._changed = True
@@ -119,7 +100,16 @@ class JourneyExecution:
     async def run(self, request: ExecutionInput) -> ExecutionResult:
         if request.machine_config is None:
             return ExecutionResult(final_state=None, steps_total=0)
-        config = parse_machine_config(request.machine_config)
+        try:
+            # Read, not re-validated: a snapshot that passed older rules runs to its end.
+            config = read_machine_config(request.machine_config)
+        except ValueError as error:
+            # Non-retryable: a task failure would be retried for as long as the execution lives.
+            raise ApplicationError(
+                _clipped(f"the journey's machine_config can't be run: {error}"),
+                type="UnreadableMachineConfig",
+                non_retryable=True,
+            ) from None
         carry = request.carry
         state = carry.state if carry else config.initial
         visits = dict(carry.visits) if carry else {}
@@ -165,7 +155,7 @@ class JourneyExecution:
         if isinstance(step, SendStep):
             assert step.template_id is not None
             sent = await workflow.execute_activity(
-                "send_message",
+                SEND_MESSAGE,
                 SendInput(
                     place_id=request.place_id,
                     customer_id=request.customer_id,
@@ -189,7 +179,7 @@ class JourneyExecution:
         if isinstance(step, CreateCampaignStep):
             assert step.campaign_id is not None
             clone = await workflow.execute_activity(
-                "clone_campaign",
+                CLONE_CAMPAIGN,
                 CloneInput(
                     place_id=request.place_id,
                     campaign_id=step.campaign_id,
@@ -215,7 +205,7 @@ class JourneyExecution:
             return None, None
         if isinstance(step, ConditionStep):
             read = await workflow.execute_activity(
-                "read_customer_attribute",
+                READ_CUSTOMER_ATTRIBUTE,
                 AttributeInput(
                     place_id=request.place_id,
                     customer_id=request.customer_id,
@@ -258,7 +248,7 @@ class JourneyExecution:
         while True:
             self._changed = False
             check = await workflow.execute_activity(
-                "customer_in_segments",
+                CUSTOMER_IN_SEGMENTS,
                 SegmentCheckInput(
                     place_id=request.place_id,
                     customer_id=request.customer_id,

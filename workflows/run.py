@@ -13,6 +13,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import RunInput, RunPage
+    from workflows.visibility import JOURNEY_RUN, START_RUN_PAGE
 
 # Temporal or the database being away only delays the fan-out; it is never given up.
 PAGE_RETRY = RetryPolicy(
@@ -23,13 +24,13 @@ PAGE_TIMEOUT = timedelta(minutes=10)
 PAGE_HEARTBEAT = timedelta(seconds=10)
 
 
-@workflow.defn(name="JourneyRun")
+@workflow.defn(name=JOURNEY_RUN)
 class RunFanOut:
     @workflow.run
     async def run(self, request: RunInput) -> int:
         while True:
             page = await workflow.execute_activity(
-                "start_run_page",
+                START_RUN_PAGE,
                 request,
                 result_type=RunPage,
                 start_to_close_timeout=PAGE_TIMEOUT,

@@ -31,7 +31,7 @@ from activities.channels.smtp import SmtpChannel
 from activities.channels.twilio import TwilioChannel
 from activities.channels.web import new_client
 from activities.channels.webhook import WebhookChannel
-from settings import Settings
+from journeys.settings import Settings
 
 __all__ = [
     "Channel",

@@ -25,7 +25,7 @@ from activities.channels import (
     build_channels,
     close_channels,
 )
-from settings import Settings
+from journeys.settings import Settings
 from tests.conftest import Build
 from tests.servers import (
     LOOPBACK,

@@ -15,7 +15,7 @@ from sqlalchemy import delete, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from errors import NotFound
+from journeys.errors import NotFound
 from store import places, segments
 from store.db import session_factory
 from store.tables import Customer, Segment, SegmentMember

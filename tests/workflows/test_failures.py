@@ -9,7 +9,7 @@ from temporalio.client import WorkflowFailureError
 
 from activities.channels import build_channels, close_channels
 from store.db import create_engine, session_factory
-from store.tables import Customer
+from store.tables import Customer, Journey
 from tests.conftest import (
     LOOPBACK,
     PLACE,
@@ -148,3 +148,61 @@ async def test_an_outage_past_the_retry_budget_fails_the_step_visibly(
     (step,) = detail["steps"]
     assert step["state"] == "send"
     assert step["detail"].startswith("failed: ")
+
+
+# Refused by today's rules (an unknown meta key, a 300-character state name, a state nothing
+# reaches), as a snapshot accepted by looser ones would be after they were tightened.
+LONG_NAME = "d" * 300
+LOOSE_SNAPSHOT = {
+    "initial": "pause",
+    "states": {
+        "pause": {
+            "meta": {"type": "wait_for_duration", "seconds": 1, "note": "from an older version"},
+            "on": {"ELAPSED": LONG_NAME},
+        },
+        LONG_NAME: {"type": "final"},
+        "orphan": {"type": "final"},
+    },
+}
+PAUSE = {"meta": {"type": "wait_for_duration", "seconds": 1}, "on": {"ELAPSED": "done"}}
+ONE_PAUSE = {"initial": "pause", "states": {"pause": PAUSE, "done": {"type": "final"}}}
+
+
+async def _stored_snapshot(clean_engine: AsyncEngine, journey_id: int, snapshot: object) -> None:
+    """Replace a journey's machine_config under the API, as an older version stored it."""
+    async with session_factory(clean_engine)() as session:
+        journey = await session.get(Journey, journey_id)
+        assert journey is not None
+        journey.machine_config = snapshot  # type: ignore[assignment]
+        await session.commit()
+
+
+async def test_a_snapshot_todays_rules_refuse_still_runs_to_its_end(
+    engine_under_test, clean_engine: AsyncEngine
+):
+    engine = engine_under_test
+    create = {"name": "loose", "trigger_event": "order.created"}
+    journey_id = await started_journey(engine.api, create, ONE_PAUSE)
+    url = f"{BASE}/{journey_id}"
+    assert (await engine.api.put(url, json={"machine_config": LOOSE_SNAPSHOT})).status_code == 422
+    await _stored_snapshot(clean_engine, journey_id, LOOSE_SNAPSHOT)
+    (execution_id,) = await send_event(engine, "order.created", 5, "loose-1")
+    assert (await engine.execution_result(execution_id)).final_state == LONG_NAME
+    steps = (await execution(engine, journey_id, execution_id))["steps"]
+    assert [s["state"] for s in steps] == ["pause", LONG_NAME]
+
+
+async def test_a_snapshot_the_interpreter_cannot_walk_fails_the_execution(
+    engine_under_test, clean_engine: AsyncEngine
+):
+    engine = engine_under_test
+    create = {"name": "broken", "trigger_event": "order.created"}
+    journey_id = await started_journey(engine.api, create, ONE_PAUSE)
+    broken = {"initial": "pause", "states": {"pause": PAUSE}}
+    await _stored_snapshot(clean_engine, journey_id, broken)
+    (execution_id,) = await send_event(engine, "order.created", 5, "broken-1")
+    with pytest.raises(WorkflowFailureError) as failed:
+        await engine.execution_result(execution_id)
+    assert "machine_config can't be run" in str(failed.value.cause)
+    assert "states.pause.on.ELAPSED" in str(failed.value.cause)
+    assert (await execution(engine, journey_id, execution_id))["status"] == "failed"

@@ -11,9 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from errors import Invalid
-from workflows.model import parse_machine_config
-from workflows.model.machine import CHANNELS, DURATION_UNITS, TRANSITIONS
+from journeys.errors import Invalid
+from workflows.model import parse_machine_config, read_machine_config
+from workflows.model.machine import (
+    CHANNELS,
+    DURATION_UNITS,
+    MAX_NAME,
+    TRANSITIONS,
+    WaitForDurationStep,
+)
 from workflows.model.operators import CONDITION_OPERATORS as OPERATORS
 
 STEP_TYPES = list(TRANSITIONS)
@@ -457,3 +463,48 @@ def test_a_step_type_that_is_not_a_string_is_an_issue_not_a_crash(kind):
     with pytest.raises(Invalid) as raised:
         parse_machine_config(config)
     assert [i.path for i in raised.value.issues] == ["machine_config.states.s.meta.type"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_configs())
+def test_the_interpreter_reads_a_valid_config_as_the_api_parses_it(config):
+    assert read_machine_config(config) == parse_machine_config(config)
+
+
+def test_the_interpreter_reads_a_snapshot_todays_rules_refuse():
+    long_name = "s" * (MAX_NAME + 1)
+    snapshot = {
+        "initial": long_name,
+        "states": {
+            long_name: {
+                "meta": {"type": "condition", "attribute": "tier", "operator": "eq", "extra": 1},
+                "on": {"TRUE": "far", "FALSE": "far"},
+            },
+            "far": {"meta": {"type": "wait_for_duration", "years": 500}, "on": {"ELAPSED": "end"}},
+            "end": FINAL,
+            "unreached": FINAL,
+        },
+    }
+    with pytest.raises(Invalid):
+        parse_machine_config(snapshot)
+    config = read_machine_config(snapshot)
+    assert config.initial == long_name
+    assert config.states["far"].step == WaitForDurationStep(type="wait_for_duration", years=500)
+    assert config.states["unreached"].final
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        None,
+        {"initial": "a"},
+        {"initial": "missing", "states": {"a": FINAL}},
+        {"initial": "a", "states": {"a": {"on": {"DONE": "a"}}}},
+        {"initial": "a", "states": {"a": {"meta": {"type": "teleport"}, "on": {}}}},
+        {"initial": "a", "states": {"a": {"meta": {"type": "send_email"}, "on": {"DONE": "b"}}}},
+        {"initial": "a", "states": {"a": {"meta": {"type": "condition"}, "on": {}}, "b": FINAL}},
+    ],
+)
+def test_a_snapshot_without_a_walkable_structure_is_a_value_error(snapshot):
+    with pytest.raises(ValueError):
+        read_machine_config(snapshot)

@@ -1,7 +1,13 @@
-"""The pure journey model: parsing and checking `machineConfig`, trigger events."""
+"""The pure journey model: parsing and checking `machineConfig` (the API), reading a stored
+one (the interpreter), trigger events."""
 
 from workflows.model.events import MANUAL, TRIGGER_EVENTS, TriggerEvent
-from workflows.model.machine import MachineConfig, State, parse_machine_config
+from workflows.model.machine import (
+    MachineConfig,
+    State,
+    parse_machine_config,
+    read_machine_config,
+)
 
 __all__ = [
     "MANUAL",
@@ -10,4 +16,5 @@ __all__ = [
     "State",
     "TriggerEvent",
     "parse_machine_config",
+    "read_machine_config",
 ]

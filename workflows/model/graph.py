@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from errors import Issue
+from journeys.errors import Issue
 
 if TYPE_CHECKING:
     from workflows.model.machine import MachineConfig

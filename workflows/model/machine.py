@@ -1,14 +1,18 @@
-"""Typed `machineConfig`: the step models and the parser that checks every rule.
+"""Typed `machineConfig`: the step models, the API's parser that checks every rule, and the
+interpreter's reader of a stored snapshot.
 
-The parser collects every problem it finds, each with the dotted path of the offending spot,
-so one 422 tells a user everything that is wrong with a config.
+The parser (`parse_machine_config`) collects every problem it finds, each with the dotted path
+of the offending spot, so one 422 tells a user everything that is wrong with a config. The
+reader (`read_machine_config`) takes only the structure the interpreter walks: a snapshot
+accepted under older, looser rules still runs after a rule is tightened.
 """
 
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
-from errors import Invalid, Issue
+from journeys.errors import Invalid, Issue
 from workflows.model.graph import check_graph
 from workflows.model.operators import CONDITION_OPERATORS, check_condition, describe
 
@@ -32,7 +36,9 @@ CHANNELS = {"send_email": "email", "send_sms": "sms", "send_push_notification": 
 
 
 class _Step(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # camelCase as in a stored `meta` (what `read_machine_config` validates); unknown keys are
+    # ignored there, so a key a later version adds or drops doesn't stop a snapshot.
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 class SendStep(_Step):
@@ -396,3 +402,31 @@ def parse_machine_config(raw: Any, root: str = "machine_config") -> MachineConfi
     if issues:
         raise Invalid(issues, "machine_config is invalid.")
     return config
+
+
+def read_machine_config(raw: Any) -> MachineConfig:
+    """A stored snapshot as the interpreter walks it: the initial state, each state's step and
+    its transitions to existing states — none of the API's rules (names, sizes, bounds, graph
+    checks). What can't be read raises `ValueError` naming the spot (pydantic's
+    `ValidationError` is one)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("states"), dict):
+        raise ValueError("machine_config: must be an object with initial and states")
+    states: dict[str, State] = {}
+    for name, value in raw["states"].items():
+        if not isinstance(value, dict):
+            raise ValueError(f"machine_config.states.{name}: must be an object")
+        if value.get("type") == "final":
+            states[name] = State()
+            continue
+        if not isinstance(value.get("meta"), dict):
+            raise ValueError(f"machine_config.states.{name}.meta: a step is required")
+        state = State.model_validate({"step": value["meta"], "on": value.get("on") or {}})
+        assert state.step is not None
+        for event in TRANSITIONS[state.step.type]:
+            if state.on.get(event) not in raw["states"]:
+                raise ValueError(f"machine_config.states.{name}.on.{event}: names no state")
+        states[name] = state
+    initial = raw.get("initial")
+    if not isinstance(initial, str) or initial not in states:
+        raise ValueError("machine_config.initial: names no state")
+    return MachineConfig(initial=initial, states=states)

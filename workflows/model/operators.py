@@ -9,7 +9,7 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from errors import Issue
+from journeys.errors import Issue
 
 CONDITION_OPERATORS = ("eq", "ne", "in", "exists")
 ORDER_OPERATORS = ("gt", "gte", "lt", "lte")

@@ -11,8 +11,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
-from errors import Invalid, Issue, Unavailable
-from settings import Settings
+from journeys.errors import Invalid, Issue, Unavailable
+from journeys.settings import Settings
 
 log = logging.getLogger(__name__)
 

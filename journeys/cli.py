@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from settings import DEFAULT_DATA_DIR, get_settings
+from journeys.settings import DEFAULT_DATA_DIR, get_settings
 
 app = typer.Typer(
     help="Journeys: durable customer journeys for loyalty platforms, run on Temporal.",
@@ -39,7 +39,7 @@ def dev(
 ) -> None:
     """Run everything locally: Temporal (with UI), migrations, the demo place 42, the worker
     and the API."""
-    import devstack
+    from journeys import devstack
 
     options = devstack.DevOptions(host, port, temporal_port, ui_port, data_dir, api_key)
     try:
@@ -54,8 +54,8 @@ def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Serve the REST API (configured by JOURNEYS_* variables)."""
     import uvicorn
 
-    import logs
     from api.app import create_app
+    from journeys import logs
 
     settings = get_settings()
     logs.configure(settings)
@@ -66,9 +66,9 @@ def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for journey executions (configured by JOURNEYS_* variables)."""
-    import logs
     import worker as journeys_worker
     from activities.channels import ChannelConfigError
+    from journeys import logs
 
     logs.configure(get_settings())
     try:
@@ -94,8 +94,8 @@ def temporal_setup() -> None:
     import logging
     import time
 
-    import temporal_client
-    import temporal_setup as setup
+    from orchestration import temporal_client
+    from orchestration import temporal_setup as setup
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = get_settings()
@@ -158,7 +158,7 @@ def run_journey(
     started. Prints the run id on stdout."""
     import httpx
 
-    from run_client import RunClient, RunError, RunRequest
+    from journeys.run_command import RunClient, RunError, RunRequest
 
     if not api_key:
         typer.echo("error: an API key is needed: --api-key or JOURNEYS_API_KEY", err=True)

@@ -7,6 +7,7 @@ executions are indexed by. Idempotent: run by `journeys dev` on every start and 
 import asyncio
 import logging
 import time
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
@@ -21,22 +22,26 @@ from temporalio.api.workflowservice.v1 import (
     UpdateNamespaceRequest,
 )
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.visibility import SEARCH_ATTRIBUTE_KEYS
 
 log = logging.getLogger("journeys.temporal_setup")
 
-SEARCH_ATTRIBUTES = {
-    "PlaceId": "Int",
-    "JourneyId": "Int",
-    "CustomerId": "Int",
-    "JourneyStep": "Keyword",
-    "TriggerEvent": "Keyword",
-    "JourneyPath": "KeywordList",
-}
+
+def _kind(key: SearchAttributeKey[Any]) -> str:
+    """`Int`, `Keyword`, `KeywordList`: a type as Temporal's CLI and UI spell it."""
+    value = IndexedValueType.ValueType(key.indexed_value_type)
+    name = IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_")
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+# The executions' search attributes by name, with their types (`Int`, `Keyword`, …).
+SEARCH_ATTRIBUTES = {key.name: _kind(key) for key in SEARCH_ATTRIBUTE_KEYS}
 # Closed executions stay visible (executions API, statistics) this long; Temporal's
 # default of a day or two would make a finished journey vanish from them.
 RETENTION_DAYS = 90
-_SNAKE = {"KeywordList": "KEYWORD_LIST"}
 # What a managed namespace answers to a change only its owner may make.
 _NOT_HERE = (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED)
 
@@ -113,9 +118,9 @@ async def _prepare(client: Client, changed: list[str]) -> None:
         ListSearchAttributesRequest(namespace=namespace)
     )
     missing = {
-        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{_SNAKE.get(kind, kind.upper())}")
-        for name, kind in SEARCH_ATTRIBUTES.items()
-        if name not in listed.custom_attributes
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in SEARCH_ATTRIBUTE_KEYS
+        if key.name not in listed.custom_attributes
     }
     if missing:
         try:

@@ -22,23 +22,25 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from settings import Settings
+from journeys.settings import Settings
+from orchestration.temporal_client import REQUEST_TIMEOUT, reachable
 from store.tables import Journey, JourneyRun
-from temporal_client import REQUEST_TIMEOUT, reachable
 from workflows.cleanup import JourneyCleanup
 from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, JourneyInfo, RunInput
-from workflows.journey import (
+from workflows.journey import JourneyExecution
+from workflows.model import MANUAL
+from workflows.run import RunFanOut
+from workflows.visibility import (
+    CUSTOMER_CHANGED,
     CUSTOMER_ID,
     JOURNEY_ID,
     JOURNEY_PATH,
     JOURNEY_STEP,
     PLACE_ID,
     TRIGGER_EVENT,
-    JourneyExecution,
     path_after,
+    running_for_customers_query,
 )
-from workflows.model import MANUAL
-from workflows.run import RunFanOut
 
 log = logging.getLogger(__name__)
 RPC_TIMEOUT = timedelta(seconds=REQUEST_TIMEOUT)
@@ -230,15 +232,11 @@ async def _notify(client: Client, place_id: int, ids: list[int]) -> None:
     try:
         async with asyncio.timeout(NOTIFY_TIMEOUT):
             for start in range(0, len(ids), NOTIFY_CHUNK):
-                chunk = ", ".join(str(i) for i in ids[start : start + NOTIFY_CHUNK])
-                query = (
-                    f"WorkflowType = 'JourneyExecution' AND PlaceId = {place_id} AND "
-                    f"CustomerId IN ({chunk}) AND ExecutionStatus = 'Running'"
-                )
+                query = running_for_customers_query(place_id, ids[start : start + NOTIFY_CHUNK])
                 async for execution in client.list_workflows(query, rpc_timeout=RPC_TIMEOUT):
                     with contextlib.suppress(RPCError):
                         await client.get_workflow_handle(execution.id).signal(
-                            "customer_changed", rpc_timeout=RPC_TIMEOUT
+                            CUSTOMER_CHANGED, rpc_timeout=RPC_TIMEOUT
                         )
     except (RPCError, RuntimeError, TimeoutError) as error:
         log.warning("could not signal the executions of %d customers: %s", len(ids), error)

@@ -214,7 +214,7 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
             "--log-level",
             "warn",
         ]
-        from temporal_setup import SEARCH_ATTRIBUTES
+        from orchestration.temporal_setup import SEARCH_ATTRIBUTES
 
         for name, kind in SEARCH_ATTRIBUTES.items():
             temporal += ["--search-attribute", f"{name}={kind}"]
@@ -236,9 +236,9 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
         )
         prepare_namespace(f"{temporal_host}:{options.temporal_port}")
         echo("Starting the worker …")
-        children.start("worker", [sys.executable, "-m", "cli", "worker"], env)
+        children.start("worker", [sys.executable, "-P", "-m", "journeys.cli", "worker"], env)
         echo("Starting the API …")
-        api = [sys.executable, "-m", "cli", "api", "--host", options.host]
+        api = [sys.executable, "-P", "-m", "journeys.cli", "api", "--host", options.host]
         children.start("api", [*api, "--port", str(options.port)], env)
         api_url = f"http://{_display(options.host)}:{options.port}"
         ui_url = f"http://{_display(options.host)}:{options.ui_port}"
@@ -276,7 +276,7 @@ def prepare_namespace(address: str, namespace: str = "default") -> None:
 
     from temporalio.client import Client
 
-    import temporal_setup
+    from orchestration import temporal_setup
 
     async def register() -> None:
         await temporal_setup.prepare(await Client.connect(address, namespace=namespace))

@@ -1,0 +1,106 @@
+"""Names both sides of Temporal share: workflow and activity names, search-attribute keys,
+the `JourneyPath` tokens and the visibility queries built from them.
+
+One spelling each, imported by the workflows (so nothing here does I/O or reads the clock),
+the activities, the API, the launcher, the namespace setup and the tests.
+"""
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from temporalio.common import SearchAttributeKey
+
+# Workflow types.
+JOURNEY_EXECUTION = "JourneyExecution"
+JOURNEY_CLEANUP = "JourneyCleanup"
+JOURNEY_RUN = "JourneyRun"
+
+# Activity names (what `@activity.defn(name=...)` registers and workflows call).
+SEND_MESSAGE = "send_message"
+CLONE_CAMPAIGN = "clone_campaign"
+READ_CUSTOMER_ATTRIBUTE = "read_customer_attribute"
+CUSTOMER_IN_SEGMENTS = "customer_in_segments"
+JOURNEY_EXISTS = "journey_exists"
+LIST_JOURNEY_EXECUTIONS = "list_journey_executions"
+END_EXECUTIONS = "end_executions"
+START_RUN_PAGE = "start_run_page"
+
+# Signals.
+CUSTOMER_CHANGED = "customer_changed"
+
+# Search attributes.
+PLACE_ID = SearchAttributeKey.for_int("PlaceId")
+JOURNEY_ID = SearchAttributeKey.for_int("JourneyId")
+CUSTOMER_ID = SearchAttributeKey.for_int("CustomerId")
+JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
+TRIGGER_EVENT = SearchAttributeKey.for_keyword("TriggerEvent")
+# Tokens that journey statistics count: one per state the execution has entered, and one
+# for the state it is in (see `state_token`).
+JOURNEY_PATH = SearchAttributeKey.for_keyword_list("JourneyPath")
+SEARCH_ATTRIBUTE_KEYS = (
+    PLACE_ID,
+    JOURNEY_ID,
+    CUSTOMER_ID,
+    JOURNEY_STEP,
+    TRIGGER_EVENT,
+    JOURNEY_PATH,
+)
+
+
+def state_token(kind: Literal["entered", "in"], state: str) -> str:
+    """A state as a token visibility can match exactly. State names are free text, but the
+    dev server's SQLite visibility matches keyword lists through full-text search (by word,
+    ignoring case) and can't match quotes or backslashes at all: a hash of the name in
+    lowercase hex is one word that only that name yields."""
+    digest = hashlib.blake2b(state.encode(), digest_size=10).hexdigest()
+    return f"{'e' if kind == 'entered' else 'n'}{digest}"
+
+
+def path_after(path: Sequence[str], state: str) -> list[str]:
+    """`JourneyPath` once `state` is entered: its entered token added, the one for the
+    state the execution is in replaced."""
+    entered = [token for token in path if token.startswith("e")]
+    token = state_token("entered", state)
+    if token not in entered:
+        entered.append(token)
+    return [*entered, state_token("in", state)]
+
+
+# Visibility queries. Every value in them is an int or a state token (lowercase hex), so
+# nothing a user wrote is ever spliced into a query.
+
+
+def executions_query(place_id: int, journey_id: int) -> str:
+    """A journey's executions. Continued-as-new runs are earlier chapters of a still-open
+    execution, not executions."""
+    return (
+        f"WorkflowType = '{JOURNEY_EXECUTION}' AND {PLACE_ID.name} = {place_id} AND "
+        f"{JOURNEY_ID.name} = {journey_id} AND ExecutionStatus != 'ContinuedAsNew'"
+    )
+
+
+def in_state_query(base: str, kind: Literal["entered", "in"], state: str) -> str:
+    """Of `base`'s executions, those that entered `state`, or (`in`) are running in it."""
+    query = f"{base} AND {JOURNEY_PATH.name} = '{state_token(kind, state)}'"
+    return query if kind == "entered" else f"{query} AND ExecutionStatus = 'Running'"
+
+
+def running_for_customers_query(place_id: int, customer_ids: Iterable[int]) -> str:
+    """The running executions of these customers of the place."""
+    ids = ", ".join(str(int(i)) for i in customer_ids)
+    return (
+        f"WorkflowType = '{JOURNEY_EXECUTION}' AND {PLACE_ID.name} = {place_id} AND "
+        f"{CUSTOMER_ID.name} IN ({ids}) AND ExecutionStatus = 'Running'"
+    )
+
+
+def to_end_query(place_id: int, journey_id: int, mode: Literal["cancel", "delete"]) -> str:
+    """What stopping (`cancel`: its running executions) or deleting a journey (every
+    execution, and its runs' fan-outs) must end."""
+    kinds = f"'{JOURNEY_EXECUTION}'" + (f", '{JOURNEY_RUN}'" if mode == "delete" else "")
+    query = (
+        f"WorkflowType IN ({kinds}) AND {PLACE_ID.name} = {place_id} "
+        f"AND {JOURNEY_ID.name} = {journey_id}"
+    )
+    return query + (" AND ExecutionStatus = 'Running'" if mode == "cancel" else "")

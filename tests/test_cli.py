@@ -19,7 +19,7 @@ from temporalio.client import Client
 from journeys import devstack
 from orchestration.temporal_setup import SEARCH_ATTRIBUTES
 from store.migrate import alembic_config
-from tests.conftest import only
+from tests.helpers.api import only
 
 JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from journeys import devstack
-from tests.conftest import only
+from tests.helpers.api import only
 from tests.servers import LOOPBACK, free_port
 
 JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]

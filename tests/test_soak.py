@@ -24,7 +24,7 @@ from typing import IO, Any
 import asyncpg
 import pytest
 
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _asyncpg_dsn
+from tests.fixtures.database import POSTGRES_URL, REQUIRE_POSTGRES, asyncpg_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["load", "worker-kill", "temporal-restart", "db-down", "smtp-down", "api-kill"]
@@ -40,7 +40,7 @@ def _postgres_reachable() -> str | None:
     """Why PostgreSQL can't be used, or None if it can."""
 
     async def probe() -> None:
-        connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=5)
+        connection = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL), timeout=5)
         await connection.close()
 
     try:

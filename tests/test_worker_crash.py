@@ -12,8 +12,11 @@ import sys
 import uuid
 from collections import Counter
 
-from tests.conftest import LOOPBACK, PLACE, app_client, backend_of, namespace_client, only
-from tests.workflows.test_runs import FINAL_ONLY, executions_of, visible
+from tests.fixtures.api import app_client
+from tests.fixtures.temporal import backend_of, namespace_client
+from tests.helpers.api import PLACE, only
+from tests.helpers.journeys import FINAL_ONLY, executions_of, visible
+from tests.servers import LOOPBACK
 from workflows.journey import JourneyExecution
 
 CUSTOMERS = 30

@@ -13,7 +13,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.delivery import Delivery
 from store import customers
 from store.db import SessionFactory, session_factory
-from tests.activities.test_channels import (
+from tests.helpers.api import PLACE
+from tests.helpers.providers import (
     FCM_PATH,
     TWILIO_PATH,
     fcm_devices,
@@ -23,7 +24,6 @@ from tests.activities.test_channels import (
     twilio_created,
     twilio_settings,
 )
-from tests.conftest import PLACE
 from tests.servers import Reply
 from workflows.contracts import EventInfo, JourneyInfo, SendInput
 

@@ -2,7 +2,7 @@
 
 from store import campaigns
 from store.db import session_factory
-from tests.conftest import OTHER_PLACE, PLACE, only
+from tests.helpers.api import OTHER_PLACE, PLACE, only
 
 BASE = f"/places/{PLACE}/campaigns"
 KIND = "campaign"

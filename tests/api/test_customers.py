@@ -1,6 +1,6 @@
 """Customers through the HTTP API."""
 
-from tests.conftest import OTHER_PLACE, PLACE, only
+from tests.helpers.api import OTHER_PLACE, PLACE, only
 
 BASE = f"/places/{PLACE}/customers"
 KIND = "customer"

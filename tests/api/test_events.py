@@ -2,7 +2,7 @@
 
 import asyncio
 
-from tests.conftest import PLACE, only
+from tests.helpers.api import PLACE, only
 
 
 async def test_events_answer_503_while_temporal_is_unreachable(api, temporal_down):

@@ -42,8 +42,10 @@ from schemathesis.python import asgi
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from tests.api.test_recommendations import rec
-from tests.conftest import OTHER_PLACE, PLACE, Engine, Keys, backend_of, only
+from tests.fixtures.database import Keys
+from tests.fixtures.engine import Engine
+from tests.fixtures.temporal import backend_of
+from tests.helpers.api import OTHER_PLACE, PLACE, only, rec
 from tests.spec_examples import PROMO_CONFIG, PROMO_CREATE, WELCOME_CONFIG
 
 pytestmark = pytest.mark.fuzz

@@ -2,7 +2,8 @@
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import app_client, namespace_client
+from tests.fixtures.api import app_client
+from tests.fixtures.temporal import namespace_client
 
 
 async def test_ready_when_database_and_temporal_answer(api):

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.conftest import OTHER_PLACE, PLACE, only
+from tests.helpers.api import OTHER_PLACE, PLACE, only
 from tests.spec_examples import (
     PROMO_CONFIG,
     PROMO_CREATE,

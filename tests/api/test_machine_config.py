@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from store.db import session_factory
 from store.tables import Campaign, Segment, Template
-from tests.conftest import PLACE, only
-from tests.workflows.test_machine import assert_names, broken_configs, valid_configs
+from tests.helpers.api import PLACE, only
+from tests.helpers.machines import assert_names, broken_configs, valid_configs
 
 BASE = f"/places/{PLACE}/journeys"
 KIND = "journey_definition"

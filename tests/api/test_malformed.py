@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PLACE, only
+from tests.helpers.api import PLACE, only
 
 BASE = f"/places/{PLACE}/journeys"
 ONE = BASE + "/{journey}"  # {journey}: an existing, non-manual journey

@@ -16,7 +16,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from api.app import create_app
 from api.errors import dependency_response
 from store.db import create_engine
-from tests.conftest import LOOPBACK, PLACE, app_client, namespace_client, only
+from tests.fixtures.api import app_client
+from tests.fixtures.temporal import namespace_client
+from tests.helpers.api import PLACE, only
+from tests.servers import LOOPBACK
 
 EVENTS = f"/places/{PLACE}/events"
 

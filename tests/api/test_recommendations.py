@@ -6,21 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import OTHER_PLACE, PLACE, only
+from tests.helpers.api import OTHER_PLACE, PLACE, only, rec
 
 BASE = f"/places/{PLACE}/recommendations"
 KIND = "recommendation"
-
-
-def rec(type_, category, data, children=(), **fields):
-    return {
-        "type": type_,
-        "category": category,
-        "rationale": fields.pop("rationale", f"{type_} a {category}"),
-        "data": data,
-        "children": list(children),
-        **fields,
-    }
 
 
 def email_template(ref, subject):

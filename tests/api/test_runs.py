@@ -7,23 +7,10 @@ tests/workflows/test_runs.py.
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import OTHER_PLACE, PLACE, only
+from tests.helpers.api import OTHER_PLACE, PLACE, classified, import_customers, only
 from tests.spec_examples import PROMO_CONFIG, PROMO_CREATE
 
 BASE = f"/places/{PLACE}/journeys"
-
-
-def classified(customer_id, classification, **fields):
-    return {
-        "id": customer_id,
-        "attributes": {"account": {"classification": classification}},
-        **fields,
-    }
-
-
-async def import_customers(api, customers, place=PLACE, headers=None):
-    response = await api.post(f"/places/{place}/customers/import", json=customers, headers=headers)
-    assert response.status_code == 200, response.text
 
 
 async def promo(api):

@@ -1,6 +1,6 @@
 """Targeting segments through the HTTP API."""
 
-from tests.conftest import OTHER_PLACE, PLACE, only
+from tests.helpers.api import OTHER_PLACE, PLACE, only
 
 BASE = f"/places/{PLACE}/segments"
 KIND = "targeting_segment"

@@ -1,6 +1,6 @@
 """Communication templates through the HTTP API."""
 
-from tests.conftest import PLACE, only
+from tests.helpers.api import PLACE, only
 
 BASE = f"/places/{PLACE}/templates"
 KIND = "communication_template"

@@ -19,7 +19,7 @@ from journeys.errors import NotFound
 from store import places, segments
 from store.db import session_factory
 from store.tables import Customer, Segment, SegmentMember
-from tests.conftest import OTHER_PLACE, PLACE
+from tests.helpers.api import OTHER_PLACE, PLACE
 from workflows.model.operators import SEGMENT_OPERATORS, check_condition, evaluate
 
 # Keys a rule can name: plain ones, and ones JSON escapes (non-ASCII, quote, backslash: SQLite

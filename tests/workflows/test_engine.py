@@ -6,8 +6,10 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from tests.activities.test_channels import TWILIO_PATH, twilio_created
-from tests.conftest import PLACE, engine_settings, only, running_engine
+from tests.fixtures.engine import engine_settings, running_engine
+from tests.helpers.api import PLACE, only
+from tests.helpers.journeys import eventually, execution_steps, send_event, started_journey
+from tests.helpers.providers import TWILIO_PATH, twilio_created
 from tests.spec_examples import (
     VIP_BRANCH_CONFIG,
     WAIT_THEN_SMS_CONFIG,
@@ -21,22 +23,6 @@ from workflows.cleanup import JourneyCleanup
 from workflows.contracts import CleanupInput
 
 BASE = f"/places/{PLACE}/journeys"
-
-
-async def started_journey(api, create, config):
-    response = await api.post(BASE, json=create)
-    journey = only(response.json(), "journey_definition")
-    url = f"{BASE}/{journey['id']}"
-    assert (await api.put(url, json={"machine_config": config})).status_code == 200
-    if create["trigger_event"] != "manual":
-        assert (await api.post(f"{url}/start")).status_code == 200
-    return journey["id"]
-
-
-async def execution_steps(engine, journey_id, execution_id):
-    response = await engine.api.get(f"{BASE}/{journey_id}/executions/{execution_id}")
-    assert response.status_code == 200, response.text
-    return only(response.json(), "journey_execution")["steps"]
 
 
 async def test_welcome_new_members_sends_template_5(engine_under_test, mailbox):
@@ -75,15 +61,6 @@ async def test_welcome_new_members_sends_template_5(engine_under_test, mailbox):
     await engine.execution_result(execution_id)
     assert len(mailbox.received) == 1
     assert len(await engine.messages()) == 1
-
-
-async def send_event(engine, event, customer_id, event_id, customer=None):
-    body = {"event": event, "customer_id": customer_id, "event_id": event_id}
-    if customer is not None:
-        body["customer"] = customer
-    response = await engine.api.post(f"/places/{PLACE}/events", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()["executions"]
 
 
 async def test_wait_three_days_then_sms(skipping_engine, http):
@@ -203,18 +180,6 @@ async def test_second_scale_waits_on_a_normal_server(engine_under_test, mailbox)
     assert done[execution_id]["triggerEvent"] == "order.closed"
     assert done[execution_id]["customerId"] == 9
     assert "steps" not in done[execution_id]  # the single view has them
-
-
-async def eventually(engine, url, check):
-    """Poll an executions list until `check` holds (Temporal's visibility lags a moment)."""
-    async with asyncio.timeout(20):
-        while True:
-            response = await engine.api.get(url)
-            assert response.status_code == 200, response.text
-            items = response.json()["node.journey_execution"]
-            if check(items):
-                return items
-            await asyncio.sleep(0.2)
 
 
 WAIT_FOR_GOLD = {

@@ -10,17 +10,15 @@ from temporalio.client import WorkflowFailureError
 from activities.channels import build_channels, close_channels
 from store.db import create_engine, session_factory
 from store.tables import Customer, Journey
-from tests.conftest import (
-    LOOPBACK,
-    PLACE,
-    app_client,
-    engine_settings,
-    namespace_client,
-    only,
-)
+from tests.fixtures.api import app_client
+from tests.fixtures.engine import engine_settings
+from tests.fixtures.temporal import namespace_client
+from tests.helpers.api import PLACE, only
+from tests.helpers.journeys import JOURNEYS as BASE
+from tests.helpers.journeys import execution, send_event, started_journey
+from tests.servers import LOOPBACK
 from tests.spec_examples import VIP_BRANCH_CONFIG
 from tests.workflows.replay import keep
-from tests.workflows.test_engine import BASE, send_event, started_journey
 from worker import build_worker
 
 ONE_EMAIL = {
@@ -30,12 +28,6 @@ ONE_EMAIL = {
         "done": {"type": "final"},
     },
 }
-
-
-async def execution(engine, journey_id, execution_id):
-    response = await engine.api.get(f"{BASE}/{journey_id}/executions/{execution_id}")
-    assert response.status_code == 200, response.text
-    return only(response.json(), "journey_execution")
 
 
 async def test_a_condition_on_an_attribute_larger_than_a_temporal_payload(

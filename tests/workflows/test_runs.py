@@ -6,50 +6,14 @@ from collections import Counter
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from tests.activities.test_channels import FCM_PATH, fcm_devices
-from tests.api.test_runs import classified, import_customers
-from tests.conftest import PLACE, engine_settings, only, running_engine
+from tests.fixtures.engine import engine_settings, running_engine
+from tests.helpers.api import PLACE, classified, import_customers, only
+from tests.helpers.journeys import FINAL_ONLY, executions_of, finished_run, manual_journey, visible
+from tests.helpers.providers import FCM_PATH, fcm_devices
 from tests.spec_examples import PROMO_CONFIG, PROMO_CREATE, VIP_BRANCH_CONFIG
 from tests.workflows.replay import keep
 
 BASE = f"/places/{PLACE}/journeys"
-FINAL_ONLY = {"initial": "done", "states": {"done": {"type": "final"}}}
-
-
-async def manual_journey(api, name, config):
-    response = await api.post(BASE, json={"name": name, "trigger_event": "manual"})
-    journey_id = only(response.json(), "journey_definition")["id"]
-    updated = await api.put(f"{BASE}/{journey_id}", json={"machine_config": config})
-    assert updated.status_code == 200, updated.text
-    return journey_id
-
-
-async def finished_run(api, journey_id, run_id):
-    """The run once its fan-out has started every execution."""
-    async with asyncio.timeout(120):
-        while True:
-            response = await api.get(f"{BASE}/{journey_id}/runs/{run_id}")
-            assert response.status_code == 200, response.text
-            run = only(response.json(), "journey_run")
-            if run["status"] == "completed":
-                return run
-            await asyncio.sleep(0.2)
-
-
-async def visible(client, query, expected):
-    """The ids of the executions matching `query` once visibility shows `expected` of them."""
-    async with asyncio.timeout(60):
-        while True:
-            if (await client.count_workflows(query)).count >= expected:
-                return [execution.id async for execution in client.list_workflows(query)]
-            await asyncio.sleep(0.3)
-
-
-def executions_of(journey_id):
-    return (
-        f"WorkflowType = 'JourneyExecution' AND JourneyId = {journey_id} "
-        "AND ExecutionStatus != 'ContinuedAsNew'"
-    )
 
 
 async def test_one_off_promo_blast_as_in_the_spec(engine_under_test, http):

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.temporal",
     "tests.fixtures.api",
     "tests.fixtures.engine",
+    "tests.fixtures.soak",
 ]

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from alembic import command
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -139,6 +140,7 @@ class Dev:
         return code
 
 
+@pytest.mark.e2e
 async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
     data_dir = tmp_path / "data"
     dev = Dev(data_dir, "--api-key", "dev-key-K")
@@ -204,6 +206,7 @@ SHADOWING_PACKAGES = [
 ]
 
 
+@pytest.mark.e2e
 async def test_dev_runs_from_a_directory_that_shadows_its_modules(tmp_path):
     """Started by its console script from a directory holding folders and modules named like
     the product's, with its data dir inside it, `journeys dev` imports none of them: it serves
@@ -305,6 +308,7 @@ def test_run_reports_an_unreachable_api(closed_port):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e
 async def test_dev_prepares_the_namespace_of_an_older_data_dir(tmp_path):
     """The dev server registers `--search-attribute`s only in a new database: an older data
     dir gets the missing ones from `prepare_namespace`, and closed executions are kept for

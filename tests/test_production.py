@@ -78,6 +78,7 @@ def _journeys(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run([*JOURNEYS, *args], env=env, capture_output=True, text=True, timeout=180)
 
 
+@pytest.mark.e2e
 async def test_api_and_worker_processes_send_an_email(
     postgres_url, temporal_server, mailbox, smtp_port, tmp_path
 ):

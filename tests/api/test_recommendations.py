@@ -109,6 +109,7 @@ async def counts(api):
     return totals
 
 
+@pytest.mark.e2e
 async def test_winback_tree_accepted_in_one_call(engine_under_test, mailbox):
     engine = engine_under_test
     api = engine.api

@@ -11,6 +11,7 @@ from activities.channels import build_channels, close_channels
 from store.db import create_engine, session_factory
 from store.tables import Customer, Journey
 from tests.fixtures.api import app_client
+from tests.fixtures.database import one_backend
 from tests.fixtures.engine import engine_settings
 from tests.fixtures.temporal import namespace_client
 from tests.helpers.api import PLACE, only
@@ -20,6 +21,10 @@ from tests.servers import LOOPBACK
 from tests.spec_examples import VIP_BRANCH_CONFIG
 from tests.workflows.replay import keep
 from worker import build_worker
+
+# How executions end, not the store's SQL (tests/api and tests/store run that on both
+# backends): one backend is enough.
+pytestmark = [pytest.mark.e2e, one_backend]
 
 ONE_EMAIL = {
     "initial": "send",

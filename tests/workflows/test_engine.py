@@ -374,10 +374,10 @@ async def test_cancel_one_execution(engine_under_test):
 async def test_a_long_wait_continues_as_new_with_bounded_history(
     temporal, clean_engine, keys, database_url, smtp_port, http
 ):
-    """Polls every second with a 60-event limit: the wait goes on over several runs, each
+    """Polls every second with a 30-event limit: the wait goes on over several runs, each
     short, and the execution still reads as one with its steps intact."""
     settings = engine_settings(
-        database_url, smtp_port, http, condition_poll_seconds=1, history_limit=60
+        database_url, smtp_port, http, condition_poll_seconds=1, history_limit=30
     )
     async with running_engine(temporal, clean_engine, keys, settings) as engine:
         journey_id = await started_journey(
@@ -404,7 +404,7 @@ async def test_a_long_wait_continues_as_new_with_bounded_history(
             async for run in engine.client.list_workflows(f"WorkflowId = '{execution_id}'")
         ]
         assert len(lengths) >= 3
-        assert max(lengths) <= 60 + 15  # the limit, plus the step that crossed it
+        assert max(lengths) <= 30 + 15  # the limit, plus the step that crossed it
         print(f"runs: {len(lengths)}, history lengths: {sorted(lengths)}")
         steps = await execution_steps(engine, journey_id, execution_id)
         assert [s["state"] for s in steps] == ["wait_gold", "mail", "done"]

@@ -10,7 +10,7 @@ from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
 from services import messages as service
 from store.tables import Message
-from workflows.model.machine import MAX_ID
+from workflows.model.machine import MAX_ID, ChannelName
 
 KIND = "message"
 AnId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -54,7 +54,7 @@ async def list_messages(
     customer_id: AnId = None,
     journey_id: AnId = None,
     execution_id: Annotated[str | None, Query(max_length=255)] = None,
-    channel: Annotated[service.Channel | None, Query()] = None,
+    channel: Annotated[ChannelName | None, Query()] = None,
     status: Annotated[service.Status | None, Query()] = None,
 ) -> JSONResponse:
     """Every send attempt, ordered by id: channel, template, recipient, rendered content,

@@ -10,7 +10,7 @@ from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
 from services import runs as service
 from services.runs import RunRequest
-from store.tables import JourneyRun
+from store.tables import ManualRun
 
 KIND = "journey_run"
 RunId = Annotated[str, Path(max_length=32, description="The run's id, as `/run` answered.")]
@@ -47,7 +47,7 @@ RunEnvelope, RunPage = envelope_models(KIND, RunOut)
 router = APIRouter(prefix="/places/{place_id}/journeys/{journey_id}", tags=["runs"])
 
 
-def _out(run: JourneyRun) -> RunOut:
+def _out(run: ManualRun) -> RunOut:
     return RunOut.model_validate(run, from_attributes=True)
 
 

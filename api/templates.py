@@ -9,9 +9,9 @@ from api.deps import CurrentManager, Pagination, Session
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
 from services import templates as service
-from services.templates import Channel, TemplateCreate, TemplateUpdate
+from services.templates import TemplateCreate, TemplateUpdate
 from store.tables import Template
-from workflows.model.machine import MAX_ID
+from workflows.model.machine import MAX_ID, ChannelName
 
 KIND = "communication_template"
 TemplateId = Annotated[int, Path(ge=1, le=MAX_ID, description="The template's id.")]
@@ -42,7 +42,7 @@ async def list_templates(
     manager: CurrentManager,
     session: Session,
     paging: Pagination,
-    channel: Annotated[Channel | None, Query()] = None,
+    channel: Annotated[ChannelName | None, Query()] = None,
 ) -> JSONResponse:
     """List the place's templates, ordered by id (paginated; filter by channel)."""
     rows, total = await service.page(

@@ -6,8 +6,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import crud
 from store.tables import Message
+from workflows.model.machine import ChannelName
 
-Channel = Literal["email", "sms", "push"]
 Status = Literal["pending", "sent", "skipped", "failed"]
 
 
@@ -20,7 +20,7 @@ async def page(
     customer_id: int | None = None,
     journey_id: int | None = None,
     execution_id: str | None = None,
-    channel: Channel | None = None,
+    channel: ChannelName | None = None,
     status: Status | None = None,
 ) -> tuple[list[Message], int]:
     """The place's messages by id, filtered by every criterion given, and the total."""

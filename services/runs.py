@@ -12,7 +12,7 @@ from journeys.schemas import Request
 from journeys.settings import Settings
 from orchestration import launcher
 from store import crud, runs
-from store.tables import Journey, JourneyRun, Segment
+from store.tables import Journey, ManualRun, Segment
 from workflows.model import MANUAL
 from workflows.model.machine import MAX_ID
 
@@ -46,7 +46,7 @@ async def run(
     journey: Journey,
     body: RunRequest,
     idempotency_key: str | None,
-) -> JourneyRun:
+) -> ManualRun:
     """Record a run of a manual journey (or find the one `idempotency_key` recorded) and
     start its fan-out. The fan-out starts before the run commits, so a recorded run always
     has its fan-out; a fan-out whose run never commits finds nothing to start."""
@@ -73,12 +73,12 @@ async def run(
 
 async def page(
     session: AsyncSession, journey: Journey, offset: int, limit: int
-) -> tuple[list[JourneyRun], int]:
+) -> tuple[list[ManualRun], int]:
     """The journey's runs, newest first, and how many there are."""
     assert journey.id is not None
     return await runs.page(session, journey.place_id, journey.id, offset=offset, limit=limit)
 
 
-async def get(session: AsyncSession, journey: Journey, run_id: str) -> JourneyRun:
+async def get(session: AsyncSession, journey: Journey, run_id: str) -> ManualRun:
     assert journey.id is not None
     return await runs.get(session, journey.place_id, journey.id, run_id)

@@ -1,6 +1,6 @@
 """Communication templates: channel fields and Liquid checked before anything is stored."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -10,8 +10,8 @@ from journeys.errors import Invalid, Issue
 from journeys.schemas import Request
 from store import crud
 from store.tables import Template
+from workflows.model.machine import ChannelName
 
-Channel = Literal["email", "sms", "push"]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 Text = Annotated[str, Field(max_length=100_000)]
 # Which optional text fields each channel has; `body` is required everywhere.
@@ -24,7 +24,7 @@ FIELDS: dict[str, dict[str, bool]] = {
 
 class TemplateCreate(Request):
     name: Name
-    channel: Channel
+    channel: ChannelName
     subject: Text | None = None
     title: Text | None = None
     body: Annotated[str, Field(min_length=1, max_length=100_000)]
@@ -32,7 +32,7 @@ class TemplateCreate(Request):
 
 class TemplateUpdate(Request):
     name: Name | None = None
-    channel: Channel | None = None
+    channel: ChannelName | None = None
     subject: Text | None = None
     title: Text | None = None
     body: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
@@ -78,7 +78,11 @@ def check_body(body: TemplateCreate | TemplateUpdate) -> None:
 
 
 async def page(
-    session: AsyncSession, place_id: int, offset: int, limit: int, channel: Channel | None = None
+    session: AsyncSession,
+    place_id: int,
+    offset: int,
+    limit: int,
+    channel: ChannelName | None = None,
 ) -> tuple[list[Template], int]:
     """The place's templates, ordered by id (filtered by channel), and how many there are."""
     conditions: list[Any] = [Template.place_id == place_id]

@@ -32,7 +32,13 @@ DURATION_UNITS: dict[str, int] = {
     "minutes": 60,
     "seconds": 1,
 }
-CHANNELS = {"send_email": "email", "send_sms": "sms", "send_push_notification": "push"}
+# The channels a message goes out on: one spelling for steps, templates, the log and providers.
+ChannelName = Literal["email", "sms", "push"]
+CHANNELS: dict[str, ChannelName] = {
+    "send_email": "email",
+    "send_sms": "sms",
+    "send_push_notification": "push",
+}
 
 
 class _Step(BaseModel):

@@ -55,7 +55,7 @@ async def create(
             return winner, False
     clause = await audience_clause(session, journey.place_id, include_ids, exclude_ids)
     audience = select(literal(run.id), col(Customer.id)).where(clause)
-    copied = await session.exec(  # type: ignore[call-overload]
+    copied = await session.exec(
         insert(ManualRunMember).from_select(["run_id", "customer_id"], audience)
     )
     run.targeted = copied.rowcount
@@ -122,7 +122,7 @@ async def members_after(
 async def record_progress(session: AsyncSession, run_id: str, started: int) -> None:
     """`started` executions are started; the count only moves forward (a retried page
     reports a figure already passed)."""
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(ManualRun)
         .where(col(ManualRun.id) == run_id, col(ManualRun.started) < started)
         .values(started=started, updated=now())
@@ -132,7 +132,7 @@ async def record_progress(session: AsyncSession, run_id: str, started: int) -> N
 async def forget(session: AsyncSession, journey_id: int) -> None:
     """Drop the snapshots of the journey's runs (the runs themselves go with the journey)."""
     runs_of_journey = select(ManualRun.id).where(ManualRun.journey_id == journey_id)
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         delete(ManualRunMember).where(col(ManualRunMember.run_id).in_(runs_of_journey))
     )
 
@@ -141,11 +141,9 @@ async def complete(session: AsyncSession, run_id: str, started: int) -> None:
     """Every execution is started: the run is done and its snapshot is no longer needed."""
     await record_progress(session, run_id, started)
     stamp = now()
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(ManualRun)
         .where(col(ManualRun.id) == run_id, col(ManualRun.status) != "completed")
         .values(status="completed", finished=stamp, updated=stamp)
     )
-    await session.exec(  # type: ignore[call-overload]
-        delete(ManualRunMember).where(col(ManualRunMember.run_id) == run_id)
-    )
+    await session.exec(delete(ManualRunMember).where(col(ManualRunMember.run_id) == run_id))

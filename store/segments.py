@@ -415,8 +415,8 @@ class _Postgres(_Compiler):
 
 
 def _nested(parts: list[str], value: Any) -> dict[str, Any]:
-    document: Any = value
-    for part in reversed(parts):
+    document: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
         document = {part: document}
     return document
 

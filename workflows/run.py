@@ -40,7 +40,8 @@ class RunFanOut:
             )
             request = request.model_copy(update={"after": page.after, "started": page.started})
             if page.done:
-                return page.started
+                started: int = page.started
+                return started
             info = workflow.info()
             if (
                 info.is_continue_as_new_suggested()

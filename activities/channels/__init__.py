@@ -13,7 +13,6 @@ from activities.channels.base import (
     Accepted,
     Channel,
     ChannelConfigError,
-    ChannelName,
     DeliveryError,
     Outgoing,
     ProviderUnavailable,
@@ -32,6 +31,7 @@ from activities.channels.twilio import TwilioChannel
 from activities.channels.web import new_client
 from activities.channels.webhook import WebhookChannel
 from journeys.settings import Settings
+from workflows.model.machine import ChannelName
 
 __all__ = [
     "Accepted",

@@ -402,7 +402,7 @@ async def running_engine(
     client = await namespace_client(env, settings.database_url)
     settings = settings.model_copy(update={"temporal_namespace": client.namespace})
     channels = build_channels(settings)
-    worker = build_worker(client, settings, session_factory(engine), channels)
+    worker = build_worker(client, settings, engine, channels)
     app = create_app(settings, engine=engine, temporal=client)
     try:
         async with worker, app.router.lifespan_context(app):

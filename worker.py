@@ -5,6 +5,7 @@ import logging
 import signal
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -19,7 +20,7 @@ from activities.executions import Executions
 from activities.runs import RunPages
 from journeys.settings import Settings, get_settings
 from orchestration import temporal_client
-from store.db import SessionFactory, create_engine, session_factory, write_gate
+from store.db import create_engine, session_factory, write_gate
 from workflows.cleanup import JourneyCleanup
 from workflows.journey import JourneyExecution
 from workflows.run import RunFanOut
@@ -28,9 +29,10 @@ log = logging.getLogger("journeys.worker")
 
 
 def build_worker(
-    client: Client, settings: Settings, sessions: SessionFactory, channels: dict[str, Channel]
+    client: Client, settings: Settings, engine: AsyncEngine, channels: dict[str, Channel]
 ) -> Worker:
-    gate = write_gate(sessions.kw["bind"], settings.database_timeout_seconds)
+    sessions = session_factory(engine)
+    gate = write_gate(engine, settings.database_timeout_seconds)
     delivery = Delivery(sessions, channels, gate)
     audience = Audience(sessions)
     campaigns = Campaigns(sessions)
@@ -84,7 +86,7 @@ async def run(settings: Settings | None = None) -> None:
         statement_timeout=settings.database_statement_timeout_seconds,
     )
     client = await temporal_client.connect(settings, runtime=metrics_runtime(settings))
-    worker = build_worker(client, settings, session_factory(engine), channels)
+    worker = build_worker(client, settings, engine, channels)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import Channel, Outgoing, Rejected, Unavailable
+from activities.channels import Channel, Outgoing, ProviderUnavailable, Rejected
 from journeys import rendering
 from store import messages, templates
 from store.db import SessionFactory
@@ -119,13 +119,13 @@ class Delivery:
                     delivered = await channel.send(claim.outgoing)
             except Rejected as rejected:
                 return await self._finish(claim, "failed", rejected.reason, channel.provider)
-            except (Unavailable, TimeoutError) as down:
+            except (ProviderUnavailable, TimeoutError) as down:
                 reason = (
                     down.reason
-                    if isinstance(down, Unavailable)
+                    if isinstance(down, ProviderUnavailable)
                     else f"no answer within {SEND_DEADLINE:.0f} s"
                 )
-                uncertain = not isinstance(down, Unavailable) or down.uncertain
+                uncertain = not isinstance(down, ProviderUnavailable) or down.uncertain
                 if _budget_spent():
                     return await self._finish(
                         claim, "failed", f"gave up, still unavailable: {reason}", channel.provider

@@ -10,7 +10,7 @@ from journeys.settings import Settings
 from orchestration import launcher
 from store import runs
 from store.db import SessionFactory
-from workflows.contracts import RunInput, RunPage
+from workflows.contracts import FanOutPage, RunInput
 from workflows.visibility import START_RUN_PAGE
 
 # How long a new fan-out looks for its run: `/run` starts it just before committing.
@@ -26,7 +26,7 @@ class RunPages:
         self.settings = settings
 
     @activity.defn(name=START_RUN_PAGE)
-    async def start_run_page(self, request: RunInput) -> RunPage:
+    async def start_run_page(self, request: RunInput) -> FanOutPage:
         """Start the executions of the next page of targeted customers, a bounded number at
         a time, heartbeating how far it got so that a retry resumes there."""
         after, started = request.after, request.started
@@ -35,7 +35,7 @@ class RunPages:
             after, started = resumed[0]
         fresh = not resumed and after == 0 and started == 0
         if not await self._recorded(request.run_id, wait=fresh):
-            return RunPage(after=after, started=started, done=True)
+            return FanOutPage(after=after, started=started, done=True)
         async with self.sessions() as session:
             ids = await runs.members_after(
                 session, request.run_id, after, self.settings.run_page_size
@@ -45,7 +45,7 @@ class RunPages:
         for number, chunk in enumerate(ids[i : i + step] for i in range(0, len(ids), step)):
             if number and not await self._recorded(request.run_id, wait=False):
                 # The journey was deleted: its cleanup ends what was started.
-                return RunPage(after=after, started=started, done=True)
+                return FanOutPage(after=after, started=started, done=True)
             await asyncio.gather(*(self._start(request, customer_id) for customer_id in chunk))
             after, started = chunk[-1], started + len(chunk)
             activity.heartbeat((after, started))
@@ -54,7 +54,7 @@ class RunPages:
                 reported = time.monotonic()
         done = len(ids) < self.settings.run_page_size
         await self._record(request.run_id, started, done=done)
-        return RunPage(after=after, started=started, done=done)
+        return FanOutPage(after=after, started=started, done=done)
 
     async def _start(self, request: RunInput, customer_id: int) -> None:
         execution_id = launcher.run_execution_id(request.journey.id, request.run_id, customer_id)

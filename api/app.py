@@ -22,10 +22,10 @@ from api import (
     stats,
     templates,
 )
-from api.auth import KeyCache
 from api.body_guard import BodyGuard
 from journeys.settings import Settings, get_settings
 from orchestration import temporal_client
+from services.auth import KeyCache
 from store.db import create_engine, session_factory, write_gate
 
 

@@ -19,11 +19,11 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import authenticate
 from api.deps import MANAGER_STATE
 from api.errors import dependency_response, domain_response
 from api.problems import error_response
 from journeys.errors import DomainError
+from services.auth import authenticate
 from workflows.model.machine import MAX_ID
 
 MAX_DEPTH = 64

@@ -12,9 +12,11 @@ from fastapi import Depends, Header, Path, Query, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api.auth import Manager, authenticate
 from journeys.settings import Settings
+from services import journeys as journey_service
+from services.auth import Manager, authenticate
 from store.db import SessionFactory, read_only
+from store.tables import Journey
 from workflows.model.machine import MAX_ID
 
 
@@ -104,3 +106,21 @@ async def _write_gate(request: Request) -> AbstractAsyncContextManager[Any]:
 
 # Held around a hot route's write transaction (the events): see `store.db.write_gate`.
 WriteGate = Annotated[AbstractAsyncContextManager[Any], Depends(_write_gate)]
+
+JourneyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The journey's id.")]
+
+
+async def _journey(manager: CurrentManager, session: Session, journey_id: JourneyId) -> Journey:
+    return await journey_service.get(session, manager.place_id, journey_id)
+
+
+async def _locked_journey(
+    manager: CurrentManager, session: Session, journey_id: JourneyId
+) -> Journey:
+    return await journey_service.get(session, manager.place_id, journey_id, lock=True)
+
+
+# The journey of the path's `journey_id` in the caller's place (404 if there is none); the
+# locked one is held until the request's transaction ends (a route that changes it).
+CurrentJourney = Annotated[Journey, Depends(_journey)]
+LockedJourney = Annotated[Journey, Depends(_locked_journey)]

@@ -1,8 +1,6 @@
 """Maps the domain errors, request validation and routing failures to the error body."""
 
 import logging
-from collections.abc import Sequence
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,11 +15,11 @@ from journeys.errors import (
     DomainError,
     Forbidden,
     Invalid,
-    Issue,
     NotFound,
     Unauthorized,
     Unavailable,
 )
+from journeys.schemas import issues_from
 from store.db import DatabaseBusy
 
 log = logging.getLogger(__name__)
@@ -36,19 +34,6 @@ STATUS = {
 }
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
-# Fields that responses show but requests may not set.
-READ_ONLY = {
-    "id": "is read-only",
-    "placeId": "is read-only: it comes from the URL",
-    "place_id": "is read-only: it comes from the URL",
-    "userId": "is read-only: it comes from the API key",
-    "user_id": "is read-only: it comes from the API key",
-    "created": "is read-only",
-    "updated": "is read-only",
-    "version": "is read-only: it grows with every machine_config change",
-    "active": "is read-only: use the /start and /stop endpoints",
-}
-_WHERE = {"body", "query", "path", "header"}
 # deadlock_detected, serialization_failure, lock_not_available, query_canceled (a statement
 # past its timeout): the database is busy, not broken.
 BUSY_SQLSTATES = {"40P01", "40001", "55P03", "57014"}
@@ -58,38 +43,6 @@ SQLITE_BUSY = ("database is locked", "interrupted")
 UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57P")
 UNAVAILABLE_SQLSTATES = {"58000", "58030"}
 SQLITE_UNAVAILABLE = ("unable to open database", "disk I/O error")
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in loc]
-    if len(parts) > 1 and parts[0] in _WHERE:
-        parts = parts[1:]
-    return ".".join(parts)
-
-
-def _message(error: dict[str, Any]) -> str:
-    kind = error.get("type")
-    loc = error.get("loc", ())
-    if kind == "missing":
-        return "a JSON body is required" if tuple(loc) == ("body",) else "is required"
-    if kind == "extra_forbidden":
-        return READ_ONLY.get(str(loc[-1]), "is not a known field")
-    if kind == "json_invalid":
-        return f"is not valid JSON: {error.get('ctx', {}).get('error', 'decode error')}"
-    message = str(error.get("msg", "is invalid"))
-    if message.startswith("Input should be"):
-        message = "must be" + message[len("Input should be") :]
-    elif message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    return message
-
-
-def issues_from(errors: Sequence[Any], prefix: str = "") -> list[Issue]:
-    """Pydantic errors as issues, with paths like the request errors' (under `prefix`)."""
-    return [
-        Issue(".".join(p for p in (prefix, _path(tuple(e.get("loc", ())))) if p), _message(e))
-        for e in errors
-    ]
 
 
 def domain_response(error: DomainError) -> Response:
@@ -150,7 +103,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> Response:
-        details = [(_path(tuple(e.get("loc", ()))), _message(e)) for e in error.errors()]
+        details = [(i.path, i.message) for i in issues_from(error.errors())]
         return error_response(422, "validation_error", "The request is invalid.", details)
 
     @app.exception_handler(HTTPException)

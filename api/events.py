@@ -1,173 +1,15 @@
 """Business events: `/places/{placeId}/events` starts executions of the matching journeys."""
 
-import asyncio
-import re
-import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, Field, JsonValue, ValidationError
-from temporalio.client import Client
+from pydantic import JsonValue
 
-from api.customers import CustomerProfile, profile
-from api.deps import (
-    AppSettings,
-    CurrentManager,
-    Session,
-    Sessions,
-    TemporalClient,
-    WriteGate,
-)
-from api.errors import issues_from
-from journeys.errors import Invalid
-from journeys.schemas import Request, at_most_bytes
-from journeys.settings import Settings
-from orchestration import launcher
-from store import customers
-from store import events as store_events
-from store.db import SessionFactory, read_only
-from store.tables import Event, Journey
-from workflows.contracts import EventInfo
-from workflows.model import MANUAL, TriggerEvent
-from workflows.model.machine import MAX_ID
-
-MAX_BATCH = 1000
-# An event's data travels with each execution it starts (templates read it as `event.data`):
-# well below Temporal's payload limit, and as much as Braze or Customer.io allow.
-MAX_DATA_BYTES = 64 * 1024
-# Executions started at once per request; Temporal takes each start as one RPC.
-START_CONCURRENCY = 32
-_EVENT_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
-
-
-def _not_manual(value: str) -> str:
-    if value == MANUAL:
-        raise ValueError("manual is not an event: manual journeys run with /run")
-    return value
-
-
-def _event_id(value: str | None) -> str | None:
-    if value is not None and not _EVENT_ID.match(value):
-        raise ValueError("must be 1 to 200 letters, digits or . _ : @ -")
-    return value
-
-
-class EventIn(Request):
-    event: Annotated[TriggerEvent, AfterValidator(_not_manual)]
-    customer_id: Annotated[int, Field(ge=1, le=MAX_ID)]
-    event_id: Annotated[str | None, AfterValidator(_event_id)] = None
-    occurred_at: Annotated[int | None, Field(ge=0, le=2**40)] = None
-    data: Annotated[dict[str, JsonValue], at_most_bytes(MAX_DATA_BYTES)] = Field(
-        default_factory=dict
-    )
-    customer: CustomerProfile | None = None
-
-
-class EventBatch(Request):
-    events: Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
-
+from api.deps import AppSettings, CurrentManager, Session, Sessions, TemporalClient, WriteGate
+from services import events as service
 
 router = APIRouter(prefix="/places/{place_id}/events", tags=["events"])
-
-
-def _parse(body: dict[str, Any]) -> tuple[list[EventIn], bool]:
-    """The events of a single or batch body, and whether it was a batch."""
-    batch = "events" in body
-    model: type[Request] = EventBatch if batch else EventIn
-    try:
-        parsed = model.model_validate(body)
-    except ValidationError as error:
-        raise Invalid(issues_from(error.errors())) from None
-    return (parsed.events, True) if isinstance(parsed, EventBatch) else ([parsed], False)  # type: ignore[list-item]
-
-
-async def _journeys(
-    sessions: SessionFactory, place_id: int, events: list[EventIn]
-) -> dict[int, Journey]:
-    """The active journeys the events trigger, read before (and outside) the write."""
-    async with sessions() as reading:
-        await read_only(reading)
-        return await store_events.active_journeys(reading, place_id, {e.event for e in events})
-
-
-async def _record(
-    session: Session, place_id: int, events: list[EventIn], journeys: dict[int, Journey]
-) -> tuple[list[Event], list[int]]:
-    """The stored event of each event id — created now with the executions it starts (the
-    active journeys of the place with its trigger), or found (a repeat) — and the customers
-    whose stored profile the events changed. Customers of new events are created or have
-    their profiles upserted in the same transaction, which is kept short: each step is one
-    statement for the whole batch. `journeys` gains those of repeats."""
-    firsts = list({event.event_id: event for event in reversed(events)}.values())[::-1]
-    values: dict[str, dict[str, Any]] = {
-        str(event.event_id): {
-            "event_id": event.event_id,
-            "name": event.event,
-            "customer_id": event.customer_id,
-            "data": event.data,
-            "occurred_at": event.occurred_at,
-            "executions": [
-                [journey_id, launcher.event_execution_id(journey_id, str(event.event_id))]
-                for journey_id in sorted(journeys)
-                if journeys[journey_id].trigger_event == event.event
-            ],
-        }
-        for event in firsts
-    }
-    stored = await store_events.record_new(session, place_id, list(values.values()))
-    found = await store_events.by_ids(session, place_id, set(values) - stored)
-    new = [event for event in firsts if str(event.event_id) in stored]
-    paths = {id(event): index for index, event in enumerate(events)}
-    changed: list[int] = []
-    if new:
-        upserted = await customers.upsert_many(
-            session,
-            place_id,
-            [(e.customer_id, profile(e.customer) if e.customer else {}) for e in new],
-            lambda index: _attributes_path(paths[id(new[index])], len(events) > 1),
-        )
-        # Only customers that existed and changed can have executions waiting on them.
-        changed = [u.customer.id for u in upserted if u.changed and not u.created]
-    for event_id in stored:
-        found[event_id] = Event(place_id=place_id, **values[event_id])
-    rows = [found[str(event.event_id)] for event in events]
-    # A repeat starts its executions again (a no-op where they exist), whatever its journeys
-    # have become since, unless they were deleted (their executions went with them).
-    missing = {j for row in rows for j, _ in row.executions} - set(journeys)
-    journeys.update(await store_events.journeys_by_id(session, missing))
-    return rows, changed
-
-
-def _attributes_path(index: int, batch: bool) -> str:
-    return f"events.{index}.customer.attributes" if batch else "customer.attributes"
-
-
-async def _start(
-    temporal: Client, settings: Settings, rows: list[Event], journeys: dict[int, Journey]
-) -> None:
-    """Start every recorded execution (again, for a repeat: a no-op if it exists)."""
-    gate = asyncio.Semaphore(START_CONCURRENCY)
-
-    async def start(row: Event, journey: Journey, execution_id: str) -> None:
-        info = EventInfo(name=row.name, id=row.event_id, data=row.data, occurred_at=row.occurred_at)
-        request = launcher.execution_input(journey, row.customer_id, info, settings)
-        async with gate:
-            await launcher.start(temporal, settings, execution_id, request)
-
-    await asyncio.gather(
-        *(
-            start(row, journeys[journey_id], execution_id)
-            for row in rows
-            for journey_id, execution_id in row.executions
-            if journey_id in journeys
-        )
-    )
-
-
-def _answer(row: Event) -> dict[str, Any]:
-    executions = [execution_id for _, execution_id in row.executions]
-    return {"eventId": row.event_id, "triggered": len(executions), "executions": executions}
 
 
 @router.post("", status_code=202)
@@ -185,19 +27,7 @@ async def receive_events(
     new and answers with the same executions; unknown customers are created, and a
     `customer` profile in the event is upserted first. Answers once the starts are durable
     (503 if Temporal can't be reached: send the event again)."""
-    events, batch = _parse(body)
-    for event in events:
-        event.event_id = event.event_id or uuid.uuid4().hex
-    journeys = await _journeys(sessions, manager.place_id, events)
-    async with gate:
-        rows, changed = await _record(session, manager.place_id, events, journeys)
-        # Committed before anything starts: the customer must be visible to the executions'
-        # first activities. No transaction stays open while Temporal is asked.
-        await session.commit()
-    await _start(temporal, settings, rows, journeys)
-    launcher.notify_customers_changed(temporal, manager.place_id, changed)
-    answers = [_answer(row) for row in rows]
-    if not batch:
-        return JSONResponse(answers[0], status_code=202)
-    total = sum(answer["triggered"] for answer in answers)
-    return JSONResponse({"events": answers, "triggered": total}, status_code=202)
+    answer = await service.receive(
+        sessions, session, gate, temporal, settings, manager.place_id, body
+    )
+    return JSONResponse(answer, status_code=202)

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from temporalio.client import Client
 
 from api.problems import error_response
+from store.db import ping
 
 router = APIRouter(tags=["health"])
 
@@ -27,9 +27,7 @@ async def readyz(request: Request) -> JSONResponse:
     limit = state.settings.ready_timeout_seconds
 
     async def database() -> None:
-        async with state.sessions() as session:
-            connection = await session.connection()
-            await connection.execute(text("SELECT 1"))
+        await ping(state.sessions)
 
     async def temporal() -> None:
         client: Client = state.temporal

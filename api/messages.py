@@ -1,15 +1,16 @@
 """The delivery log: `/places/{placeId}/messages`."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentManager, Pagination, Session
-from api.wire import Resource, envelope, envelope_models
-from store import crud
+from api.wire import envelope, envelope_models
+from journeys.schemas import Resource
+from services import messages as service
 from store.tables import Message
-from workflows.model.machine import MAX_ID
+from workflows.model.machine import MAX_ID, ChannelName
 
 KIND = "message"
 AnId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -53,21 +54,20 @@ async def list_messages(
     customer_id: AnId = None,
     journey_id: AnId = None,
     execution_id: Annotated[str | None, Query(max_length=255)] = None,
-    channel: Annotated[Literal["email", "sms", "push"] | None, Query()] = None,
-    status: Annotated[Literal["pending", "sent", "skipped", "failed"] | None, Query()] = None,
+    channel: Annotated[ChannelName | None, Query()] = None,
+    status: Annotated[service.Status | None, Query()] = None,
 ) -> JSONResponse:
     """Every send attempt, ordered by id: channel, template, recipient, rendered content,
     status (`sent`, `skipped`, `failed`; `pending` while a provider is retried) and reason."""
-    filters: list[tuple[Any, Any]] = [
-        (Message.customer_id, customer_id),
-        (Message.journey_id, journey_id),
-        (Message.execution_id, execution_id),
-        (Message.channel, channel),
-        (Message.status, status),
-    ]
-    conditions: list[Any] = [Message.place_id == manager.place_id]
-    conditions += [column == value for column, value in filters if value is not None]
-    rows, total = await crud.page(
-        session, Message, conditions, offset=paging.offset, limit=paging.per_page
+    rows, total = await service.page(
+        session,
+        manager.place_id,
+        paging.offset,
+        paging.per_page,
+        customer_id=customer_id,
+        journey_id=journey_id,
+        execution_id=execution_id,
+        channel=channel,
+        status=status,
     )
     return envelope(KIND, [_out(row) for row in rows], paging.meta(total))

@@ -1,48 +1,23 @@
 """Recommendations: `/places/{placeId}/recommendations`, trees of proposed changes that a
 shop owner accepts (every change in one transaction) or rejects."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import Field, JsonValue, field_validator
+from pydantic import Field
 
-from api import accepting, changes
 from api.deps import AppSettings, CurrentManager, Pagination, Session, TemporalClient
-from api.wire import Resource, envelope, envelope_models
-from journeys.errors import Conflict, Invalid, Issue
-from journeys.schemas import Request
-from store import recommendations as store
-from store.recommendations import Node, Tree, child_path
+from api.wire import envelope, envelope_models
+from journeys.schemas import Resource
+from services import recommendations as service
+from services.recommendations import RecommendationCreate, Status
+from store.recommendations import Tree
 from store.tables import Recommendation
 from workflows.model.machine import MAX_ID
 
 KIND = "recommendation"
-MAX_NODES = 500
 RecommendationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The recommendation's id.")]
-Status = Literal["pending", "accepted", "rejected"]
-
-
-class RecommendationCreate(Request):
-    """One proposed change (create, update or delete one entity) and the changes under it."""
-
-    type: Literal["create", "update", "delete"]
-    category: Annotated[str, Field(max_length=64)]
-    subcategory: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    rationale: Annotated[str, Field(max_length=10_000)] | None = None
-    status: Literal["pending"] = "pending"
-    data: dict[str, JsonValue]
-    children: Annotated[list["RecommendationCreate"], Field(max_length=MAX_NODES)] = Field(
-        default_factory=list
-    )
-
-    @field_validator("category")
-    @classmethod
-    def _managed(cls, category: str) -> str:
-        problem = changes.category_problem(category)
-        if problem:
-            raise ValueError(problem)
-        return category
 
 
 class RecommendationOut(Resource):
@@ -71,50 +46,14 @@ def _out(row: Recommendation, tree: Tree) -> RecommendationOut:
     return RecommendationOut.model_validate(fields)
 
 
-def _nodes(
-    body: RecommendationCreate, manager: CurrentManager, path: str, issues: list[Issue]
-) -> Node:
-    """The body as rows to store, every node's data read as the change it proposes."""
-    try:
-        changes.check(changes.read(body.type, body.category, body.data))
-    except Invalid as problem:
-        issues += changes.in_data(path, problem.issues)
-    row = Recommendation(
-        place_id=manager.place_id,
-        user_id=manager.user_id,
-        type=body.type,
-        category=body.category,
-        subcategory=body.subcategory,
-        rationale=body.rationale,
-        data=body.data,
-    )
-    return Node(
-        row,
-        [
-            _nodes(child, manager, child_path(path, i), issues)
-            for i, child in enumerate(body.children)
-        ],
-    )
-
-
-def _rows(node: Node) -> list[Recommendation]:
-    return [node.row, *(row for child in node.children for row in _rows(child))]
-
-
 @router.post("", response_model=None, responses={200: {"model": RecommendationEnvelope}})
 async def create_recommendation(
     manager: CurrentManager, session: Session, body: RecommendationCreate
 ) -> JSONResponse:
     """Propose a change and, in `children` (to any depth), the changes that go with it;
     every node starts `pending`."""
-    issues: list[Issue] = []
-    top = _nodes(body, manager, "", issues)
-    if len(_rows(top)) > MAX_NODES:
-        issues.append(Issue("children", f"a recommendation tree has at most {MAX_NODES} nodes"))
-    if issues:
-        raise Invalid(issues)
-    row = await store.create_tree(session, top)
-    return envelope(KIND, [_out(row, Tree.of(_rows(top)))])
+    row, tree = await service.create(session, manager, body)
+    return envelope(KIND, [_out(row, tree)])
 
 
 @router.get("", response_model=None, responses={200: {"model": RecommendationPage}})
@@ -131,11 +70,11 @@ async def list_recommendations(
 ) -> JSONResponse:
     """List recommendations, ordered by id, each with the nodes under it (paginated; filter
     by status, category, subcategory; `top_level=true` lists whole trees once)."""
-    rows, total, tree = await store.page(
+    rows, total, tree = await service.page(
         session,
         manager.place_id,
-        offset=paging.offset,
-        limit=paging.per_page,
+        paging.offset,
+        paging.per_page,
         status=status,
         category=category,
         subcategory=subcategory,
@@ -151,19 +90,8 @@ async def get_recommendation(
     manager: CurrentManager, session: Session, recommendation_id: RecommendationId
 ) -> JSONResponse:
     """Get one recommendation with the nodes under it."""
-    row, tree = await store.get_tree(session, manager.place_id, recommendation_id)
+    row, tree = await service.get(session, manager.place_id, recommendation_id)
     return envelope(KIND, [_out(row, tree)])
-
-
-async def _pending(
-    session: Session, manager: CurrentManager, recommendation_id: int
-) -> tuple[Recommendation, Tree]:
-    row, tree = await store.get_tree(session, manager.place_id, recommendation_id, lock=True)
-    if row.status != "pending":
-        raise Conflict(
-            f"Recommendation {recommendation_id} is already {row.status}; a decision is final."
-        )
-    return row, tree
 
 
 @router.post(
@@ -182,9 +110,9 @@ async def accept_recommendation(
     (`templateRef`, `segmentRef`, `campaignRef`) become the ids of what the tree creates,
     each journey's config is checked as a PUT would; any problem applies nothing (422,
     every problem's path). The answer lists what was created, updated and deleted."""
-    row, tree = await _pending(session, manager, recommendation_id)
-    applied = await accepting.accept(session, temporal, settings, manager, row, tree)
-    store.decide([node for _, node in tree.walk(row)], "accepted")
+    row, tree, applied = await service.accept(
+        session, temporal, settings, manager, recommendation_id
+    )
     done = {"created": applied.created, "updated": applied.updated, "deleted": applied.deleted}
     return envelope(KIND, [_out(row, tree)], extra=done)
 
@@ -198,6 +126,5 @@ async def reject_recommendation(
     manager: CurrentManager, session: Session, recommendation_id: RecommendationId
 ) -> JSONResponse:
     """Dismiss this recommendation and every pending one under it; nothing is applied."""
-    row, tree = await _pending(session, manager, recommendation_id)
-    store.decide([node for _, node in tree.walk(row)], "rejected")
+    row, tree = await service.reject(session, manager.place_id, recommendation_id)
     return envelope(KIND, [_out(row, tree)])

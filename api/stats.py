@@ -1,61 +1,14 @@
-"""Journey statistics: `/places/{placeId}/journeys/{journeyId}/stats`.
-
-Counted, never scanned: executions by status and by state from Temporal's visibility store
-(count queries over the search attributes every execution keeps up to date), messages from
-the delivery log grouped in the database.
-"""
-
-import asyncio
+"""Journey statistics: `/places/{placeId}/journeys/{journeyId}/stats`."""
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from temporalio.client import Client
 
-from api.deps import CurrentManager, Session, TemporalClient
-from api.executions import STATUS
-from api.journeys import JourneyId
-from api.wire import Resource, envelope, envelope_models
-from orchestration.temporal_client import reachable
-from store import journeys, messages
-from workflows.model import parse_machine_config
-from workflows.visibility import executions_query, in_state_query
+from api.deps import CurrentJourney, Session, TemporalClient
+from api.wire import envelope, envelope_models
+from services import stats as service
+from services.stats import JourneyStats
 
 KIND = "journey_stats"
-# Count queries in flight at once per request (two per state, and one for the totals).
-CONCURRENT_COUNTS = 16
-# Counting a large journey's executions takes visibility a while (1-2 s for 100 000).
-STATS_TIMEOUT = 20.0
-# ExecutionStatus as visibility spells it (TIMED_OUT is 'TimedOut') → the API's status.
-VISIBILITY_STATUS = {status.name.title().replace("_", ""): name for status, name in STATUS.items()}
-
-
-class MessageCounts(Resource):
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-
-
-class StateStats(Resource):
-    type: str | None
-    entered: int
-    current: int
-    messages: MessageCounts | None
-
-
-class ExecutionCounts(Resource):
-    total: int = 0
-    running: int = 0
-    completed: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    terminated: int = 0
-
-
-class JourneyStats(Resource):
-    id: int
-    version: int
-    executions: ExecutionCounts
-    states: dict[str, StateStats]
 
 
 StatsEnvelope, _ = envelope_models(KIND, JourneyStats)
@@ -64,67 +17,11 @@ router = APIRouter(prefix="/places/{place_id}/journeys/{journey_id}", tags=["jou
 
 @router.get("/stats", response_model=None, responses={200: {"model": StatsEnvelope}})
 async def journey_stats(
-    manager: CurrentManager, session: Session, temporal: TemporalClient, journey_id: JourneyId
+    session: Session, temporal: TemporalClient, journey: CurrentJourney
 ) -> JSONResponse:
     """Executions by status, and for each state of the current version: how many executions
     entered it, how many are in it now, and for send steps the messages sent, skipped and
     failed. Executions of every version count; states only in older versions are listed
     when they logged messages. Visibility lags a moment behind the executions."""
-    journey = await journeys.get(session, manager.place_id, journey_id)
-    logged = await messages.counts_by_state(session, manager.place_id, journey_id)
-    types: dict[str, str | None] = {}
-    if journey.machine_config is not None:
-        config = parse_machine_config(journey.machine_config)
-        for name, state in config.states.items():
-            types[name] = state.step.type if state.step else "final"
-    for name in logged:
-        types.setdefault(name, None)
-
-    base = executions_query(manager.place_id, journey_id)
-    counter = _Counter(temporal)
-    async with reachable(STATS_TIMEOUT):
-        totals, entered, current = await asyncio.gather(
-            counter.by_status(base),
-            asyncio.gather(*(counter.count(in_state_query(base, "entered", s)) for s in types)),
-            asyncio.gather(*(counter.count(in_state_query(base, "in", s)) for s in types)),
-        )
-    states = {
-        name: StateStats(
-            type=kind,
-            entered=entered[i],
-            current=current[i],
-            messages=_messages(kind, logged.get(name)),
-        )
-        for i, (name, kind) in enumerate(types.items())
-    }
-    stats = JourneyStats(id=journey_id, version=journey.version, executions=totals, states=states)
+    stats: JourneyStats = await service.journey_stats(session, temporal, journey)
     return envelope(KIND, [stats])
-
-
-def _messages(kind: str | None, logged: dict[str, int] | None) -> MessageCounts | None:
-    """A send step's message counts (zeros before any); None for steps that send nothing."""
-    if logged is not None:
-        return MessageCounts(**logged)
-    if kind is not None and kind.startswith("send_"):
-        return MessageCounts()
-    return None
-
-
-class _Counter:
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.slots = asyncio.Semaphore(CONCURRENT_COUNTS)
-
-    async def count(self, query: str) -> int:
-        async with self.slots:
-            return (await self.client.count_workflows(query)).count
-
-    async def by_status(self, query: str) -> ExecutionCounts:
-        async with self.slots:
-            counted = await self.client.count_workflows(f"{query} GROUP BY ExecutionStatus")
-        totals = ExecutionCounts(total=counted.count)
-        for group in counted.groups:
-            name = VISIBILITY_STATUS.get(str(group.group_values[0]))
-            if name is not None:
-                setattr(totals, name, getattr(totals, name) + group.count)
-        return totals

@@ -4,14 +4,22 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, create_model
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, create_model
+
+from journeys.schemas import Resource
 
 
-class Resource(BaseModel):
-    """One item of a response envelope, serialised with camelCase keys."""
+class CustomerOut(Resource):
+    """A customer, as `/customers` and a segment's members answer with it."""
 
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True)
+    id: int
+    place_id: int
+    email: str | None
+    phone: str | None
+    push_tokens: list[str]
+    attributes: dict[str, Any]
+    created: int
+    updated: int
 
 
 class PageMeta(BaseModel):

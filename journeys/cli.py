@@ -158,12 +158,12 @@ def run_journey(
     started. Prints the run id on stdout."""
     import httpx
 
-    from journeys.run_command import RunClient, RunError, RunRequest
+    from journeys.run_command import RunClient, RunCommand, RunError
 
     if not api_key:
         typer.echo("error: an API key is needed: --api-key or JOURNEYS_API_KEY", err=True)
         raise typer.Exit(2)
-    request = RunRequest(api_url, api_key, place, journey, include or [], exclude or [])
+    request = RunCommand(api_url, api_key, place, journey, include or [], exclude or [])
     with httpx.Client(headers={"Api-Key": api_key}, timeout=30) as http:
         client = RunClient(request, http)
         try:

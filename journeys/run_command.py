@@ -19,7 +19,7 @@ class RunError(Exception):
 
 
 @dataclass(frozen=True)
-class RunRequest:
+class RunCommand:
     api_url: str
     api_key: str
     place_id: int
@@ -29,7 +29,7 @@ class RunRequest:
 
 
 class RunClient:
-    def __init__(self, request: RunRequest, http: httpx.Client) -> None:
+    def __init__(self, request: RunCommand, http: httpx.Client) -> None:
         self.request = request
         self.http = http
         self.base = (

@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from journeys.settings import Settings
 from orchestration.temporal_client import REQUEST_TIMEOUT, reachable
-from store.tables import Journey, JourneyRun
+from store.tables import Journey, ManualRun
 from workflows.cleanup import JourneyCleanup
 from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, JourneyInfo, RunInput
 from workflows.journey import JourneyExecution
@@ -141,7 +141,7 @@ async def start(
     return execution_id
 
 
-async def start_run(client: Client, settings: Settings, journey: Journey, run: JourneyRun) -> None:
+async def start_run(client: Client, settings: Settings, journey: Journey, run: ManualRun) -> None:
     """Start the durable fan-out of a recorded run (a second start of it is a no-op)."""
     assert journey.id is not None
     request = RunInput(

@@ -126,3 +126,15 @@ async def existing_ids(
         select(table.id).where(table.place_id == place_id, table.id.in_(wanted))
     )
     return set(rows)
+
+
+async def lock_ids(session: AsyncSession, model: Any, place_id: int, ids: Sequence[int]) -> None:
+    """Lock the place's rows of `model` with these ids, in id order (so two transactions
+    over the same rows queue instead of deadlocking)."""
+    table: Any = model
+    await session.exec(
+        select(table.id)
+        .where(table.place_id == place_id, table.id.in_(sorted(ids)))
+        .order_by(table.id)
+        .with_for_update()
+    )

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util.concurrency import await_only
@@ -165,3 +165,10 @@ async def transaction(url: str) -> AsyncIterator[AsyncSession]:
             await session.commit()
     finally:
         await engine.dispose()
+
+
+async def ping(sessions: SessionFactory) -> None:
+    """One round trip to the database (readiness)."""
+    async with sessions() as session:
+        connection = await session.connection()
+        await connection.execute(text("SELECT 1"))

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import crud
@@ -12,6 +13,11 @@ async def get(
     session: AsyncSession, place_id: int, journey_id: int, *, lock: bool = False
 ) -> Journey:
     return await crud.get(session, Journey, place_id, journey_id, lock=lock)
+
+
+async def of_place(session: AsyncSession, place_id: int) -> list[Journey]:
+    """Every journey of the place."""
+    return list(await session.exec(select(Journey).where(Journey.place_id == place_id)))
 
 
 async def page(

@@ -17,7 +17,7 @@ from journeys.errors import NotFound
 from store import crud
 from store.clock import now
 from store.segments import audience_clause
-from store.tables import Customer, Journey, JourneyRun, JourneyRunMember
+from store.tables import Customer, Journey, ManualRun, ManualRunMember
 
 
 def new_run_id() -> str:
@@ -30,12 +30,12 @@ async def create(
     include_ids: Sequence[int],
     exclude_ids: Sequence[int],
     idempotency_key: str | None,
-) -> tuple[JourneyRun, bool]:
+) -> tuple[ManualRun, bool]:
     """Record a run and its audience: the place's customers in any `include` segment (all
     if none) and in no `exclude` segment, as they are now. With an idempotency key that an
     earlier run of the journey was given, that run is returned instead (and False)."""
     assert journey.id is not None
-    run = JourneyRun(
+    run = ManualRun(
         id=new_run_id(),
         place_id=journey.place_id,
         journey_id=journey.id,
@@ -55,8 +55,8 @@ async def create(
             return winner, False
     clause = await audience_clause(session, journey.place_id, include_ids, exclude_ids)
     audience = select(literal(run.id), col(Customer.id)).where(clause)
-    copied = await session.exec(  # type: ignore[call-overload]
-        insert(JourneyRunMember).from_select(["run_id", "customer_id"], audience)
+    copied = await session.exec(
+        insert(ManualRunMember).from_select(["run_id", "customer_id"], audience)
     )
     run.targeted = copied.rowcount
     await session.flush()
@@ -65,18 +65,18 @@ async def create(
 
 async def by_idempotency_key(
     session: AsyncSession, journey_id: int, idempotency_key: str
-) -> JourneyRun | None:
-    query = select(JourneyRun).where(
-        JourneyRun.journey_id == journey_id, JourneyRun.idempotency_key == idempotency_key
+) -> ManualRun | None:
+    query = select(ManualRun).where(
+        ManualRun.journey_id == journey_id, ManualRun.idempotency_key == idempotency_key
     )
     return (await session.exec(query)).first()
 
 
-async def get(session: AsyncSession, place_id: int, journey_id: int, run_id: str) -> JourneyRun:
-    query = select(JourneyRun).where(
-        JourneyRun.id == run_id,
-        JourneyRun.place_id == place_id,
-        JourneyRun.journey_id == journey_id,
+async def get(session: AsyncSession, place_id: int, journey_id: int, run_id: str) -> ManualRun:
+    query = select(ManualRun).where(
+        ManualRun.id == run_id,
+        ManualRun.place_id == place_id,
+        ManualRun.journey_id == journey_id,
     )
     run = (await session.exec(query)).first()
     if run is None:
@@ -86,20 +86,20 @@ async def get(session: AsyncSession, place_id: int, journey_id: int, run_id: str
 
 async def page(
     session: AsyncSession, place_id: int, journey_id: int, *, offset: int, limit: int
-) -> tuple[list[JourneyRun], int]:
+) -> tuple[list[ManualRun], int]:
     """The journey's runs, newest first."""
     return await crud.page(
         session,
-        JourneyRun,
-        [JourneyRun.place_id == place_id, JourneyRun.journey_id == journey_id],
+        ManualRun,
+        [ManualRun.place_id == place_id, ManualRun.journey_id == journey_id],
         offset=offset,
         limit=limit,
-        order_by=[col(JourneyRun.created).desc(), col(JourneyRun.id)],
+        order_by=[col(ManualRun.created).desc(), col(ManualRun.id)],
     )
 
 
 async def is_recorded(session: AsyncSession, run_id: str) -> bool:
-    query = select(JourneyRun.id).where(JourneyRun.id == run_id)
+    query = select(ManualRun.id).where(ManualRun.id == run_id)
     return (await session.exec(query)).first() is not None
 
 
@@ -108,12 +108,12 @@ async def members_after(
 ) -> list[int]:
     """The next `limit` targeted customer ids above `after_customer_id`, in id order."""
     query = (
-        select(JourneyRunMember.customer_id)
+        select(ManualRunMember.customer_id)
         .where(
-            JourneyRunMember.run_id == run_id,
-            col(JourneyRunMember.customer_id) > after_customer_id,
+            ManualRunMember.run_id == run_id,
+            col(ManualRunMember.customer_id) > after_customer_id,
         )
-        .order_by(col(JourneyRunMember.customer_id))
+        .order_by(col(ManualRunMember.customer_id))
         .limit(limit)
     )
     return list(await session.exec(query))
@@ -122,18 +122,18 @@ async def members_after(
 async def record_progress(session: AsyncSession, run_id: str, started: int) -> None:
     """`started` executions are started; the count only moves forward (a retried page
     reports a figure already passed)."""
-    await session.exec(  # type: ignore[call-overload]
-        update(JourneyRun)
-        .where(col(JourneyRun.id) == run_id, col(JourneyRun.started) < started)
+    await session.exec(
+        update(ManualRun)
+        .where(col(ManualRun.id) == run_id, col(ManualRun.started) < started)
         .values(started=started, updated=now())
     )
 
 
 async def forget(session: AsyncSession, journey_id: int) -> None:
     """Drop the snapshots of the journey's runs (the runs themselves go with the journey)."""
-    runs_of_journey = select(JourneyRun.id).where(JourneyRun.journey_id == journey_id)
-    await session.exec(  # type: ignore[call-overload]
-        delete(JourneyRunMember).where(col(JourneyRunMember.run_id).in_(runs_of_journey))
+    runs_of_journey = select(ManualRun.id).where(ManualRun.journey_id == journey_id)
+    await session.exec(
+        delete(ManualRunMember).where(col(ManualRunMember.run_id).in_(runs_of_journey))
     )
 
 
@@ -141,11 +141,9 @@ async def complete(session: AsyncSession, run_id: str, started: int) -> None:
     """Every execution is started: the run is done and its snapshot is no longer needed."""
     await record_progress(session, run_id, started)
     stamp = now()
-    await session.exec(  # type: ignore[call-overload]
-        update(JourneyRun)
-        .where(col(JourneyRun.id) == run_id, col(JourneyRun.status) != "completed")
+    await session.exec(
+        update(ManualRun)
+        .where(col(ManualRun.id) == run_id, col(ManualRun.status) != "completed")
         .values(status="completed", finished=stamp, updated=stamp)
     )
-    await session.exec(  # type: ignore[call-overload]
-        delete(JourneyRunMember).where(col(JourneyRunMember.run_id) == run_id)
-    )
+    await session.exec(delete(ManualRunMember).where(col(ManualRunMember.run_id) == run_id))

@@ -39,6 +39,7 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    insert,
     literal,
     not_,
     or_,
@@ -46,10 +47,11 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.errors import Invalid, Issue, NotFound
+from store.clock import now
 from store.tables import Customer, Segment, SegmentMember
 from workflows.model.operators import SEGMENT_OPERATORS, check_condition
 
@@ -91,6 +93,23 @@ async def page_members(
         .limit(limit)
     )
     return list(await session.exec(query))
+
+
+async def member_ids(session: AsyncSession, segment: Segment) -> list[int]:
+    """A static segment's customer ids, in order."""
+    query = select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+    return sorted(await session.exec(query))
+
+
+async def set_members(session: AsyncSession, segment: Segment, customer_ids: list[int]) -> None:
+    """Replace a static segment's members (in batches: a list may hold 100 000)."""
+    await session.exec(delete(SegmentMember).where(col(SegmentMember.segment_id) == segment.id))
+    rows = [{"segment_id": segment.id, "customer_id": c} for c in dict.fromkeys(customer_ids)]
+    connection = await session.connection()
+    for start in range(0, len(rows), 5_000):
+        await connection.execute(insert(SegmentMember), rows[start : start + 5_000])
+    segment.updated = now()
+    await session.flush()
 
 
 # --- audiences: include / exclude ----------------------------------------------------------
@@ -396,8 +415,8 @@ class _Postgres(_Compiler):
 
 
 def _nested(parts: list[str], value: Any) -> dict[str, Any]:
-    document: Any = value
-    for part in reversed(parts):
+    document: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
         document = {part: document}
     return document
 

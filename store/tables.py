@@ -237,7 +237,7 @@ class Event(SQLModel, table=True):
     updated: int = _stamp()
 
 
-class JourneyRun(SQLModel, table=True):
+class ManualRun(SQLModel, table=True):
     """A manual run (`/run`): whom it targeted, as counted at the call, and how far the
     durable fan-out that starts their executions has got."""
 
@@ -269,7 +269,7 @@ class JourneyRun(SQLModel, table=True):
     updated: int = _stamp()
 
 
-class JourneyRunMember(SQLModel, table=True):
+class ManualRunMember(SQLModel, table=True):
     """One customer a run targets; the rows go once every execution of the run is started,
     or with the journey (`store.runs.forget`). No foreign key: checking one per row made
     copying 100 000 members on PostgreSQL five times slower (~1 s instead of ~0.2 s)."""

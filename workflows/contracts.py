@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-ChannelName = Literal["email", "sms", "push"]
+from workflows.model.machine import ChannelName
 
 
 class EventInfo(BaseModel):
@@ -159,7 +159,7 @@ class EndExecutionsInput(BaseModel):
 
 
 class RunInput(BaseModel):
-    """A manual run's fan-out (`JourneyRun`): the journey as it was when `/run` was called,
+    """A manual run's fan-out (`ManualRun`): the journey as it was when `/run` was called,
     and how far the fan-out has got (carried over `continue_as_new`)."""
 
     run_id: str
@@ -174,7 +174,7 @@ class RunInput(BaseModel):
     started: int = 0
 
 
-class RunPage(BaseModel):
+class FanOutPage(BaseModel):
     """Where a page of the fan-out left off; `done` once every execution is started, or
     when the run is not (or no longer) recorded: its journey was deleted, or the `/run`
     call that started the fan-out failed before it committed."""

@@ -159,7 +159,7 @@ class JourneyExecution:
                 SendInput(
                     place_id=request.place_id,
                     customer_id=request.customer_id,
-                    channel=step.channel,  # type: ignore[arg-type]
+                    channel=step.channel,
                     template_id=step.template_id,
                     idempotency_key=key,
                     journey=request.journey,

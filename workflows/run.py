@@ -1,4 +1,4 @@
-"""`JourneyRun`: the fan-out of a manual run, starting one execution per targeted customer.
+"""`ManualRun`: the fan-out of a manual run, starting one execution per targeted customer.
 
 The audience is the snapshot `/run` recorded; pages of it are started by an activity that
 heartbeats its cursor, so a lost worker resumes mid-page, and execution ids are deterministic,
@@ -12,7 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import RunInput, RunPage
+    from workflows.contracts import FanOutPage, RunInput
     from workflows.visibility import JOURNEY_RUN, START_RUN_PAGE
 
 # Temporal or the database being away only delays the fan-out; it is never given up.
@@ -32,7 +32,7 @@ class RunFanOut:
             page = await workflow.execute_activity(
                 START_RUN_PAGE,
                 request,
-                result_type=RunPage,
+                result_type=FanOutPage,
                 start_to_close_timeout=PAGE_TIMEOUT,
                 heartbeat_timeout=PAGE_HEARTBEAT,
                 retry_policy=PAGE_RETRY,
@@ -40,7 +40,8 @@ class RunFanOut:
             )
             request = request.model_copy(update={"after": page.after, "started": page.started})
             if page.done:
-                return page.started
+                started: int = page.started
+                return started
             info = workflow.info()
             if (
                 info.is_continue_as_new_suggested()

@@ -1,7 +1,7 @@
 """Delivery channels: one provider per channel (email, sms, push), chosen by settings.
 
-A channel hands one rendered message to a provider and says what became of it: a `Delivery`,
-`Rejected` (permanent, the message is logged failed) or `Unavailable` (retry later).
+A channel hands one rendered message to a provider and says what became of it: an `Accepted`,
+`Rejected` (permanent, the message is logged failed) or `ProviderUnavailable` (retry later).
 """
 
 from collections.abc import Callable, Mapping
@@ -10,14 +10,13 @@ from email.utils import parseaddr
 from pydantic import SecretStr
 
 from activities.channels.base import (
+    Accepted,
     Channel,
     ChannelConfigError,
-    ChannelName,
-    Delivery,
     DeliveryError,
     Outgoing,
+    ProviderUnavailable,
     Rejected,
-    Unavailable,
 )
 from activities.channels.fcm import FcmChannel
 from activities.channels.google_auth import (
@@ -32,16 +31,17 @@ from activities.channels.twilio import TwilioChannel
 from activities.channels.web import new_client
 from activities.channels.webhook import WebhookChannel
 from journeys.settings import Settings
+from workflows.model.machine import ChannelName
 
 __all__ = [
+    "Accepted",
     "Channel",
     "ChannelConfigError",
     "ChannelName",
-    "Delivery",
     "DeliveryError",
     "Outgoing",
+    "ProviderUnavailable",
     "Rejected",
-    "Unavailable",
     "build_channels",
     "close_channels",
     "env_name",

@@ -3,9 +3,9 @@
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
-ChannelName = Literal["email", "sms", "push"]
+from workflows.model.machine import ChannelName
 
 # Provider error texts end up in the message log; an HTML error page must not.
 REASON_LIMIT = 500
@@ -25,7 +25,7 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Accepted:
     """What a provider accepted."""
 
     provider: str  # "smtp" | "twilio" | "fcm" | "webhook" | "outbox"
@@ -44,7 +44,7 @@ class Rejected(DeliveryError):
     """Permanent: the provider refused this recipient or message; retrying cannot help."""
 
 
-class Unavailable(DeliveryError):
+class ProviderUnavailable(DeliveryError):
     """Transient: the provider could not be reached or asked us to come back later.
 
     `uncertain`: the message may have been handed over before the failure (a timeout or a
@@ -66,7 +66,7 @@ class Channel(Protocol):
     # be retried while an earlier attempt may have reached the provider.
     idempotent: bool
 
-    async def send(self, message: Outgoing) -> Delivery: ...
+    async def send(self, message: Outgoing) -> Accepted: ...
 
     async def aclose(self) -> None: ...
 

@@ -7,10 +7,10 @@ import httpx
 
 from activities.channels import web
 from activities.channels.base import (
-    Delivery,
+    Accepted,
     Outgoing,
+    ProviderUnavailable,
     Rejected,
-    Unavailable,
     key_digest,
 )
 from activities.channels.google_auth import AccessTokens
@@ -33,7 +33,7 @@ class FcmChannel:
         self.tokens = tokens
         self.client = client
 
-    async def send(self, message: Outgoing) -> Delivery:
+    async def send(self, message: Outgoing) -> Accepted:
         devices = [token for token in message.recipients if token.strip()]
         if not devices:
             raise Rejected("a push needs at least one device token, got none")
@@ -46,7 +46,7 @@ class FcmChannel:
         for device, outcome in zip(devices, outcomes, strict=True):
             if isinstance(outcome, Rejected):
                 rejected.append(f"{_short(device)}: {outcome.reason}")
-            elif isinstance(outcome, Unavailable):
+            elif isinstance(outcome, ProviderUnavailable):
                 unavailable.append(f"{_short(device)}: {outcome.reason}")
             elif isinstance(outcome, BaseException):
                 raise outcome
@@ -61,10 +61,10 @@ class FcmChannel:
                 for verdict, failed in (("rejected", rejected), ("unreachable", unavailable))
                 if failed
             ]
-            return Delivery(self.provider, ",".join(sent), " | ".join(notes) or None)
+            return Accepted(self.provider, ",".join(sent), " | ".join(notes) or None)
         if unavailable:
-            uncertain = any(isinstance(o, Unavailable) and o.uncertain for o in outcomes)
-            raise Unavailable(
+            uncertain = any(isinstance(o, ProviderUnavailable) and o.uncertain for o in outcomes)
+            raise ProviderUnavailable(
                 f"{len(unavailable)} of {count} push tokens unreachable: " + "; ".join(unavailable),
                 uncertain=uncertain,
             )
@@ -85,7 +85,7 @@ class FcmChannel:
         web.check(response, "FCM", explain=_fcm_error)
         name = web.json_object(response).get("name")
         if not isinstance(name, str):
-            raise Unavailable(
+            raise ProviderUnavailable(
                 f"FCM: HTTP {response.status_code} without a message name", uncertain=True
             )
         return name

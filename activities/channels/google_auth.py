@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from activities.channels import web
-from activities.channels.base import Unavailable
+from activities.channels.base import ProviderUnavailable
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -137,11 +137,13 @@ class ServiceAccountTokens:
         )
         if not response.is_success:
             # Whatever the status, no customer caused it: a bad key or clock waits for a fix.
-            raise Unavailable(f"{what}: HTTP {response.status_code}: {web.error_text(response)}")
+            raise ProviderUnavailable(
+                f"{what}: HTTP {response.status_code}: {web.error_text(response)}"
+            )
         body = web.json_object(response)
         token, lifetime = body.get("access_token"), body.get("expires_in", 3600)
         if not isinstance(token, str) or not isinstance(lifetime, int | float):
-            raise Unavailable(f"{what}: answer without access_token/expires_in")
+            raise ProviderUnavailable(f"{what}: answer without access_token/expires_in")
         return token, float(lifetime)
 
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from activities.channels.base import Delivery, Outgoing, key_digest
+from activities.channels.base import Accepted, Outgoing, key_digest
 
 log = logging.getLogger(__name__)
 
@@ -11,7 +11,7 @@ class OutboxChannel:
     provider = "outbox"
     idempotent = True  # it contacts no one
 
-    async def send(self, message: Outgoing) -> Delivery:
+    async def send(self, message: Outgoing) -> Accepted:
         # A log line so that someone running `journeys dev` can see what would have gone out.
         log.info(
             "outbox %s to %s: %s",
@@ -19,7 +19,7 @@ class OutboxChannel:
             ", ".join(message.recipients),
             message.subject or message.title or message.body[:60],
         )
-        return Delivery(self.provider, f"outbox-{key_digest(message.idempotency_key, 16)}")
+        return Accepted(self.provider, f"outbox-{key_digest(message.idempotency_key, 16)}")
 
     async def aclose(self) -> None:
         return None

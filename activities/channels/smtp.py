@@ -7,10 +7,10 @@ from typing import Literal
 import aiosmtplib
 
 from activities.channels.base import (
-    Delivery,
+    Accepted,
     Outgoing,
+    ProviderUnavailable,
     Rejected,
-    Unavailable,
     key_digest,
     single_recipient,
 )
@@ -71,7 +71,7 @@ class SmtpChannel:
         mime.set_content(message.body, subtype="plain", charset="utf-8", cte=cte)
         return mime
 
-    async def send(self, message: Outgoing) -> Delivery:
+    async def send(self, message: Outgoing) -> Accepted:
         recipient = single_recipient(message, "an email")
         mime = self.compose(message, recipient)
         client = aiosmtplib.SMTP(
@@ -91,7 +91,9 @@ class SmtpChannel:
             except (aiosmtplib.SMTPException, OSError) as error:
                 # Refused or dropped connections, timeouts, TLS or login failures, a relay that
                 # turns us away: all about the relay or our settings, none about this message.
-                raise Unavailable(f"SMTP {self.host}:{self.port}: {_describe(error)}") from error
+                raise ProviderUnavailable(
+                    f"SMTP {self.host}:{self.port}: {_describe(error)}"
+                ) from error
             try:
                 await client.send_message(mime, sender=self.envelope_sender, recipients=[recipient])
             except aiosmtplib.SMTPRecipientsRefused as error:
@@ -100,12 +102,12 @@ class SmtpChannel:
                 raise _from_reply(error, recipient) from error
             except (aiosmtplib.SMTPException, OSError) as error:
                 # Dropped or timed out mid-conversation: the relay may have taken the message.
-                raise Unavailable(
+                raise ProviderUnavailable(
                     f"SMTP {self.host}:{self.port}: {_describe(error)}", uncertain=True
                 ) from error
         finally:
             await _quit(client)
-        return Delivery(self.provider, str(mime["Message-ID"]))
+        return Accepted(self.provider, str(mime["Message-ID"]))
 
     async def aclose(self) -> None:
         return None
@@ -115,7 +117,7 @@ def _from_reply(error: aiosmtplib.SMTPResponseException, recipient: str) -> Exce
     reason = f"SMTP {error.code} {error.message} (to {recipient})"
     if error.code >= 500 and error.code not in AUTH_REPLY_CODES:
         return Rejected(reason)
-    return Unavailable(reason)
+    return ProviderUnavailable(reason)
 
 
 def _describe(error: Exception) -> str:

@@ -3,7 +3,7 @@
 import httpx
 
 from activities.channels import web
-from activities.channels.base import Delivery, Outgoing, Unavailable, single_recipient
+from activities.channels.base import Accepted, Outgoing, ProviderUnavailable, single_recipient
 
 
 class TwilioChannel:
@@ -29,7 +29,7 @@ class TwilioChannel:
         self.messaging_service_sid = messaging_service_sid
         self.client = web.new_client(timeout_seconds)
 
-    async def send(self, message: Outgoing) -> Delivery:
+    async def send(self, message: Outgoing) -> Accepted:
         form = {"To": single_recipient(message, "an SMS"), "Body": message.body}
         # The messaging service picks the sender itself (pools, sticky sender, short codes).
         if self.messaging_service_sid:
@@ -48,8 +48,8 @@ class TwilioChannel:
         sid = web.json_object(response).get("sid")
         if not isinstance(sid, str):
             # Accepted but unreadable: retrying is safe thanks to the idempotency token.
-            raise Unavailable(f"Twilio: HTTP {response.status_code} without a message sid")
-        return Delivery(self.provider, sid)
+            raise ProviderUnavailable(f"Twilio: HTTP {response.status_code} without a message sid")
+        return Accepted(self.provider, sid)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from activities.channels.base import Rejected, Unavailable
+from activities.channels.base import ProviderUnavailable, Rejected
 
 USER_AGENT = "journeys-channels/1"
 
@@ -29,28 +29,32 @@ def is_retryable(status: int) -> bool:
 
 
 async def post(client: httpx.AsyncClient, what: str, url: str, **kwargs: Any) -> httpx.Response:
-    """POST; a request that never got an answer is `Unavailable` (so retried)."""
+    """POST; a request that never got an answer is `ProviderUnavailable` (so retried)."""
     try:
         return await client.post(url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
         # Never connected: nothing was sent.
-        raise Unavailable(f"{what}: {type(error).__name__}: {error}") from error
+        raise ProviderUnavailable(f"{what}: {type(error).__name__}: {error}") from error
     except httpx.TimeoutException as error:
-        raise Unavailable(f"{what}: timed out ({type(error).__name__})", uncertain=True) from error
+        raise ProviderUnavailable(
+            f"{what}: timed out ({type(error).__name__})", uncertain=True
+        ) from error
     except httpx.HTTPError as error:
-        raise Unavailable(f"{what}: {type(error).__name__}: {error}", uncertain=True) from error
+        raise ProviderUnavailable(
+            f"{what}: {type(error).__name__}: {error}", uncertain=True
+        ) from error
 
 
 def check(
     response: httpx.Response, what: str, explain: Callable[[httpx.Response], str] | None = None
 ) -> httpx.Response:
-    """Pass a 2xx through; raise `Rejected` or `Unavailable` for anything else."""
+    """Pass a 2xx through; raise `Rejected` or `ProviderUnavailable` for anything else."""
     if response.is_success:
         return response
     detail = (explain or error_text)(response)
     reason = f"{what}: HTTP {response.status_code}: {detail}"
     if is_retryable(response.status_code):
-        raise Unavailable(reason)
+        raise ProviderUnavailable(reason)
     raise Rejected(reason)
 
 

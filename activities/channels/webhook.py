@@ -5,7 +5,7 @@ import hmac
 import json
 
 from activities.channels import web
-from activities.channels.base import Delivery, Outgoing
+from activities.channels.base import Accepted, Outgoing
 
 SIGNATURE_HEADER = "X-Journeys-Signature"
 
@@ -25,7 +25,7 @@ class WebhookChannel:
         self.secret = secret.encode() if secret else None
         self.client = web.new_client(timeout_seconds)
 
-    async def send(self, message: Outgoing) -> Delivery:
+    async def send(self, message: Outgoing) -> Accepted:
         payload = {
             "channel": message.channel,
             "recipients": list(message.recipients),
@@ -46,7 +46,7 @@ class WebhookChannel:
         response = await web.post(self.client, "webhook", self.url, content=raw, headers=headers)
         web.check(response, "webhook")
         found = web.json_object(response).get("id")
-        return Delivery(self.provider, None if found is None else str(found))
+        return Accepted(self.provider, None if found is None else str(found))
 
     async def aclose(self) -> None:
         await self.client.aclose()

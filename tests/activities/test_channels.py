@@ -16,12 +16,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from activities.channels import (
+    Accepted,
     Channel,
     ChannelConfigError,
-    Delivery,
     Outgoing,
+    ProviderUnavailable,
     Rejected,
-    Unavailable,
     build_channels,
     close_channels,
 )
@@ -96,7 +96,7 @@ async def test_smtp_delivers_a_utf8_message(channels: Build, mailbox: Mailbox, s
     # SMTP carries CRLF line ends; the text is the same.
     assert mime.get_content().replace("\r\n", "\n") == message.body
     assert abs(parsedate_to_datetime(mime["Date"]).timestamp() - time.time()) < 60
-    assert delivery == Delivery("smtp", mime["Message-ID"])
+    assert delivery == Accepted("smtp", mime["Message-ID"])
     assert mime["Message-ID"].startswith("<") and mime["Message-ID"].endswith("@example.com>")
 
 
@@ -131,7 +131,7 @@ async def test_smtp_multiline_subject_becomes_one_header(
 async def test_smtp_refused_connection_is_unavailable(channels: Build, closed_port: int):
     channel = channels(**smtp_settings(closed_port))["email"]
 
-    with pytest.raises(Unavailable, match=f"SMTP 127.0.0.1:{closed_port}"):
+    with pytest.raises(ProviderUnavailable, match=f"SMTP 127.0.0.1:{closed_port}"):
         await channel.send(email())
 
 
@@ -144,7 +144,7 @@ async def test_smtp_silent_server_is_unavailable_after_the_timeout(channels: Bui
         channel = channels(**smtp_settings(port, smtp_timeout_seconds=0.3))["email"]
         started = time.monotonic()
 
-        with pytest.raises(Unavailable, match=r"(?i)time"):
+        with pytest.raises(ProviderUnavailable, match=r"(?i)time"):
             await channel.send(email())
 
     assert time.monotonic() - started < 3
@@ -170,7 +170,7 @@ async def test_smtp_4xx_for_the_recipient_is_unavailable(
     mailbox.refuse[ZOE] = "451 4.7.1 Greylisted, try again later"
     channel = channels(**smtp_settings(smtp_port))["email"]
 
-    with pytest.raises(Unavailable, match=r"451 .*Greylisted"):
+    with pytest.raises(ProviderUnavailable, match=r"451 .*Greylisted"):
         await channel.send(email())
 
 
@@ -179,7 +179,7 @@ async def test_smtp_requiring_starttls_never_falls_back_to_plain_text(
 ):
     channel = channels(**smtp_settings(smtp_port, smtp_security="starttls"))["email"]
 
-    with pytest.raises(Unavailable, match=r"(?i)starttls"):
+    with pytest.raises(ProviderUnavailable, match=r"(?i)starttls"):
         await channel.send(email())
 
     assert mailbox.received == []
@@ -229,7 +229,7 @@ async def test_smtp_over_tls_with_login(channels: Build, tmp_path: Path, securit
                 smtp_ca_file=str(tls.ca_file),
             )
         )["email"]
-        with pytest.raises(Unavailable, match="535"):
+        with pytest.raises(ProviderUnavailable, match="535"):
             await wrong.send(email())
     finally:
         controller.stop()
@@ -242,7 +242,7 @@ async def test_smtp_untrusted_certificate_is_unavailable(channels: Build, tmp_pa
     try:
         # No smtp_ca_file: the system trust store does not know the test CA.
         channel = channels(**smtp_settings(controller.port, smtp_security="starttls"))["email"]
-        with pytest.raises(Unavailable, match=r"(?i)certificate"):
+        with pytest.raises(ProviderUnavailable, match=r"(?i)certificate"):
             await channel.send(email())
         assert mailbox.received == []
     finally:
@@ -311,7 +311,7 @@ async def test_twilio_retryable_statuses_are_unavailable(
     http.route("POST", TWILIO_PATH, Reply(status, {"code": 20000 + status, "message": "nope"}))
     channel = channels(**twilio_settings(http))["sms"]
 
-    with pytest.raises(Unavailable, match=f"HTTP {status}"):
+    with pytest.raises(ProviderUnavailable, match=f"HTTP {status}"):
         await channel.send(sms())
 
 
@@ -319,7 +319,7 @@ async def test_twilio_timeout_is_unavailable(channels: Build, http: HttpServer):
     http.route("POST", TWILIO_PATH, Reply(201, {"sid": "SMlate"}, delay=1.0))
     channel = channels(**twilio_settings(http, http_timeout_seconds=0.2))["sms"]
 
-    with pytest.raises(Unavailable, match="timed out"):
+    with pytest.raises(ProviderUnavailable, match="timed out"):
         await channel.send(sms())
 
 
@@ -332,7 +332,7 @@ async def test_twilio_unreachable_is_unavailable(channels: Build, closed_port: i
         twilio_base_url=f"http://{LOOPBACK}:{closed_port}",
     )["sms"]
 
-    with pytest.raises(Unavailable, match="ConnectError"):
+    with pytest.raises(ProviderUnavailable, match="ConnectError"):
         await channel.send(sms())
 
 
@@ -358,7 +358,7 @@ async def test_fcm_posts_the_v1_shape(channels: Build, http: HttpServer):
     assert body["data"] == {"deeplink": "app://points", "campaign": "7"}
     # A retried send replaces the notification on the device instead of adding one.
     assert body["android"]["notification"]["tag"] == body["apns"]["headers"]["apns-collapse-id"]
-    assert delivery == Delivery("fcm", "projects/demo-project/messages/device-a")
+    assert delivery == Accepted("fcm", "projects/demo-project/messages/device-a")
 
 
 async def test_fcm_some_tokens_rejected_is_a_delivery_with_a_note(
@@ -410,7 +410,7 @@ async def test_fcm_outage_is_unavailable(channels: Build, http: HttpServer, repl
     http.route("POST", FCM_PATH, fcm_devices(**{"device-a": reply}))
     channel = channels(**fcm_settings(http))["push"]
 
-    with pytest.raises(Unavailable, match=f"HTTP {reply.status}"):
+    with pytest.raises(ProviderUnavailable, match=f"HTTP {reply.status}"):
         await channel.send(push("device-a"))
 
 
@@ -432,7 +432,7 @@ async def test_fcm_timeout_is_unavailable(channels: Build, http: HttpServer):
     http.route("POST", FCM_PATH, Reply(200, {"name": "late"}, delay=1.0))
     channel = channels(**fcm_settings(http, http_timeout_seconds=0.2))["push"]
 
-    with pytest.raises(Unavailable, match="timed out"):
+    with pytest.raises(ProviderUnavailable, match="timed out"):
         await channel.send(push("device-a"))
 
 
@@ -573,7 +573,7 @@ async def test_fcm_401_drops_the_cached_token(
 
     http.route("POST", FCM_PATH, revoke_first)
 
-    with pytest.raises(Unavailable, match="HTTP 401"):
+    with pytest.raises(ProviderUnavailable, match="HTTP 401"):
         await channel.send(push("phone"))
     delivery = await channel.send(push("phone"))
 
@@ -591,7 +591,7 @@ async def test_fcm_token_endpoint_refusal_is_unavailable(
         Reply(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
     )
 
-    with pytest.raises(Unavailable, match="Invalid JWT Signature"):
+    with pytest.raises(ProviderUnavailable, match="Invalid JWT Signature"):
         await channel.send(push("phone"))
     assert http.received(FCM_PATH) == []
 
@@ -623,7 +623,7 @@ async def test_webhook_body_is_signed_over_the_raw_bytes(channels: Build, http: 
         "data": {"deeplink": "app://points", "campaign": "7"},
         "idempotencyKey": "exec-1/nudge/1",
     }
-    assert delivery == Delivery("webhook", "gw-77")
+    assert delivery == Accepted("webhook", "gw-77")
 
 
 async def test_webhook_without_secret_or_id(channels: Build, http: HttpServer):
@@ -636,11 +636,12 @@ async def test_webhook_without_secret_or_id(channels: Build, http: HttpServer):
     assert "x-journeys-signature" not in request.headers
     assert request.json()["recipients"] == ["+4915112345678"]
     assert request.json()["body"] == "Hi Zoë, 20 % off today only."
-    assert delivery == Delivery("webhook", None)
+    assert delivery == Accepted("webhook", None)
 
 
 @pytest.mark.parametrize(
-    ("status", "error"), [(422, Rejected), (404, Rejected), (502, Unavailable), (429, Unavailable)]
+    ("status", "error"),
+    [(422, Rejected), (404, Rejected), (502, ProviderUnavailable), (429, ProviderUnavailable)],
 )
 async def test_webhook_status_decides_rejected_or_unavailable(
     channels: Build, http: HttpServer, status: int, error: type[Exception]

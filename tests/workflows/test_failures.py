@@ -121,7 +121,7 @@ async def test_an_outage_past_the_retry_budget_fails_the_step_visibly(
         client = await namespace_client(temporal, database_url)
         down = create_engine(nowhere)
         channels = build_channels(settings)
-        worker = build_worker(client, settings, session_factory(down), channels)
+        worker = build_worker(client, settings, down, channels)
         try:
             async with worker, app_client(client, clean_engine, settings, keys) as api:
                 journey_id = await started_journey(

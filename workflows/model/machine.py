@@ -32,7 +32,13 @@ DURATION_UNITS: dict[str, int] = {
     "minutes": 60,
     "seconds": 1,
 }
-CHANNELS = {"send_email": "email", "send_sms": "sms", "send_push_notification": "push"}
+# The channels a message goes out on: one spelling for steps, templates, the log and providers.
+ChannelName = Literal["email", "sms", "push"]
+CHANNELS: dict[str, ChannelName] = {
+    "send_email": "email",
+    "send_sms": "sms",
+    "send_push_notification": "push",
+}
 
 
 class _Step(BaseModel):
@@ -308,7 +314,7 @@ class _Parser:
 
     def send(self, path: str, step_type: str, raw: dict[str, Any]) -> SendStep | None:
         template_id, template_ref = self.target(path, raw, "templateId", "templateRef", "template")
-        return SendStep(type=step_type, template_id=template_id, template_ref=template_ref)  # type: ignore[arg-type]
+        return SendStep(type=step_type, template_id=template_id, template_ref=template_ref)
 
     def campaign(self, path: str, step_type: str, raw: dict[str, Any]) -> CreateCampaignStep:
         campaign_id, campaign_ref = self.target(path, raw, "campaignId", "campaignRef", "campaign")

@@ -12,16 +12,15 @@ is any, `Invalid` is raised and the session's rollback undoes the lot. Temporal 
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api import campaigns, changes, journeys, segments, templates
-from api.changes import JOURNEY, NOUNS, Change
-from api.deps import Manager
-from api.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
 from journeys.errors import Invalid, Issue, NotFound
 from journeys.settings import Settings
+from services import campaigns, changes, journeys, segments, templates
+from services.auth import Manager
+from services.changes import JOURNEY, NOUNS, Change
+from services.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
 from store import crud
 from store import journeys as journey_store
 from store.recommendations import Tree
@@ -177,13 +176,7 @@ class _Accept:
                 if n.change.category == category and n.change.target is not None
             )
             if ids:
-                table: Any = model
-                await self.session.exec(
-                    select(table.id)
-                    .where(table.place_id == self.manager.place_id, table.id.in_(ids))
-                    .order_by(table.id)
-                    .with_for_update()
-                )
+                await crud.lock_ids(self.session, model, self.manager.place_id, ids)
 
     async def target(self, node: Node) -> Any:
         model = Journey if node.change.category == JOURNEY else MODELS[node.change.category]

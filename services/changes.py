@@ -11,11 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api import campaigns, journeys, segments, templates
-from api.errors import issues_from
-from api.local_refs import CAMPAIGN, SEGMENT, TEMPLATE
 from journeys.errors import Invalid, Issue
-from journeys.schemas import Request
+from journeys.schemas import Request, issues_from
+from services import campaigns, journeys, segments, templates
+from services.local_refs import CAMPAIGN, SEGMENT, TEMPLATE
 from workflows.model import MANUAL
 from workflows.model.machine import MAX_ID, MAX_NAME
 

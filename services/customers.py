@@ -1,0 +1,116 @@
+"""Customers: profiles upserted from the API, imports and events; a change wakes the
+customer's executions that wait on a condition."""
+
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, JsonValue
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from journeys.errors import Invalid, Issue
+from journeys.schemas import Request, at_most_bytes
+from orchestration import launcher
+from store import crud
+from store import customers as store
+from store.tables import Customer
+from workflows.model.machine import MAX_ID
+
+MAX_IMPORT = 10_000
+# A customer's attributes, as given in one request and as stored after merging.
+MAX_ATTRIBUTES_BYTES = store.MAX_ATTRIBUTES_BYTES
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _email(value: str | None) -> str | None:
+    if value is not None and not _EMAIL.match(value):
+        raise ValueError("must be an email address such as ana@example.com")
+    return value
+
+
+def _phone(value: str | None) -> str | None:
+    if value is not None and not _PHONE.match(value):
+        raise ValueError("must be an E.164 phone number such as +14155550123")
+    return value
+
+
+Email = Annotated[str | None, Field(max_length=320), AfterValidator(_email)]
+Phone = Annotated[str | None, AfterValidator(_phone)]
+PushTokens = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=4096)]], Field(max_length=100)
+]
+
+
+class CustomerProfile(Request):
+    """Fields given replace the stored ones; `attributes` merge at the top level, and an
+    attribute set to null is removed."""
+
+    email: Email = None
+    phone: Phone = None
+    push_tokens: PushTokens | None = None
+    attributes: Annotated[dict[str, JsonValue] | None, at_most_bytes(MAX_ATTRIBUTES_BYTES)] = None
+
+
+class ImportedCustomer(CustomerProfile):
+    id: Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def profile(body: CustomerProfile) -> dict[str, Any]:
+    """The fields the request actually gave (so absent ones are left alone)."""
+    return body.model_dump(include=body.model_fields_set - {"id"})
+
+
+async def page(
+    session: AsyncSession, place_id: int, offset: int, limit: int
+) -> tuple[list[Customer], int]:
+    """The place's customers by id, and how many there are."""
+    conditions = [Customer.place_id == place_id]
+    return await crud.page(session, Customer, conditions, offset=offset, limit=limit)
+
+
+async def get(session: AsyncSession, place_id: int, customer_id: int) -> Customer:
+    return await store.get(session, place_id, customer_id)
+
+
+async def import_many(
+    session: AsyncSession, temporal: Client, place_id: int, body: Sequence[ImportedCustomer]
+) -> dict[str, int]:
+    """Upsert customers that each carry their id; all or nothing. Commits, then wakes the
+    executions of the customers that existed and changed."""
+    seen: dict[int, int] = {}
+    issues = []
+    for index, item in enumerate(body):
+        if item.id in seen:
+            issues.append(
+                Issue(f"{index}.id", f"customer {item.id} is also at index {seen[item.id]}")
+            )
+        seen.setdefault(item.id, index)
+    if issues:
+        raise Invalid(issues)
+    results = await store.upsert_many(
+        session, place_id, [(item.id, profile(item)) for item in body], lambda i: f"{i}.attributes"
+    )
+    await session.commit()
+    # Only customers that existed and changed can have executions waiting on their profile.
+    changed = [r.customer.id for r in results if r.changed and not r.created]
+    launcher.notify_customers_changed(temporal, place_id, changed)
+    created = sum(1 for result in results if result.created)
+    return {"imported": len(results), "created": created, "updated": len(results) - created}
+
+
+async def upsert(
+    session: AsyncSession, temporal: Client, place_id: int, customer_id: int, body: CustomerProfile
+) -> Customer:
+    """Create or update a customer. Commits, then wakes its executions if it changed."""
+    customer, created, changed = await store.upsert(session, place_id, customer_id, profile(body))
+    await session.commit()
+    if changed and not created:
+        launcher.notify_customers_changed(temporal, place_id, [customer_id])
+    return customer
+
+
+async def delete(session: AsyncSession, place_id: int, customer_id: int) -> None:
+    await crud.delete(session, await store.get(session, place_id, customer_id))

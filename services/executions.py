@@ -1,0 +1,141 @@
+"""Executions of a journey, read from Temporal's visibility store (the one record of them;
+nothing is copied into the database)."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from journeys.errors import NotFound, Unavailable
+from journeys.schemas import Resource
+from orchestration.temporal_client import reachable
+from store.tables import Journey
+from workflows.contracts import Progress
+from workflows.visibility import (
+    CUSTOMER_ID,
+    JOURNEY_ID,
+    JOURNEY_STEP,
+    PLACE_ID,
+    TRIGGER_EVENT,
+    executions_query,
+)
+
+Status = Literal["running", "completed", "failed", "cancelled", "terminated"]
+STATUS = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+}
+VISIBILITY = {
+    "running": "ExecutionStatus = 'Running'",
+    "completed": "ExecutionStatus = 'Completed'",
+    "failed": "ExecutionStatus IN ('Failed', 'TimedOut')",
+    "cancelled": "ExecutionStatus = 'Canceled'",
+    "terminated": "ExecutionStatus = 'Terminated'",
+}
+
+
+class Execution(Resource):
+    id: str
+    journey_id: int
+    customer_id: int
+    status: str
+    current_step: str | None
+    version: int | None
+    trigger_event: str | None
+    event_id: str | None
+    run_id: str | None
+    started_at: int | None
+    closed_at: int | None
+
+
+def seconds(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment is not None else None
+
+
+async def _execution(execution: WorkflowExecution, journey_id: int) -> Execution:
+    attributes = execution.typed_search_attributes
+    memo: Mapping[str, Any] = await execution.memo()
+    return Execution(
+        id=execution.id,
+        journey_id=journey_id,
+        customer_id=attributes.get(CUSTOMER_ID) or 0,
+        status=STATUS.get(execution.status or WorkflowExecutionStatus.RUNNING, "running"),
+        current_step=attributes.get(JOURNEY_STEP) or None,
+        version=memo.get("version"),
+        trigger_event=attributes.get(TRIGGER_EVENT),
+        event_id=memo.get("eventId"),
+        run_id=memo.get("runId"),
+        started_at=memo.get("startedAt") or seconds(execution.start_time),
+        closed_at=seconds(execution.close_time),
+    )
+
+
+async def _one(
+    client: Client, journey: Journey, execution_id: str
+) -> tuple[Execution, WorkflowHandle[Any, Any]]:
+    handle = client.get_workflow_handle(execution_id)
+    try:
+        async with reachable():
+            described = await handle.describe()
+    except Unavailable as error:
+        cause = error.__cause__
+        if isinstance(cause, RPCError) and cause.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"Execution {execution_id} was not found.") from None
+        raise
+    attributes = described.typed_search_attributes
+    if attributes.get(PLACE_ID) != journey.place_id or attributes.get(JOURNEY_ID) != journey.id:
+        raise NotFound(f"Execution {execution_id} was not found in journey {journey.id}.")
+    assert journey.id is not None
+    return await _execution(described, journey.id), handle
+
+
+async def page(
+    temporal: Client,
+    journey: Journey,
+    offset: int,
+    limit: int,
+    status: Status | None = None,
+    customer_id: int | None = None,
+) -> tuple[list[Execution], int]:
+    """The journey's executions, newest first (filtered by status, customer), and the total."""
+    assert journey.id is not None
+    query = executions_query(journey.place_id, journey.id)
+    if status is not None:
+        query += f" AND {VISIBILITY[status]}"
+    if customer_id is not None:
+        query += f" AND {CUSTOMER_ID.name} = {int(customer_id)}"
+    async with reachable():
+        total = (await temporal.count_workflows(query)).count
+        items = []
+        index = 0
+        async for execution in temporal.list_workflows(
+            query, limit=offset + limit, page_size=min(1000, limit * 4)
+        ):
+            if index >= offset:
+                items.append(await _execution(execution, journey.id))
+            index += 1
+    return items, total
+
+
+async def get(temporal: Client, journey: Journey, execution_id: str) -> tuple[Execution, Progress]:
+    """One execution of the journey, and the steps it took."""
+    execution, handle = await _one(temporal, journey, execution_id)
+    async with reachable():
+        progress = await handle.query("progress", result_type=Progress)
+    return execution, progress
+
+
+async def cancel(temporal: Client, journey: Journey, execution_id: str) -> Execution:
+    """Take the customer out of the journey: the execution stops where it is (a step in
+    flight finishes first). Cancelling a closed execution changes nothing."""
+    execution, handle = await _one(temporal, journey, execution_id)
+    if execution.status == "running":
+        async with reachable():
+            await handle.cancel()
+    return execution

@@ -1,0 +1,123 @@
+"""Communication templates: channel fields and Liquid checked before anything is stored."""
+
+from typing import Annotated, Any
+
+from pydantic import Field
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from journeys import rendering
+from journeys.errors import Invalid, Issue
+from journeys.schemas import Request
+from store import crud
+from store.tables import Template
+from workflows.model.machine import ChannelName
+
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Text = Annotated[str, Field(max_length=100_000)]
+# Which optional text fields each channel has; `body` is required everywhere.
+FIELDS: dict[str, dict[str, bool]] = {
+    "email": {"subject": True, "title": False},
+    "sms": {"subject": False, "title": False},
+    "push": {"subject": False, "title": True},
+}
+
+
+class TemplateCreate(Request):
+    name: Name
+    channel: ChannelName
+    subject: Text | None = None
+    title: Text | None = None
+    body: Annotated[str, Field(min_length=1, max_length=100_000)]
+
+
+class TemplateUpdate(Request):
+    name: Name | None = None
+    channel: ChannelName | None = None
+    subject: Text | None = None
+    title: Text | None = None
+    body: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
+
+
+def _check(values: dict[str, Any]) -> None:
+    """Channel fields and Liquid syntax of a template's final state."""
+    channel = values["channel"]
+    issues = []
+    for field, wanted in FIELDS[channel].items():
+        if values.get(field) is not None and not wanted:
+            issues.append(Issue(field, f"{channel} templates have no {field}"))
+        elif values.get(field) is None and wanted and field == "subject":
+            issues.append(Issue(field, "is required for email templates"))
+    if values.get("body") is None:
+        issues.append(Issue("body", "must not be null"))
+    if values.get("name") is None:
+        issues.append(Issue("name", "must not be null"))
+    issues += _liquid(values)
+    if issues:
+        raise Invalid(issues)
+
+
+def _liquid(values: dict[str, Any]) -> list[Issue]:
+    issues = []
+    for field in ("subject", "title", "body"):
+        source = values.get(field)
+        problem = rendering.check(source) if source else None
+        if problem:
+            issues.append(Issue(field, f"is not valid Liquid: {problem}"))
+    return issues
+
+
+def check_body(body: TemplateCreate | TemplateUpdate) -> None:
+    """What a body shows on its own, before it meets a stored template: all of a create,
+    the Liquid of an update's fields."""
+    if isinstance(body, TemplateCreate):
+        _check(body.model_dump())
+        return
+    issues = _liquid(body.model_dump(include=body.model_fields_set))
+    if issues:
+        raise Invalid(issues)
+
+
+async def page(
+    session: AsyncSession,
+    place_id: int,
+    offset: int,
+    limit: int,
+    channel: ChannelName | None = None,
+) -> tuple[list[Template], int]:
+    """The place's templates, ordered by id (filtered by channel), and how many there are."""
+    conditions: list[Any] = [Template.place_id == place_id]
+    if channel is not None:
+        conditions.append(Template.channel == channel)
+    return await crud.page(session, Template, conditions, offset=offset, limit=limit)
+
+
+async def get(
+    session: AsyncSession, place_id: int, template_id: int, lock: bool = False
+) -> Template:
+    return await crud.get(session, Template, place_id, template_id, lock=lock)
+
+
+async def create(session: AsyncSession, place_id: int, body: TemplateCreate) -> Template:
+    values = body.model_dump()
+    _check(values)
+    return await crud.create(session, Template(place_id=place_id, **values))
+
+
+async def update(session: AsyncSession, template: Template, body: TemplateUpdate) -> Template:
+    changes = body.model_dump(include=body.model_fields_set)
+    if changes.get("channel", template.channel) != template.channel:
+        raise Invalid([Issue("channel", "cannot be changed: journeys use the template by channel")])
+    _check({**template.model_dump(), **changes})
+    await crud.update(session, template, changes)
+    return template
+
+
+async def update_by_id(
+    session: AsyncSession, place_id: int, template_id: int, body: TemplateUpdate
+) -> Template:
+    return await update(session, await get(session, place_id, template_id, lock=True), body)
+
+
+async def delete(session: AsyncSession, place_id: int, template_id: int) -> None:
+    """Journey steps that use it then log their messages as skipped."""
+    await crud.delete(session, await get(session, place_id, template_id))

@@ -39,12 +39,13 @@ from typing import Any
 
 import asyncpg
 import httpx
-import uvicorn
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
 from journeys import devstack
 from orchestration.temporal_setup import SEARCH_ATTRIBUTES
+from tests.servers import HttpServer, Reply
+from tests.servers import Request as HttpRequest
 
 LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -360,72 +361,39 @@ class SmtpProvider:
 
 
 class WebhookProvider:
-    """The SMS webhook (uvicorn, own thread): records each POST by its Idempotency-Key and
-    answers 200 `{"id": ...}`."""
+    """The SMS webhook: the suite's loopback `HttpServer` (uvicorn, own thread) with one route
+    that records each POST by its Idempotency-Key and answers 200 `{"id": ...}`."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.lock = threading.Lock()
-        self.socket = socket.socket()
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((LOOPBACK, 0))
-        self.port = int(self.socket.getsockname()[1])
-        self.url = f"http://{LOOPBACK}:{self.port}/sms"
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            loop="asyncio",
-            http="h11",
-            interface="asgi3",
-            timeout_graceful_shutdown=2,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, args=([self.socket],), daemon=True)
+        self.server = HttpServer()
+        self.port = self.server.port
+        self.url = f"{self.server.url}/sms"
+        self.server.route("POST", "/sms", self._answer)
 
     def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise StackError("the webhook provider did not start")
-            time.sleep(0.02)
+        self.server.start()
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.socket.close()
+        self.server.stop()
 
     def snapshot(self) -> list[Call]:
         with self.lock:
             return list(self.calls)
 
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            event = await receive()
-            body += event.get("body", b"")
-            if not event.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+    def _answer(self, request: HttpRequest) -> Reply:
         try:
-            recipients = json.loads(body).get("recipients") or []
+            recipients = json.loads(request.body).get("recipients") or []
         except (ValueError, AttributeError):
             recipients = []
-        key = headers.get("idempotency-key", "")
+        key = request.headers.get("idempotency-key", "")
         with self.lock:
             self.calls.append(Call(key, ",".join(map(str, recipients)), time.monotonic()))
             number = len(self.calls)
-        payload = json.dumps({"id": f"wh-{number}"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        # The server keeps every request it served; a soak's thousands would only grow it.
+        self.server.requests.clear()
+        return Reply(200, {"id": f"wh-{number}"})
 
 
 # --- the database, taken away -----------------------------------------------------------------

@@ -81,7 +81,7 @@ async def get_execution(
     """One execution with the steps it took and when (the last 200; `stepsTotal` counts all)."""
     execution, progress = await service.get(temporal, journey, execution_id)
     detail = ExecutionDetail(
-        **_out(execution).model_dump(),
+        **execution.model_dump(),
         steps=[_step(record) for record in progress.steps],
         steps_total=progress.steps_total,
     )

@@ -60,7 +60,12 @@ async def list_journeys(
 ) -> JSONResponse:
     """List the place's journeys, ordered by id (paginated; filter by trigger_event, active)."""
     rows, total = await service.page(
-        session, manager.place_id, paging.offset, paging.per_page, trigger_event, active
+        session,
+        manager.place_id,
+        offset=paging.offset,
+        limit=paging.per_page,
+        trigger_event=trigger_event,
+        active=active,
     )
     return envelope(KIND, [_out(row) for row in rows], paging.meta(total))
 

@@ -73,8 +73,8 @@ async def list_recommendations(
     rows, total, tree = await service.page(
         session,
         manager.place_id,
-        paging.offset,
-        paging.per_page,
+        offset=paging.offset,
+        limit=paging.per_page,
         status=status,
         category=category,
         subcategory=subcategory,
@@ -90,7 +90,7 @@ async def get_recommendation(
     manager: CurrentManager, session: Session, recommendation_id: RecommendationId
 ) -> JSONResponse:
     """Get one recommendation with the nodes under it."""
-    row, tree = await service.get(session, manager.place_id, recommendation_id)
+    row, tree = await service.get_tree(session, manager.place_id, recommendation_id)
     return envelope(KIND, [_out(row, tree)])
 
 

@@ -14,6 +14,7 @@ from journeys.schemas import Request, at_most_bytes
 from orchestration import launcher
 from store import crud
 from store import customers as store
+from store.customers import get as get
 from store.tables import Customer
 from workflows.model.machine import MAX_ID
 
@@ -71,10 +72,6 @@ async def page(
     return await crud.page(session, Customer, conditions, offset=offset, limit=limit)
 
 
-async def get(session: AsyncSession, place_id: int, customer_id: int) -> Customer:
-    return await store.get(session, place_id, customer_id)
-
-
 async def import_many(
     session: AsyncSession, temporal: Client, place_id: int, body: Sequence[ImportedCustomer]
 ) -> dict[str, int]:
@@ -113,4 +110,4 @@ async def upsert(
 
 
 async def delete(session: AsyncSession, place_id: int, customer_id: int) -> None:
-    await crud.delete(session, await store.get(session, place_id, customer_id))
+    await crud.delete(session, await get(session, place_id, customer_id))

@@ -31,13 +31,6 @@ STATUS = {
     WorkflowExecutionStatus.CANCELED: "cancelled",
     WorkflowExecutionStatus.TERMINATED: "terminated",
 }
-VISIBILITY = {
-    "running": "ExecutionStatus = 'Running'",
-    "completed": "ExecutionStatus = 'Completed'",
-    "failed": "ExecutionStatus IN ('Failed', 'TimedOut')",
-    "cancelled": "ExecutionStatus = 'Canceled'",
-    "terminated": "ExecutionStatus = 'Terminated'",
-}
 
 
 class Execution(Resource):
@@ -105,11 +98,7 @@ async def page(
 ) -> tuple[list[Execution], int]:
     """The journey's executions, newest first (filtered by status, customer), and the total."""
     assert journey.id is not None
-    query = executions_query(journey.place_id, journey.id)
-    if status is not None:
-        query += f" AND {VISIBILITY[status]}"
-    if customer_id is not None:
-        query += f" AND {CUSTOMER_ID.name} = {int(customer_id)}"
+    query = executions_query(journey.place_id, journey.id, status=status, customer_id=customer_id)
     async with reachable():
         total = (await temporal.count_workflows(query)).count
         items = []

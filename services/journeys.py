@@ -16,6 +16,10 @@ from services.auth import Manager
 from services.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
 from store import crud, runs, templates
 from store import journeys as store
+
+# The reads are the store's own: there is no rule to add to them.
+from store.journeys import get as get
+from store.journeys import page as page
 from store.tables import Campaign, Journey, Segment
 from workflows.model import MANUAL, TriggerEvent, parse_machine_config
 from workflows.model.machine import (
@@ -245,24 +249,6 @@ async def delete(
     await launcher.end_executions(temporal, settings, journey.place_id, journey.id, "delete")
     await runs.forget(session, journey.id)
     await crud.delete(session, journey)
-
-
-async def get(session: AsyncSession, place_id: int, journey_id: int, lock: bool = False) -> Journey:
-    return await store.get(session, place_id, journey_id, lock=lock)
-
-
-async def page(
-    session: AsyncSession,
-    place_id: int,
-    offset: int,
-    limit: int,
-    trigger_event: str | None = None,
-    active: bool | None = None,
-) -> tuple[list[Journey], int]:
-    """The place's journeys by id (filtered by trigger_event, active), and the total."""
-    return await store.page(
-        session, place_id, offset=offset, limit=limit, trigger_event=trigger_event, active=active
-    )
 
 
 async def start(session: AsyncSession, journey: Journey) -> Journey:

@@ -14,6 +14,8 @@ from services import accepting, changes
 from services.auth import Manager
 from store import recommendations as store
 from store.recommendations import Node, Tree, child_path
+from store.recommendations import get_tree as get_tree
+from store.recommendations import page as page
 from store.tables import Recommendation
 
 MAX_NODES = 500
@@ -83,36 +85,6 @@ async def create(
         raise Invalid(issues)
     row = await store.create_tree(session, top)
     return row, Tree.of(_rows(top))
-
-
-async def page(
-    session: AsyncSession,
-    place_id: int,
-    offset: int,
-    limit: int,
-    *,
-    status: Status | None = None,
-    category: str | None = None,
-    subcategory: str | None = None,
-    top_level: bool = False,
-) -> tuple[list[Recommendation], int, Tree]:
-    """The place's recommendations by id, the total, and the trees under them."""
-    return await store.page(
-        session,
-        place_id,
-        offset=offset,
-        limit=limit,
-        status=status,
-        category=category,
-        subcategory=subcategory,
-        top_level=top_level,
-    )
-
-
-async def get(
-    session: AsyncSession, place_id: int, recommendation_id: int
-) -> tuple[Recommendation, Tree]:
-    return await store.get_tree(session, place_id, recommendation_id)
 
 
 async def _pending(

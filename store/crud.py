@@ -134,7 +134,7 @@ async def lock_ids(session: AsyncSession, model: Any, place_id: int, ids: Sequen
     table: Any = model
     await session.exec(
         select(table.id)
-        .where(table.place_id == place_id, table.id.in_(sorted(ids)))
+        .where(table.place_id == place_id, table.id.in_(ids))
         .order_by(table.id)
         .with_for_update()
     )

@@ -71,13 +71,31 @@ def path_after(path: Sequence[str], state: str) -> list[str]:
 # nothing a user wrote is ever spliced into a query.
 
 
-def executions_query(place_id: int, journey_id: int) -> str:
-    """A journey's executions. Continued-as-new runs are earlier chapters of a still-open
-    execution, not executions."""
-    return (
+# The API's execution statuses as visibility filters.
+STATUS_FILTERS = {
+    "running": "ExecutionStatus = 'Running'",
+    "completed": "ExecutionStatus = 'Completed'",
+    "failed": "ExecutionStatus IN ('Failed', 'TimedOut')",
+    "cancelled": "ExecutionStatus = 'Canceled'",
+    "terminated": "ExecutionStatus = 'Terminated'",
+}
+
+
+def executions_query(
+    place_id: int, journey_id: int, *, status: str | None = None, customer_id: int | None = None
+) -> str:
+    """A journey's executions, in a status (a key of `STATUS_FILTERS`) or of a customer if
+    given. Continued-as-new runs are earlier chapters of a still-open execution, not
+    executions."""
+    query = (
         f"WorkflowType = '{JOURNEY_EXECUTION}' AND {PLACE_ID.name} = {place_id} AND "
         f"{JOURNEY_ID.name} = {journey_id} AND ExecutionStatus != 'ContinuedAsNew'"
     )
+    if status is not None:
+        query += f" AND {STATUS_FILTERS[status]}"
+    if customer_id is not None:
+        query += f" AND {CUSTOMER_ID.name} = {int(customer_id)}"
+    return query
 
 
 def in_state_query(base: str, kind: Literal["entered", "in"], state: str) -> str:

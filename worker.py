@@ -19,7 +19,7 @@ from activities.delivery import Delivery
 from activities.executions import Executions
 from activities.runs import RunPages
 from journeys.settings import Settings, get_settings
-from orchestration import temporal_client
+from orchestration import handoff, temporal_client
 from store.db import create_engine, session_factory, write_gate
 from workflows.cleanup import JourneyCleanup
 from workflows.journey import JourneyExecution
@@ -92,10 +92,12 @@ async def run(settings: Settings | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+    relay = asyncio.create_task(handoff.relay(client, settings, session_factory(engine), stop))
     try:
         async with worker:
             await stop.wait()
             log.info("worker stopping: draining in-flight tasks")
     finally:
+        await relay
         await close_channels(channels)
         await engine.dispose()

@@ -13,8 +13,6 @@ from store.db import SessionFactory
 from workflows.contracts import FanOutPage, RunInput
 from workflows.visibility import START_RUN_PAGE
 
-# How long a new fan-out looks for its run: `/run` starts it just before committing.
-RECORD_WAIT_SECONDS = 60.0
 # The run's `started` figure is written at most this often (and at the end of every page).
 PROGRESS_EVERY_SECONDS = 1.0
 
@@ -33,8 +31,8 @@ class RunPages:
         resumed = activity.info().heartbeat_details
         if resumed:
             after, started = resumed[0]
-        fresh = not resumed and after == 0 and started == 0
-        if not await self._recorded(request.run_id, wait=fresh):
+        # The run commits before its fan-out starts; it is gone only with its journey.
+        if not await self._recorded(request.run_id):
             return FanOutPage(after=after, started=started, done=True)
         async with self.sessions() as session:
             ids = await runs.members_after(
@@ -43,7 +41,7 @@ class RunPages:
         reported = time.monotonic()
         step = self.settings.run_concurrency
         for number, chunk in enumerate(ids[i : i + step] for i in range(0, len(ids), step)):
-            if number and not await self._recorded(request.run_id, wait=False):
+            if number and not await self._recorded(request.run_id):
                 # The journey was deleted: its cleanup ends what was started.
                 return FanOutPage(after=after, started=started, done=True)
             await asyncio.gather(*(self._start(request, customer_id) for customer_id in chunk))
@@ -63,16 +61,9 @@ class RunPages:
             self.client, self.settings, execution_id, execution, run_id=request.run_id
         )
 
-    async def _recorded(self, run_id: str, *, wait: bool) -> bool:
-        deadline = time.monotonic() + (RECORD_WAIT_SECONDS if wait else 0)
-        while True:
-            async with self.sessions() as session:
-                if await runs.is_recorded(session, run_id):
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            activity.heartbeat()
-            await asyncio.sleep(0.5)
+    async def _recorded(self, run_id: str) -> bool:
+        async with self.sessions() as session:
+            return await runs.is_recorded(session, run_id)
 
     async def _record(self, run_id: str, started: int, *, done: bool) -> None:
         async with self.sessions() as session:

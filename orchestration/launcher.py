@@ -141,10 +141,10 @@ async def start(
     return execution_id
 
 
-async def start_run(client: Client, settings: Settings, journey: Journey, run: ManualRun) -> None:
-    """Start the durable fan-out of a recorded run (a second start of it is a no-op)."""
+def run_input(settings: Settings, journey: Journey, run: ManualRun) -> RunInput:
+    """A run's fan-out: the journey as it is now, at the `/run` call."""
     assert journey.id is not None
-    request = RunInput(
+    return RunInput(
         run_id=run.id,
         place_id=journey.place_id,
         journey=JourneyInfo(id=journey.id, name=journey.name, version=journey.version),
@@ -153,10 +153,22 @@ async def start_run(client: Client, settings: Settings, journey: Journey, run: M
         history_limit=settings.history_limit,
         retry_budget_seconds=settings.step_retry_budget_seconds,
     )
+
+
+def run_summary(request: RunInput, targeted: int) -> str:
+    journey = request.journey
+    return (
+        f"Run {request.run_id} of journey {journey.id} \u201c{journey.name}\u201d "
+        f"v{journey.version}: {targeted} customers"
+    )
+
+
+async def start_run(client: Client, settings: Settings, request: RunInput, summary: str) -> None:
+    """Start the durable fan-out of a recorded run (a second start of it is a no-op)."""
     attributes = TypedSearchAttributes(
         [
-            SearchAttributePair(PLACE_ID, journey.place_id),
-            SearchAttributePair(JOURNEY_ID, journey.id),
+            SearchAttributePair(PLACE_ID, request.place_id),
+            SearchAttributePair(JOURNEY_ID, request.journey.id),
             SearchAttributePair(TRIGGER_EVENT, MANUAL),
         ]
     )
@@ -165,42 +177,44 @@ async def start_run(client: Client, settings: Settings, journey: Journey, run: M
             await client.start_workflow(
                 RunFanOut.run,
                 request,
-                id=run_fan_out_id(journey.id, run.id),
+                id=run_fan_out_id(request.journey.id, request.run_id),
                 task_queue=settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=attributes,
-                static_summary=(
-                    f"Run {run.id} of journey {journey.id} \u201c{journey.name}\u201d "
-                    f"v{journey.version}: {run.targeted} customers"
-                ),
+                static_summary=summary,
             )
     except WorkflowAlreadyStartedError:
         pass  # the fan-out of this run already finished
 
 
-async def end_executions(
-    client: Client,
-    settings: Settings,
-    place_id: int,
-    journey_id: int,
-    mode: Literal["cancel", "delete"],
+def cleanup_id(journey_id: int, mode: Literal["cancel", "delete"]) -> str:
+    """A journey has one delete; each stop that cancels is its own cleanup."""
+    suffix = "delete" if mode == "delete" else f"stop-{uuid.uuid4().hex[:12]}"
+    return f"journey-{journey_id}-{suffix}"
+
+
+async def start_cleanup(
+    client: Client, settings: Settings, workflow_id: str, request: CleanupInput
 ) -> None:
     """Durably end the journey's executions (a `JourneyCleanup` run): `cancel` the running
-    ones, or `delete` them all. A repeated delete joins the cleanup already under way."""
-    suffix = "delete" if mode == "delete" else f"stop-{uuid.uuid4().hex[:12]}"
+    ones, or `delete` them all. A cleanup started again joins the one under way, and one
+    that finished is not run again (unless it failed)."""
     try:
         async with reachable():
             await client.start_workflow(
                 JourneyCleanup.run,
-                CleanupInput(place_id=place_id, journey_id=journey_id, mode=mode),
-                id=f"journey-{journey_id}-{suffix}",
+                request,
+                id=workflow_id,
                 task_queue=settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                static_summary=f"End the executions of journey {journey_id} ({mode})",
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                static_summary=(
+                    f"End the executions of journey {request.journey_id} ({request.mode})"
+                ),
             )
     except WorkflowAlreadyStartedError:
-        pass  # the cleanup of a deleted journey already ran
+        pass  # this cleanup already ran
 
 
 # Customer ids per visibility query when waking executions after a bulk change.

@@ -4,8 +4,8 @@ A route parses, calls one function here and shapes the response. A service takes
 values and request bodies (`journeys.schemas.Request` models, defined here beside the
 function that takes them), reads and writes through `store`, and starts work on Temporal
 through `orchestration`. It never commits, except where a Temporal call must follow a
-durable write (an event's executions, a customer change's wake-up signals): then it commits
-itself before the call, and its docstring says so. Otherwise the request's session commits
-once the route returns, before the response is sent. (A run's fan-out and a deleted
-journey's cleanup still start before the commit and wait for it; see README, Layout.)
+durable write (an event's executions, a run's fan-out, a stopped or deleted journey's
+cleanup, a customer change's wake-up signals): then it commits itself before the call, in
+the one order `orchestration.handoff` describes, and its docstring says so. Otherwise the
+request's session commits once the route returns, before the response is sent.
 """

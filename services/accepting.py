@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from journeys.errors import Invalid, Issue, NotFound
-from journeys.settings import Settings
+from orchestration import handoff
 from services import campaigns, changes, journeys, segments, templates
 from services.auth import Manager
 from services.changes import JOURNEY, NOUNS, Change
@@ -24,7 +24,7 @@ from services.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
 from store import crud
 from store import journeys as journey_store
 from store.recommendations import Tree
-from store.tables import Campaign, Journey, Recommendation, Segment, Template
+from store.tables import Campaign, Journey, OwedStart, Recommendation, Segment, Template
 from workflows.model import MANUAL
 
 MODELS: dict[str, Any] = {TEMPLATE: Template, SEGMENT: Segment, CAMPAIGN: Campaign}
@@ -57,6 +57,8 @@ class Applied:
     created: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     deleted: list[dict[str, Any]] = field(default_factory=list)
+    # The cleanups of deleted journeys, for the caller to deliver once it has committed.
+    owed: list[OwedStart] = field(default_factory=list)
 
     def add(self, node: Node, entity_id: int) -> None:
         node.row.entity_id = entity_id
@@ -260,13 +262,12 @@ class _Accept:
 async def accept(
     session: AsyncSession,
     temporal: Client,
-    settings: Settings,
     manager: Manager,
     top: Recommendation,
     tree: Tree,
 ) -> Applied:
     """Apply every pending node under `top` (and `top`), or nothing: `Invalid` names every
-    problem. The caller's session commits."""
+    problem. The caller commits, then delivers `Applied.owed` (`orchestration.handoff`)."""
     work = _Accept(session, manager, top, tree)
     nodes = work.nodes()
     work.name_refs(nodes)
@@ -285,8 +286,10 @@ async def accept(
     await work.segments_in_use(nodes)
     if work.issues:
         raise Invalid(work.issues, "The recommendation can't be accepted; nothing was applied.")
+    if work.doomed:
+        await handoff.ready(temporal)
     for journey in work.doomed:
-        await journeys.delete(session, temporal, settings, journey)
+        work.applied.owed.append(await journeys.remove(session, journey))
     return work.applied
 
 

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from journeys.errors import Conflict, Invalid, Issue
 from journeys.schemas import Request, json_size
 from journeys.settings import Settings
-from orchestration import launcher
+from orchestration import handoff
 from services.auth import Manager
 from services.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
 from store import crud, runs, templates
@@ -20,7 +20,7 @@ from store import journeys as store
 # The reads are the store's own: there is no rule to add to them.
 from store.journeys import get as get
 from store.journeys import page as page
-from store.tables import Campaign, Journey, Segment
+from store.tables import Campaign, Journey, OwedStart, Segment
 from workflows.model import MANUAL, TriggerEvent, parse_machine_config
 from workflows.model.machine import (
     CreateCampaignStep,
@@ -239,16 +239,24 @@ async def update(
     return await store.update(session, journey, changes)
 
 
+async def remove(session: AsyncSession, journey: Journey) -> OwedStart:
+    """Delete the journey's row and owe the cleanup that ends its executions and removes
+    their records from Temporal (the caller commits, then delivers it)."""
+    assert journey.id is not None
+    await runs.forget(session, journey.id)
+    await crud.delete(session, journey)
+    return await handoff.owe_cleanup(session, journey.place_id, journey.id, "delete")
+
+
 async def delete(
     session: AsyncSession, temporal: Client, settings: Settings, journey: Journey
 ) -> None:
-    """Remove the journey, end its executions and remove their records from Temporal."""
-    assert journey.id is not None
-    # The cleanup is durable before the row goes: if this request dies in between, the
-    # executions still end, and a retried DELETE finds the cleanup already under way.
-    await launcher.end_executions(temporal, settings, journey.place_id, journey.id, "delete")
-    await runs.forget(session, journey.id)
-    await crud.delete(session, journey)
+    """Remove the journey and end its executions. Commits before Temporal is asked
+    (`orchestration.handoff`)."""
+    await handoff.ready(temporal)
+    cleanup = await remove(session, journey)
+    await session.commit()
+    await handoff.deliver(temporal, settings, session, [cleanup])
 
 
 async def start(session: AsyncSession, journey: Journey) -> Journey:
@@ -264,11 +272,16 @@ async def stop(
     cancel_running: bool,
 ) -> Journey:
     """Set inactive: no new executions start; running ones finish their path, unless
-    `cancel_running` (manual journeys are always active: `Conflict`)."""
+    `cancel_running` (manual journeys are always active: `Conflict`). With
+    `cancel_running` it commits before Temporal is asked (`orchestration.handoff`)."""
     if journey.trigger_event == MANUAL:
         raise Conflict("Manual journeys are always active; they run only when /run is called.")
+    if not cancel_running:
+        return await store.update(session, journey, {"active": False})
+    assert journey.id is not None
+    await handoff.ready(temporal)
     await store.update(session, journey, {"active": False})
-    if cancel_running:
-        assert journey.id is not None
-        await launcher.end_executions(temporal, settings, journey.place_id, journey.id, "cancel")
+    cleanup = await handoff.owe_cleanup(session, journey.place_id, journey.id, "cancel")
+    await session.commit()
+    await handoff.deliver(temporal, settings, session, [cleanup])
     return journey

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from journeys.errors import Conflict, Invalid, Issue
 from journeys.schemas import Request
 from journeys.settings import Settings
+from orchestration import handoff
 from services import accepting, changes
 from services.auth import Manager
 from store import recommendations as store
@@ -106,10 +107,14 @@ async def accept(
     recommendation_id: int,
 ) -> tuple[Recommendation, Tree, accepting.Applied]:
     """Apply this recommendation and every pending one under it, in one transaction (see
-    `services.accepting`); any problem applies nothing."""
+    `services.accepting`); any problem applies nothing. Commits before Temporal is asked to
+    clean up after deleted journeys (`orchestration.handoff`)."""
     row, tree = await _pending(session, manager.place_id, recommendation_id)
-    applied = await accepting.accept(session, temporal, settings, manager, row, tree)
+    applied = await accepting.accept(session, temporal, manager, row, tree)
     store.decide([node for _, node in tree.walk(row)], "accepted")
+    if applied.owed:
+        await session.commit()
+        await handoff.deliver(temporal, settings, session, applied.owed)
     return row, tree, applied
 
 

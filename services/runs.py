@@ -10,7 +10,7 @@ from temporalio.client import Client
 from journeys.errors import Conflict, Invalid, Issue
 from journeys.schemas import Request
 from journeys.settings import Settings
-from orchestration import launcher
+from orchestration import handoff, launcher
 from store import crud, runs
 from store.tables import Journey, ManualRun, Segment
 from workflows.model import MANUAL
@@ -48,14 +48,16 @@ async def run(
     idempotency_key: str | None,
 ) -> ManualRun:
     """Record a run of a manual journey (or find the one `idempotency_key` recorded) and
-    start its fan-out. The fan-out starts before the run commits, so a recorded run always
-    has its fan-out; a fan-out whose run never commits finds nothing to start."""
+    start its fan-out. Commits before Temporal is asked (`orchestration.handoff`): the run and
+    its owed fan-out commit together, then the fan-out starts; a repeat with the same key
+    starts it if it is still owed."""
     if journey.trigger_event != MANUAL:
         raise Conflict(
             f"Journey {journey.id} runs on {journey.trigger_event} events; only manual "
             "journeys can be run."
         )
     await _check_segments(session, journey.place_id, body)
+    await handoff.ready(temporal)
     run, created = await runs.create(
         session, journey, body.include_segment_ids, body.exclude_segment_ids, idempotency_key
     )
@@ -67,7 +69,13 @@ async def run(
             f"Idempotency-Key {idempotency_key!r} was used for run {run.id}, which targets "
             "other segments."
         )
-    await launcher.start_run(temporal, settings, journey, run)
+    if created:
+        starts = [await handoff.owe_run(session, settings, journey, run)]
+    else:
+        assert journey.id is not None
+        starts = await handoff.find(session, launcher.run_fan_out_id(journey.id, run.id))
+    await session.commit()
+    await handoff.deliver(temporal, settings, session, starts)
     return run
 
 

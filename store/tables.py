@@ -280,6 +280,19 @@ class ManualRunMember(SQLModel, table=True):
     customer_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
 
 
+class OwedStart(SQLModel, table=True):
+    """A workflow start a committed change owes Temporal (a run's fan-out, a journey's
+    cleanup): written in the change's transaction, gone once Temporal has it. What a crash
+    leaves here is started by the worker's relay (`orchestration.handoff`)."""
+
+    __tablename__ = "owed_starts"
+
+    workflow_id: str = Field(sa_column=Column(String(255), primary_key=True))
+    kind: str = Field(max_length=16)  # "run" | "cleanup"
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))
+
+
 class Recommendation(SQLModel, table=True):
     """One node of a proposed change tree (an AI's or a person's): create, update or delete
     one entity. Accepting a node applies its whole pending subtree in one transaction."""

@@ -28,18 +28,23 @@ LOOK_INTERVAL = timedelta(seconds=2)
 # closes can leave its visibility record behind for a while, and looking again and again at
 # such a ghost must not keep the cleanup going.
 GHOSTS_PATCH = "cleanup-ghosts-are-quiet"
-# The request that deletes a journey starts its cleanup before its transaction commits (so
-# the cleanup is durable before the row goes). Should that transaction roll back, the
-# journey is still there and its executions must be left alone: the cleanup waits for the
-# row to be gone, and gives up if it never goes.
+# Deletes used to start their cleanup before their transaction committed, so the cleanup
+# waited for the row to be gone (and gave up if it never went). They now commit first and
+# start it after (`orchestration.handoff`): a cleanup started since has nothing to wait for.
+# Cleanups that began waiting under the old order still do.
 DELETE_COMMITTED_PATCH = "cleanup-waits-for-the-delete"
+STARTED_AFTER_COMMIT_PATCH = "cleanup-starts-after-the-commit"
 
 
 @workflow.defn(name=JOURNEY_CLEANUP)
 class JourneyCleanup:
     @workflow.run
     async def run(self, request: CleanupInput) -> int:
-        if request.mode == "delete" and workflow.patched(DELETE_COMMITTED_PATCH):
+        if (
+            request.mode == "delete"
+            and not workflow.patched(STARTED_AFTER_COMMIT_PATCH)
+            and workflow.patched(DELETE_COMMITTED_PATCH)
+        ):
             await _until_deleted(request)
         ended = 0
         quiet = 0

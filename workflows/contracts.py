@@ -143,8 +143,9 @@ class CleanupInput(BaseModel):
     place_id: int
     journey_id: int
     mode: Literal["cancel", "delete"]
-    # A delete's cleanup ends nothing until the journey's row is gone; if it is still there
-    # after this long, the delete was rolled back and the cleanup gives up.
+    # Read only by cleanups that began before deletes committed first (see
+    # `workflows.cleanup`): they end nothing until the journey's row is gone, and give up
+    # if it is still there after this long.
     commit_grace_seconds: int = 600
 
 
@@ -176,8 +177,7 @@ class RunInput(BaseModel):
 
 class FanOutPage(BaseModel):
     """Where a page of the fan-out left off; `done` once every execution is started, or
-    when the run is not (or no longer) recorded: its journey was deleted, or the `/run`
-    call that started the fan-out failed before it committed."""
+    when the run is no longer recorded (its journey was deleted)."""
 
     after: int
     started: int

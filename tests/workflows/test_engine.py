@@ -3,9 +3,11 @@
 import asyncio
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowExecutionStatus
 
+from orchestration import handoff
+from services import journeys
+from store.db import session_factory
 from tests.fixtures.database import one_backend
 from tests.fixtures.engine import engine_settings, running_engine
 from tests.helpers.api import PLACE, only
@@ -19,8 +21,6 @@ from tests.spec_examples import (
     WINBACK_CREATE,
 )
 from tests.workflows.replay import keep
-from workflows.cleanup import JourneyCleanup
-from workflows.contracts import CleanupInput
 
 # Engine behaviour, not the store's SQL (tests/api and tests/store run that on both
 # backends): one backend is enough.
@@ -319,13 +319,13 @@ async def test_deleting_a_journey_leaves_no_execution(engine_under_test):
     assert await engine.messages() == []
     cleanup = engine.client.get_workflow_handle(f"journey-{journey_id}-delete")
     assert await cleanup.result() == 1
-    await keep(cleanup, "cleanup-delete-after-commit")
+    await keep(cleanup, "cleanup-delete-commit-first")
 
 
-async def test_a_delete_that_rolled_back_ends_nothing(engine_under_test):
-    """A delete starts its cleanup before its transaction commits; if the transaction rolls
-    back, the journey is still there and the cleanup gives up without ending anything. A
-    later DELETE then cleans up as usual."""
+async def test_a_cleanup_a_crash_left_owed_is_started_by_the_relay(engine_under_test, clean_engine):
+    """A DELETE commits the journey's removal with the cleanup it owes, then starts the
+    cleanup. Should the API die in between, the journey is gone and its executions still run
+    until the worker's relay makes the owed start; making it again is a no-op."""
     engine = engine_under_test
     journey_id = await started_journey(
         engine.api, {"name": "d", "trigger_event": "order.created"}, waiting_config(seconds=60)
@@ -333,26 +333,28 @@ async def test_a_delete_that_rolled_back_ends_nothing(engine_under_test):
     (execution_id,) = await send_event(
         engine, "order.created", 1, "o-1", {"email": "a@example.com"}
     )
-    # What the DELETE's start looks like, with no delete following it (and a short grace).
-    request = CleanupInput(
-        place_id=PLACE, journey_id=journey_id, mode="delete", commit_grace_seconds=2
-    )
-    with pytest.raises(WorkflowFailureError) as failed:
-        await engine.client.execute_workflow(
-            JourneyCleanup.run,
-            request,
-            id=f"journey-{journey_id}-delete",
-            task_queue=engine.settings.task_queue,
-        )
-    assert isinstance(failed.value.cause, ApplicationError)
-    assert failed.value.cause.type == "DeleteNotCommitted"
+    # Exactly what the DELETE commits before it asks Temporal, and no more.
+    sessions = session_factory(clean_engine)
+    async with sessions() as session:
+        await journeys.remove(session, await journeys.get(session, PLACE, journey_id))
+        await session.commit()
+    assert (await engine.api.get(f"{BASE}/{journey_id}")).status_code == 404
     execution = engine.client.get_workflow_handle(execution_id)
     assert (await execution.describe()).status == WorkflowExecutionStatus.RUNNING
-    assert (await engine.api.get(f"{BASE}/{journey_id}")).status_code == 200
 
-    assert (await engine.api.delete(f"{BASE}/{journey_id}")).status_code == 204
+    # A start younger than the grace is left to its request.
+    assert await handoff.relay_once(engine.client, engine.settings, sessions, grace=60) == 0
+    assert await handoff.relay_once(engine.client, engine.settings, sessions, grace=-1) == 1
     cleanup = engine.client.get_workflow_handle(f"journey-{journey_id}-delete")
     assert await cleanup.result() == 1
+    async with asyncio.timeout(30):
+        while True:
+            if not [w async for w in engine.client.list_workflows(f"JourneyId = {journey_id}")]:
+                break
+            await asyncio.sleep(0.5)
+    assert await handoff.relay_once(engine.client, engine.settings, sessions, grace=-1) == 0
+    # A repeated DELETE finds nothing left to do.
+    assert (await engine.api.delete(f"{BASE}/{journey_id}")).status_code == 404
 
 
 async def test_cancel_one_execution(engine_under_test):

@@ -7,6 +7,10 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from orchestration import handoff
+from services import journeys
+from store import runs as store_runs
+from store.db import session_factory
 from tests.fixtures.database import one_backend
 from tests.fixtures.engine import engine_settings, running_engine
 from tests.helpers.api import PLACE, classified, import_customers, only
@@ -251,3 +255,45 @@ async def test_deleting_a_journey_mid_run_ends_the_run_and_its_executions(
             assert (await fan_out.describe()).status != WorkflowExecutionStatus.RUNNING
         except RPCError as gone:
             assert gone.status == RPCStatusCode.NOT_FOUND
+
+
+@one_backend
+async def test_a_fan_out_a_crash_left_owed_starts_on_the_repeat_or_by_the_relay(
+    engine_under_test, clean_engine
+):
+    """`/run` commits the run with the fan-out it owes, then starts the fan-out. Should the
+    API die in between, the repeat with the same Idempotency-Key starts it; without a
+    repeat, the worker's relay does."""
+    engine = engine_under_test
+    await import_customers(engine.api, [{"id": i} for i in range(1, 4)])
+    journey_id = await manual_journey(engine.api, "Owed", FINAL_ONLY)
+    sessions = session_factory(clean_engine)
+
+    async def committed_then_crashed(key: str) -> str:
+        """Exactly what `/run` commits before it asks Temporal."""
+        async with sessions() as session:
+            journey = await journeys.get(session, PLACE, journey_id)
+            run, _ = await store_runs.create(session, journey, [], [], key)
+            await handoff.owe_run(session, engine.settings, journey, run)
+            await session.commit()
+            return run.id
+
+    repeated = await committed_then_crashed("first")
+    left = await committed_then_crashed("second")
+    await asyncio.sleep(1)
+    for run_id in (repeated, left):
+        found = await engine.api.get(f"{BASE}/{journey_id}/runs/{run_id}")
+        run = only(found.json(), "journey_run")
+        assert (run["status"], run["started"]) == ("starting", 0)
+
+    again = await engine.api.post(
+        f"{BASE}/{journey_id}/run", json={}, headers={"Idempotency-Key": "first"}
+    )
+    assert (again.json()["runId"], again.json()["triggered"]) == (repeated, 3)
+    assert (await finished_run(engine.api, journey_id, repeated))["started"] == 3
+
+    assert await handoff.relay_once(engine.client, engine.settings, sessions, grace=-1) == 1
+    assert (await finished_run(engine.api, journey_id, left))["started"] == 3
+    assert await handoff.relay_once(engine.client, engine.settings, sessions, grace=-1) == 0
+    ids = await visible(engine.client, executions_of(journey_id), 6)
+    assert len(set(ids)) == 6

@@ -15,7 +15,7 @@ from activities.audience import Audience
 from activities.campaigns import Campaigns
 from activities.channels import Channel, build_channels, close_channels
 from activities.definitions import Definitions
-from activities.delivery import Delivery
+from activities.delivery import Delivery, SendTiming
 from activities.executions import Executions
 from activities.runs import RunPages
 from journeys.settings import Settings, get_settings
@@ -33,7 +33,7 @@ def build_worker(
 ) -> Worker:
     sessions = session_factory(engine)
     gate = write_gate(engine, settings.database_timeout_seconds)
-    delivery = Delivery(sessions, channels, gate)
+    delivery = Delivery(sessions, channels, gate, SendTiming.of(settings))
     audience = Audience(sessions)
     campaigns = Campaigns(sessions)
     executions = Executions(client)

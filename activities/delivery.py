@@ -18,6 +18,7 @@ over — then the log says the recipient may get the message twice.
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -31,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels import Channel, Outgoing, ProviderUnavailable, Rejected
 from journeys import rendering
+from journeys.settings import Settings
 from store import messages, templates
 from store.db import SessionFactory
 from store.messages import FINAL
@@ -40,13 +42,45 @@ from workflows.visibility import SEND_MESSAGE
 
 T = TypeVar("T")
 HEARTBEAT_EVERY = 2.0
-# The provider's whole answer (connect, TLS, login, hand-over) must come within this.
-SEND_DEADLINE = 30.0
-# A claim lasts past the longest an attempt can take from claiming to recording: the send,
-# then recording the answer, tried again while the database is away until RECORD_MARGIN
-# before the lease ends (one try is bounded by the write queue, the lock and a statement).
-LEASE_SECONDS = 60
-RECORD_MARGIN = 25.0
+# Past this lease a claim is surely over: Temporal's start-to-close of a send
+# (workflows.journey.SEND_TIMEOUT, 150 s) gives up on a live attempt only after it.
+MAX_LEASE_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class SendTiming:
+    """How long a send may take, and so how long its claim is held.
+
+    A claim lasts past the longest an attempt can take from claiming to recording: the send
+    (`deadline`: the provider's whole answer — connect, TLS, login, hand-over), then
+    recording the answer, tried again while the database is away (`window`) until
+    `record_margin` before the lease ends, which is one try's bound (the write queue, the
+    lock, a statement) and some slack."""
+
+    deadline: float = 30.0
+    window: float = 5.0
+    record_margin: float = 25.0
+
+    @property
+    def lease(self) -> int:
+        return math.ceil(self.deadline + self.window + self.record_margin)
+
+    @classmethod
+    def of(cls, settings: Settings) -> "SendTiming":
+        timing = cls(
+            deadline=settings.send_deadline_seconds,
+            record_margin=settings.database_timeout_seconds
+            + settings.database_statement_timeout_seconds
+            + 10.0,
+        )
+        if timing.lease > MAX_LEASE_SECONDS:
+            raise ValueError(
+                f"a send's claim would last {timing.lease} s, over {MAX_LEASE_SECONDS} s: "
+                "lower JOURNEYS_SEND_DEADLINE_SECONDS or the database timeouts"
+            )
+        return timing
+
+
 # Give up on an unavailable provider when less than this is left of the step's budget:
 # the next retry (backoff up to 5 minutes) and its send would not fit.
 LAST_CHANCE = timedelta(minutes=6)
@@ -101,9 +135,11 @@ class Delivery:
         sessions: SessionFactory,
         channels: Mapping[str, Channel],
         gate: AbstractAsyncContextManager[Any] | None = None,
+        timing: SendTiming | None = None,
     ) -> None:
         self.sessions = sessions
         self.channels = channels
+        self.timing = timing or SendTiming()
         # Every send writes twice (claim, answer): see `store.db.write_gate`.
         self.gate = gate or contextlib.nullcontext()
 
@@ -115,7 +151,7 @@ class Delivery:
                 return claim
             channel = self.channels[request.channel]
             try:
-                async with asyncio.timeout(SEND_DEADLINE):
+                async with asyncio.timeout(self.timing.deadline):
                     delivered = await channel.send(claim.outgoing)
             except Rejected as rejected:
                 return await self._finish(claim, "failed", rejected.reason, channel.provider)
@@ -123,7 +159,7 @@ class Delivery:
                 reason = (
                     down.reason
                     if isinstance(down, ProviderUnavailable)
-                    else f"no answer within {SEND_DEADLINE:.0f} s"
+                    else f"no answer within {self.timing.deadline:g} s"
                 )
                 uncertain = not isinstance(down, ProviderUnavailable) or down.uncertain
                 if _budget_spent():
@@ -181,7 +217,7 @@ class Delivery:
                 return _counted(message)
             assert customer is not None
             recipients, _ = _recipients(request.channel, customer)
-            lease_until = int(time.time()) + LEASE_SECONDS
+            lease_until = int(time.time()) + self.timing.lease
             pending = await messages.record(
                 session,
                 key,
@@ -234,7 +270,7 @@ class Delivery:
                 await session.commit()
                 return message
 
-        window = claim.lease_until - RECORD_MARGIN - time.time()
+        window = claim.lease_until - self.timing.record_margin - time.time()
         message = await _shielded(_retrying_database(record, window))
         return _counted(message) if status in FINAL else _result(message)
 

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".journeys")
@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # their executions this many at a time (each start is one RPC to Temporal).
     run_page_size: int = 1_000
     run_concurrency: int = 32
+    # A provider's whole answer to one send (connect, TLS, login, hand-over) must come within
+    # this; the send's claim on its message, and so the wait before a send lost with its
+    # worker is tried again, lasts about this plus 30 s (`activities.delivery.SendTiming`).
+    send_deadline_seconds: float = Field(default=30.0, gt=0, le=60)
     # Larger than any journey body; sized for `POST /customers/import` of 10 000 customers.
     max_body_bytes: int = 16 * 1024 * 1024
 

@@ -73,6 +73,11 @@ async def test_killed_worker_loses_and_duplicates_nothing(
         smtp_port=str(smtp_port),
         smtp_security="none",
         email_from="rewards@example.com",
+        # A lease of 2 + 5 + (1 + 2 + 10) = 20 s instead of 60: the sends the kill cut off
+        # are tried again that much sooner.
+        send_deadline_seconds="2",
+        database_timeout_seconds="1",
+        database_statement_timeout_seconds="2",
     )
     app_settings = settings.model_copy(update={"task_queue": task_queue})
     async with app_client(client, clean_engine, app_settings, keys) as api:

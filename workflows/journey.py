@@ -67,7 +67,7 @@ SEND_RETRY = RetryPolicy(
 READ_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
-# Past the send's lease (activities.delivery.LEASE_SECONDS): Temporal gives up on a live
+# Past the send's lease (activities.delivery.MAX_LEASE_SECONDS): Temporal gives up on a live
 # attempt only after it can no longer be sending; a dead worker is noticed by its heartbeat.
 SEND_TIMEOUT = timedelta(seconds=150)
 # Sends heartbeat while a provider is asked: a send lost with its worker is retried soon.

@@ -10,7 +10,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.delivery import Delivery
+from activities.delivery import Delivery, SendTiming
 from store import customers
 from store.db import SessionFactory, session_factory
 from tests.helpers.api import PLACE
@@ -297,10 +297,8 @@ async def test_the_activity_heartbeats_while_it_waits_for_the_database(api, deli
     assert len(mailbox.received) == 1
 
 
-async def test_no_resend_through_fcm_while_an_earlier_attempt_may_be_in_flight(
-    api, delivery, http, monkeypatch
-):
-    monkeypatch.setattr("activities.delivery.LEASE_SECONDS", 2)
+async def test_no_resend_through_fcm_while_an_earlier_attempt_may_be_in_flight(api, delivery, http):
+    delivery = Delivery(delivery.sessions, delivery.channels, timing=SendTiming(1.5, 0.25, 0.25))
     http.route("POST", FCM_PATH, Reply(200, {"name": "projects/p/messages/1"}, delay=1.0))
     request = send("push", 8, key="k-fcm-flight", customer_id=7)
     await cancelled_mid_send(environment(), delivery, request, http, FCM_PATH)

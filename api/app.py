@@ -3,13 +3,15 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api import (
     campaigns,
+    contract,
     customers,
+    docs,
     errors,
     events,
     executions,
@@ -23,6 +25,7 @@ from api import (
     templates,
 )
 from api.body_guard import BodyGuard
+from api.deps import known_query
 from journeys.settings import Settings, get_settings
 from orchestration import temporal_client
 from services.auth import KeyCache
@@ -63,6 +66,9 @@ def create_app(
         summary="Durable customer journeys for loyalty platforms, run on Temporal.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(known_query)],
     )
     app.state.settings = settings
     app.state.keys = KeyCache()
@@ -84,5 +90,7 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router)
+    docs.install(app)
+    contract.install(app)
 
     return app

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from api.contract import CONFLICT
 from api.deps import CurrentManager, Pagination, Session
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
@@ -79,9 +80,10 @@ async def update_campaign(
     return envelope(KIND, [_out(campaign)])
 
 
-@router.delete("/{campaign_id}", status_code=204, response_class=Response)
+@router.delete("/{campaign_id}", status_code=204, response_class=Response, responses=CONFLICT)
 async def delete_campaign(
     manager: CurrentManager, session: Session, campaign_id: CampaignId
 ) -> None:
-    """Delete a campaign (clones already made for customers stay)."""
+    """Delete a campaign that no journey's current config clones (409 names the journeys);
+    clones already made for customers stay."""
     await service.delete(session, manager.place_id, campaign_id)

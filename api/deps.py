@@ -8,10 +8,15 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader
+from pydantic.alias_generators import to_snake
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
+from journeys.errors import Invalid, Issue
 from journeys.settings import Settings
 from services import journeys as journey_service
 from services.auth import Manager, authenticate
@@ -40,10 +45,19 @@ PlaceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The place's id.")]
 MANAGER_STATE = "journeys.manager"
 
 
+# Not `auto_error`: a missing key is answered with the error body like every other refusal.
+API_KEY = APIKeyHeader(
+    name="Api-Key",
+    scheme_name="ApiKey",
+    description="A manager API key of the place (`journeys keys create --place ID`).",
+    auto_error=False,
+)
+
+
 async def _manager(
     request: Request,
     place_id: PlaceId,
-    api_key: Annotated[str | None, Header(alias="Api-Key")] = None,
+    api_key: Annotated[str | None, Security(API_KEY)] = None,
 ) -> Manager:
     known = request.scope.get("state", {}).get(MANAGER_STATE)
     if isinstance(known, Manager) and known.place_id == place_id:
@@ -124,3 +138,41 @@ async def _locked_journey(
 # locked one is held until the request's transaction ends (a route that changes it).
 CurrentJourney = Annotated[Journey, Depends(_journey)]
 LockedJourney = Annotated[Journey, Depends(_locked_journey)]
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    names = _QUERY_NAMES.get(id(route))
+    if names is None:
+        names = _QUERY_NAMES[id(route)] = frozenset(_queries(route.dependant))
+    return names
+
+
+def _queries(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _queries(dependency)
+    return names
+
+
+async def known_query(request: Request) -> None:
+    """Refuse query parameters the endpoint doesn't take (`?perPage=` is not `?per_page=`),
+    as unknown body keys are: silently ignoring one answers a question nobody asked."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute):
+        return
+    known = _query_names(route)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if unknown:
+        raise Invalid([Issue(name, _unknown_query(name, known)) for name in unknown])
+
+
+def _unknown_query(name: str, known: frozenset[str]) -> str:
+    snake = to_snake(name)
+    if snake != name and snake in known:
+        return f"is not a query parameter of this endpoint: did you mean {snake}?"
+    if not known:
+        return "is not a query parameter of this endpoint, which takes none"
+    return f"is not a query parameter of this endpoint; it takes {', '.join(sorted(known))}"

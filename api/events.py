@@ -1,26 +1,59 @@
 """Business events: `/places/{placeId}/events` starts executions of the matching journeys."""
 
-from typing import Annotated
+import json
+from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import JsonValue
 
+from api.contract import body_of
 from api.deps import AppSettings, CurrentManager, Session, Sessions, TemporalClient, WriteGate
+from journeys.errors import Invalid, Issue
+from journeys.schemas import Resource
 from services import events as service
+
+
+class EventAccepted(Resource):
+    event_id: str
+    triggered: int
+    executions: list[str]
+
+
+class EventsAccepted(Resource):
+    events: list[EventAccepted]
+    triggered: int
+
 
 router = APIRouter(prefix="/places/{place_id}/events", tags=["events"])
 
 
-@router.post("", status_code=202)
+async def _body(request: Request) -> dict[str, Any]:
+    """The JSON object sent (the body guard has vetted it): one event or a batch, told
+    apart by the service, so the hot path parses the body once."""
+    raw = await request.body()
+    if not raw:
+        raise Invalid([Issue("body", "a JSON body is required")])
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        raise Invalid([Issue("body", 'must be an object: one event, or {"events": [...]}')])
+    return body
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=None,
+    responses={202: {"model": EventAccepted | EventsAccepted}},
+    openapi_extra=body_of(service.EventIn, service.EventBatch),
+)
 async def receive_events(
+    request: Request,
     manager: CurrentManager,
     sessions: Sessions,
     session: Session,
     gate: WriteGate,
     temporal: TemporalClient,
     settings: AppSettings,
-    body: Annotated[dict[str, JsonValue], Body()],
 ) -> JSONResponse:
     """Start an execution of every active journey of the place whose trigger is the event
     (one event, or `{"events": [...]}` of up to 1000). A repeated `event_id` starts nothing
@@ -28,6 +61,6 @@ async def receive_events(
     `customer` profile in the event is upserted first. Answers once the starts are durable
     (503 if Temporal can't be reached: send the event again)."""
     answer = await service.receive(
-        sessions, session, gate, temporal, settings, manager.place_id, body
+        sessions, session, gate, temporal, settings, manager.place_id, await _body(request)
     )
     return JSONResponse(answer, status_code=202)

@@ -11,7 +11,7 @@ from journeys.schemas import Resource
 from services import executions as service
 from services.executions import Status, seconds
 from workflows.contracts import StepRecord
-from workflows.model.machine import MAX_ID
+from workflows.model.machine import MAX_ID, MAX_NAME
 
 KIND = "journey_execution"
 ExecutionId = Annotated[str, Path(max_length=400, description="The execution's id.")]
@@ -66,10 +66,20 @@ async def list_executions(
     paging: Pagination,
     status: Annotated[Status | None, Query()] = None,
     customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    state: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_NAME,
+            description="Only running executions that are in this state now (its name in "
+            "machineConfig.states): who is waiting at step X.",
+        ),
+    ] = None,
 ) -> JSONResponse:
-    """The journey's executions, newest first (paginated; filter by status, customer_id)."""
+    """The journey's executions, newest first (paginated; filter by status, customer_id,
+    state)."""
     rows, total = await service.page(
-        temporal, journey, paging.offset, paging.per_page, status, customer_id
+        temporal, journey, paging.offset, paging.per_page, status, customer_id, state
     )
     return envelope(KIND, [_out(row) for row in rows], paging.meta(total))
 

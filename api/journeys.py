@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
 
+from api.contract import CONFLICT
 from api.deps import (
     AppSettings,
     CurrentJourney,
@@ -109,7 +110,11 @@ async def start_journey(session: Session, journey: LockedJourney) -> JSONRespons
     return _one(await service.start(session, journey))
 
 
-@router.post("/{journey_id}/stop", response_model=None, responses={200: {"model": JourneyEnvelope}})
+@router.post(
+    "/{journey_id}/stop",
+    response_model=None,
+    responses={200: {"model": JourneyEnvelope}, **CONFLICT},
+)
 async def stop_journey(
     session: Session,
     temporal: TemporalClient,

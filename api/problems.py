@@ -18,3 +18,10 @@ def error_response(
         },
         status_code=status,
     )
+
+
+# The header a 503 carries, as the OpenAPI document describes it.
+RETRY_AFTER = {
+    "description": "Seconds to wait before sending the same request again.",
+    "schema": {"type": "integer"},
+}

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from api.contract import CONFLICT
 from api.deps import AppSettings, CurrentManager, Pagination, Session, TemporalClient
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
@@ -97,7 +98,7 @@ async def get_recommendation(
 @router.post(
     "/{recommendation_id}/accept",
     response_model=None,
-    responses={200: {"model": RecommendationEnvelope}},
+    responses={200: {"model": RecommendationEnvelope}, **CONFLICT},
 )
 async def accept_recommendation(
     manager: CurrentManager,
@@ -120,7 +121,7 @@ async def accept_recommendation(
 @router.post(
     "/{recommendation_id}/reject",
     response_model=None,
-    responses={200: {"model": RecommendationEnvelope}},
+    responses={200: {"model": RecommendationEnvelope}, **CONFLICT},
 )
 async def reject_recommendation(
     manager: CurrentManager, session: Session, recommendation_id: RecommendationId

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Path
 from fastapi.responses import JSONResponse
 
+from api.contract import CONFLICT
 from api.deps import AppSettings, CurrentJourney, Pagination, Session, TemporalClient
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
@@ -51,7 +52,7 @@ def _out(run: ManualRun) -> RunOut:
     return RunOut.model_validate(run, from_attributes=True)
 
 
-@router.post("/run", response_model=Triggered)
+@router.post("/run", response_model=Triggered, responses=CONFLICT)
 async def run_journey(
     session: Session,
     temporal: TemporalClient,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from api.contract import CONFLICT
 from api.deps import CurrentManager, Pagination, Session
 from api.wire import CustomerOut, envelope, envelope_models
 from journeys.schemas import Resource
@@ -78,7 +79,7 @@ async def update_segment(
     return envelope(KIND, [await _out(session, segment)])
 
 
-@router.delete("/{segment_id}", status_code=204, response_class=Response)
+@router.delete("/{segment_id}", status_code=204, response_class=Response, responses=CONFLICT)
 async def delete_segment(manager: CurrentManager, session: Session, segment_id: SegmentId) -> None:
     """Delete a segment that no journey of the place uses (409 names the journeys)."""
     await service.delete(session, manager.place_id, segment_id)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from api.contract import CONFLICT
 from api.deps import CurrentManager, Pagination, Session
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
@@ -76,9 +77,9 @@ async def update_template(
     return envelope(KIND, [_out(template)])
 
 
-@router.delete("/{template_id}", status_code=204, response_class=Response)
+@router.delete("/{template_id}", status_code=204, response_class=Response, responses=CONFLICT)
 async def delete_template(
     manager: CurrentManager, session: Session, template_id: TemplateId
 ) -> None:
-    """Delete a template; journey steps that use it then log their messages as skipped."""
+    """Delete a template that no journey's current config sends (409 names the journeys)."""
     await service.delete(session, manager.place_id, template_id)

@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from journeys.errors import Invalid, Issue, NotFound
 from orchestration import handoff
-from services import campaigns, changes, journeys, segments, templates
+from services import campaigns, changes, journeys, segments, templates, usage
 from services.auth import Manager
 from services.changes import JOURNEY, NOUNS, Change
 from services.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
@@ -28,6 +28,7 @@ from store.tables import Campaign, Journey, OwedStart, Recommendation, Segment, 
 from workflows.model import MANUAL
 
 MODELS: dict[str, Any] = {TEMPLATE: Template, SEGMENT: Segment, CAMPAIGN: Campaign}
+USED: dict[str, usage.Used] = {TEMPLATE: "template", SEGMENT: "segment", CAMPAIGN: "campaign"}
 CREATE: dict[str, Any] = {
     TEMPLATE: templates.create,
     SEGMENT: segments.create,
@@ -240,23 +241,26 @@ class _Accept:
             self.rechecked.add(journey.id)
         self.applied.add(node, journey.id)
 
-    async def segments_in_use(self, nodes: list[Node]) -> None:
-        """A deleted segment that a journey still waits on (a journey whose config the tree
-        changed has had that reported already; a deleted one doesn't count)."""
+    async def still_used(self, nodes: list[Node]) -> None:
+        """A deleted template, segment or campaign that a journey still names (a journey
+        whose config the tree changed has had that reported already; a deleted one doesn't
+        count)."""
         touched = self.rechecked | {journey.id for journey in self.doomed}
         for node in nodes:
-            if node.change.category != SEGMENT or node.change.type != "delete":
+            what = node.change.category
+            if node.change.type != "delete" or what not in USED:
                 continue
             assert node.change.target is not None
             users = [
                 journey_id
-                for journey_id in await segments.journeys_using(
-                    self.session, self.manager.place_id, node.change.target
+                for journey_id in await usage.journeys_using(
+                    self.session, self.manager.place_id, USED[what], node.change.target
                 )
                 if journey_id not in touched
             ]
             if users:
-                self.issues.append(Issue(node.at("id"), segments.in_use(node.change.target, users)))
+                message = usage.in_use(USED[what], node.change.target, users)
+                self.issues.append(Issue(node.at("id"), message))
 
 
 async def accept(
@@ -283,7 +287,7 @@ async def accept(
     for node in nodes:
         if node.change.category == JOURNEY:
             await work.run(node, work.journey)
-    await work.segments_in_use(nodes)
+    await work.still_used(nodes)
     if work.issues:
         raise Invalid(work.issues, "The recommendation can't be accepted; nothing was applied.")
     if work.doomed:

@@ -7,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.errors import Invalid, Issue
 from journeys.schemas import Request
+from services import usage
 from store import crud
 from store.tables import Campaign
 
@@ -69,5 +70,8 @@ async def update_by_id(
 
 
 async def delete(session: AsyncSession, place_id: int, campaign_id: int) -> None:
-    """Clones already made for customers stay."""
-    await crud.delete(session, await get(session, place_id, campaign_id))
+    """Delete a campaign no journey's current config clones (`Conflict` names the
+    journeys); clones already made for customers stay."""
+    campaign = await get(session, place_id, campaign_id, lock=True)
+    await usage.refuse_if_used(session, place_id, "campaign", campaign_id)
+    await crud.delete(session, campaign)

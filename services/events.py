@@ -8,7 +8,7 @@ import uuid
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, JsonValue, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -47,6 +47,23 @@ def _event_id(value: str | None) -> str | None:
 
 
 class EventIn(Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event": "account.created",
+                    "customer_id": 7,
+                    "event_id": "account-7-created",
+                    "data": {"source": "app"},
+                    "customer": {
+                        "email": "ana@example.com",
+                        "attributes": {"tier": "gold", "classification": "new"},
+                    },
+                }
+            ]
+        }
+    )
+
     event: Annotated[TriggerEvent, AfterValidator(_not_manual)]
     customer_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     event_id: Annotated[str | None, AfterValidator(_event_id)] = None

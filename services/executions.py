@@ -95,10 +95,14 @@ async def page(
     limit: int,
     status: Status | None = None,
     customer_id: int | None = None,
+    state: str | None = None,
 ) -> tuple[list[Execution], int]:
-    """The journey's executions, newest first (filtered by status, customer), and the total."""
+    """The journey's executions, newest first (filtered by status, customer, the state they
+    are in now), and the total."""
     assert journey.id is not None
-    query = executions_query(journey.place_id, journey.id, status=status, customer_id=customer_id)
+    query = executions_query(
+        journey.place_id, journey.id, status=status, customer_id=customer_id, state=state
+    )
     async with reachable():
         total = (await temporal.count_workflows(query)).count
         items = []

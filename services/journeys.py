@@ -4,7 +4,7 @@ activation, and deletion with every execution."""
 import copy
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -32,6 +32,27 @@ from workflows.model.machine import (
 MAX_CONFIG_BYTES = 256 * 1024
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 Description = Annotated[str, Field(max_length=10_000)]
+# Any JSON is taken (and checked by `checked_config`, which names each problem's path).
+MachineConfig = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "object"}, {"type": "null"}],
+            "description": "The journey's steps: `initial` and `states` (see the README's "
+            "Journeys section). null: the journey completes at once.",
+        }
+    ),
+]
+WELCOME_CONFIG: dict[str, Any] = {
+    "initial": "send_welcome",
+    "states": {
+        "send_welcome": {
+            "meta": {"type": "send_email", "templateId": 5},
+            "on": {"DONE": "done"},
+        },
+        "done": {"type": "final"},
+    },
+}
 
 
 def _not_blank(value: str | None) -> str | None:
@@ -41,19 +62,33 @@ def _not_blank(value: str | None) -> str | None:
 
 
 class JourneyCreate(Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Welcome new members",
+                    "trigger_event": "account.created",
+                    "description": "Send a welcome email when someone joins the loyalty programme.",
+                }
+            ]
+        }
+    )
+
     name: Name
     trigger_event: TriggerEvent
     description: Description | None = None
-    machine_config: Any = None
+    machine_config: MachineConfig = None
 
     _name = field_validator("name")(_not_blank)
 
 
 class JourneyUpdate(Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"machine_config": WELCOME_CONFIG}]})
+
     name: Name | None = None
     trigger_event: TriggerEvent | None = None
     description: Description | None = None
-    machine_config: Any = None
+    machine_config: MachineConfig = None
 
     _name = field_validator("name")(_not_blank)
 

@@ -3,7 +3,7 @@ started durably by a fan-out workflow."""
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -21,6 +21,12 @@ SegmentIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(max_l
 
 
 class RunRequest(Request):
+    """VIP customers (segment 4) who are not churned (segment 6); no include: everyone."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"include_segment_ids": [4], "exclude_segment_ids": [6]}]}
+    )
+
     include_segment_ids: SegmentIds = Field(default_factory=list)
     exclude_segment_ids: SegmentIds = Field(default_factory=list)
 

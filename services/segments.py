@@ -3,17 +3,16 @@ of customer ids); one a journey waits on can't be deleted."""
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from journeys.errors import Conflict, Invalid, Issue
+from journeys.errors import Invalid, Issue
 from journeys.schemas import Request
+from services import usage
 from store import crud
-from store import journeys as journey_store
 from store import segments as store
 from store.tables import Customer, Segment
-from workflows.model import read_machine_config
-from workflows.model.machine import MAX_ID, WaitForConditionStep
+from workflows.model.machine import MAX_ID
 from workflows.model.operators import SEGMENT_OPERATORS, check_condition
 
 MAX_CONDITIONS = 100
@@ -25,6 +24,21 @@ Conditions = Annotated[list[dict[str, JsonValue]], Field(max_length=MAX_CONDITIO
 
 class SegmentCreate(Request):
     """A rule segment (`match` + `conditions`) or a static one (`customer_ids`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "VIP",
+                    "match": "all",
+                    "conditions": [
+                        {"attribute": "classification", "operator": "eq", "value": "vip"}
+                    ],
+                },
+                {"name": "Beta testers", "customer_ids": [7, 12, 31]},
+            ]
+        }
+    )
 
     name: Name
     match: Literal["all", "any"] | None = None
@@ -128,36 +142,10 @@ async def update_by_id(
     return await update(session, await get(session, place_id, segment_id, lock=True), body)
 
 
-def in_use(segment_id: int, journey_ids: list[int]) -> str:
-    return (
-        f"Segment {segment_id} is used by journeys {', '.join(map(str, journey_ids))}; "
-        "change their machine_config first."
-    )
-
-
-async def journeys_using(session: AsyncSession, place_id: int, segment_id: int) -> list[int]:
-    """The place's journeys whose current config waits on the segment."""
-    using = []
-    for journey in await journey_store.of_place(session, place_id):
-        if journey.machine_config is None:
-            continue
-        config = read_machine_config(journey.machine_config)
-        if any(
-            isinstance(state.step, WaitForConditionStep)
-            and segment_id in (*state.step.include, *state.step.exclude)
-            for state in config.states.values()
-        ):
-            assert journey.id is not None
-            using.append(journey.id)
-    return using
-
-
 async def delete(session: AsyncSession, place_id: int, segment_id: int) -> None:
     """Delete a segment no journey of the place uses (`Conflict` names the journeys)."""
     segment = await get(session, place_id, segment_id, lock=True)
-    users = await journeys_using(session, place_id, segment_id)
-    if users:
-        raise Conflict(in_use(segment_id, users))
+    await usage.refuse_if_used(session, place_id, "segment", segment_id)
     await crud.delete(session, segment)
 
 

@@ -2,12 +2,13 @@
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys import rendering
 from journeys.errors import Invalid, Issue
 from journeys.schemas import Request
+from services import usage
 from store import crud
 from store.tables import Template
 from workflows.model.machine import ChannelName
@@ -23,6 +24,19 @@ FIELDS: dict[str, dict[str, bool]] = {
 
 
 class TemplateCreate(Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Welcome",
+                    "channel": "email",
+                    "subject": "Welcome, {{ customer.first_name | default: 'friend' }}",
+                    "body": "Thanks for joining {{ place.name }}.",
+                }
+            ]
+        }
+    )
+
     name: Name
     channel: ChannelName
     subject: Text | None = None
@@ -119,5 +133,9 @@ async def update_by_id(
 
 
 async def delete(session: AsyncSession, place_id: int, template_id: int) -> None:
-    """Journey steps that use it then log their messages as skipped."""
-    await crud.delete(session, await get(session, place_id, template_id))
+    """Delete a template no journey's current config sends (`Conflict` names the journeys).
+    Executions still running an older version that sends it log those messages as
+    skipped."""
+    template = await get(session, place_id, template_id, lock=True)
+    await usage.refuse_if_used(session, place_id, "template", template_id)
+    await crud.delete(session, template)

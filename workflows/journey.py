@@ -200,9 +200,12 @@ class JourneyExecution:
         if isinstance(step, WaitForDurationStep):
             now = workflow.now()
             until = wait_until(now, step)
+            # Only the step's record (what queries answer) changes, not the commands.
+            ends = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._steps[-1].detail = f"waiting until {ends}"
             if until > now:
                 await workflow.sleep(until - now, summary=f"{state}: until {until.isoformat()}")
-            return None, None
+            return None, f"waited until {ends}"
         if isinstance(step, ConditionStep):
             read = await workflow.execute_activity(
                 READ_CUSTOMER_ATTRIBUTE,

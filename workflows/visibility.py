@@ -82,11 +82,16 @@ STATUS_FILTERS = {
 
 
 def executions_query(
-    place_id: int, journey_id: int, *, status: str | None = None, customer_id: int | None = None
+    place_id: int,
+    journey_id: int,
+    *,
+    status: str | None = None,
+    customer_id: int | None = None,
+    state: str | None = None,
 ) -> str:
-    """A journey's executions, in a status (a key of `STATUS_FILTERS`) or of a customer if
-    given. Continued-as-new runs are earlier chapters of a still-open execution, not
-    executions."""
+    """A journey's executions, in a status (a key of `STATUS_FILTERS`), of a customer, and
+    running in a state, as given. Continued-as-new runs are earlier chapters of a
+    still-open execution, not executions."""
     query = (
         f"WorkflowType = '{JOURNEY_EXECUTION}' AND {PLACE_ID.name} = {place_id} AND "
         f"{JOURNEY_ID.name} = {journey_id} AND ExecutionStatus != 'ContinuedAsNew'"
@@ -95,6 +100,8 @@ def executions_query(
         query += f" AND {STATUS_FILTERS[status]}"
     if customer_id is not None:
         query += f" AND {CUSTOMER_ID.name} = {int(customer_id)}"
+    if state is not None:
+        query = in_state_query(query, "in", state)
     return query
 
 

@@ -48,3 +48,25 @@ async def test_clone_for_customer_is_idempotent(api, clean_engine):
     assert clone["journeyId"] == 1
     assert clone["executionId"] == "exec-1"
     assert clone["data"] == {"reward": "free dessert", "validDays": 30}
+
+
+async def test_a_campaign_a_journey_clones_cannot_be_deleted(api):
+    config = {
+        "initial": "clone",
+        "states": {
+            "clone": {"meta": {"type": "create_campaign", "campaignId": 55}, "on": {"DONE": "d"}},
+            "d": {"type": "final"},
+        },
+    }
+    made = await api.post(
+        f"/places/{PLACE}/journeys",
+        json={"name": "j", "trigger_event": "order.created", "machine_config": config},
+    )
+    journey_id = only(made.json(), "journey_definition")["id"]
+    response = await api.delete(f"{BASE}/55")
+    assert response.status_code == 409
+    assert response.json()["error"]["message"] == (
+        f"Campaign 55 is used by journeys {journey_id}; change their machine_config first."
+    )
+    await api.delete(f"/places/{PLACE}/journeys/{journey_id}")
+    assert (await api.delete(f"{BASE}/55")).status_code == 204

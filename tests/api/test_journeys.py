@@ -1,5 +1,6 @@
 """Journey definitions through the HTTP API, as the specification describes them."""
 
+import asyncio
 import time
 
 import pytest
@@ -187,6 +188,19 @@ async def test_start_and_stop_toggle_active(api):
     stopped = await api.post(f"{url}/stop", json={"cancel_running": False})
     assert only(stopped.json(), KIND)["active"] is False
     assert only((await api.get(url)).json(), KIND)["active"] is False
+
+
+async def test_start_and_stop_move_updated(api):
+    """Timestamps are whole seconds: each change comes a second after the one before."""
+    journey = await create(api, WINBACK_CREATE)
+    url = f"{BASE}/{journey['id']}"
+    await asyncio.sleep(1.05)
+    started = only((await api.post(f"{url}/start")).json(), KIND)
+    assert started["updated"] > journey["updated"] == journey["created"]
+    await asyncio.sleep(1.05)
+    stopped = only((await api.post(f"{url}/stop")).json(), KIND)
+    assert stopped["updated"] > started["updated"]
+    assert only((await api.get(url)).json(), KIND)["updated"] == stopped["updated"]
 
 
 async def test_active_is_read_only_in_bodies(api):

@@ -479,7 +479,7 @@ async def test_concurrent_accepts_apply_once(api):
     ("body", "path", "message"),
     [
         (rec("create", "item", {"name": "x"}), "category", "this service does not manage item"),
-        (rec("create", "campaign", ["x"]), "data", "must be a valid dictionary"),
+        (rec("create", "campaign", ["x"]), "data", "must be an object"),
         (
             rec(
                 "create", "communication_template", {"name": "t", "channel": "sms", "body": "{{ x"}
@@ -507,7 +507,7 @@ async def test_concurrent_accepts_apply_once(api):
             "data.active",
             "manual journeys are always active",
         ),
-        ({**rec("create", "campaign", {}), "children": {}}, "children", "must be a valid list"),
+        ({**rec("create", "campaign", {}), "children": {}}, "children", "must be an array"),
         ({"type": "create", "data": {}}, "category", "is required"),
         (rec("create", "collection", {}), "category", "does not manage collection"),
         (rec("create", "widget", {}), "category", "must be one of journey"),

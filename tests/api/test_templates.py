@@ -82,3 +82,26 @@ async def test_templates_of_another_place_are_404(api, keys):
         kwargs = {"json": {"name": "mine"}} if method == "PUT" else {}
         response = await api.request(method, f"{BASE}/{template_id}", **kwargs)
         assert response.status_code == 404, method
+
+
+async def test_a_template_a_journey_sends_cannot_be_deleted(api):
+    config = {
+        "initial": "send",
+        "states": {
+            "send": {"meta": {"type": "send_sms", "templateId": 12}, "on": {"DONE": "done"}},
+            "done": {"type": "final"},
+        },
+    }
+    made = await api.post(
+        "/places/42/journeys",
+        json={"name": "j", "trigger_event": "order.created", "machine_config": config},
+    )
+    journey_id = only(made.json(), "journey_definition")["id"]
+    response = await api.delete(f"{BASE}/12")
+    assert response.status_code == 409
+    assert response.json()["error"]["message"] == (
+        f"Template 12 is used by journeys {journey_id}; change their machine_config first."
+    )
+    assert (await api.get(f"{BASE}/12")).status_code == 200
+    await api.put(f"/places/42/journeys/{journey_id}", json={"machine_config": None})
+    assert (await api.delete(f"{BASE}/12")).status_code == 204

@@ -1,6 +1,7 @@
 """Journeys executing on a real Temporal dev server, driven through the HTTP API."""
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -279,6 +280,22 @@ async def test_stop_lets_running_executions_finish(engine_under_test):
     assert await send_event(engine, "order.created", 2, "o-2") == []
     assert (await engine.execution_result(running)).final_state == "done"
     assert [m["status"] for m in await engine.messages()] == ["sent"]
+
+
+async def test_who_is_in_a_step_and_when_its_wait_ends(engine_under_test):
+    """`?state=` lists the executions in a state now; a wait's step says when it ends."""
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "w", "trigger_event": "order.created"}, waiting_config(seconds=600)
+    )
+    (waiting,) = await send_event(engine, "order.created", 1, "o-1", {"email": "a@example.com"})
+    url = f"{BASE}/{journey_id}/executions"
+    assert list(await eventually(engine, f"{url}?state=pause", lambda e: e)) == [waiting]
+    assert (await engine.api.get(f"{url}?state=mail")).json()["meta"]["total"] == 0
+    execution = only((await engine.api.get(f"{url}/{waiting}")).json(), "journey_execution")
+    (step,) = execution["steps"]
+    ends = datetime.fromtimestamp(step["enteredAt"] + 600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert step["detail"] == f"waiting until {ends}"
 
 
 async def test_stop_with_cancel_running_cancels_them(engine_under_test):

@@ -18,6 +18,7 @@ over — then the log says the recipient may get the message twice.
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -41,6 +42,20 @@ from workflows.contracts import SendInput, SendResult
 from workflows.visibility import SEND_MESSAGE
 
 T = TypeVar("T")
+# One line per message handed to a provider: `journeys dev` shows these in its terminal.
+SENT_LOGGER = "journeys.sent"
+sent_log = logging.getLogger(SENT_LOGGER)
+
+
+def sent_line(message: Outgoing, provider: str) -> str:
+    """`email to ana@example.com via outbox: Welcome to Demo, Ana!`"""
+    about = message.subject or message.title or message.body
+    about = " ".join(about.split())
+    if len(about) > 80:
+        about = about[:79] + "…"
+    return f"{message.channel} to {', '.join(message.recipients)} via {provider}: {about}"
+
+
 HEARTBEAT_EVERY = 2.0
 # Past this lease a claim is surely over: Temporal's start-to-close of a send
 # (workflows.journey.SEND_TIMEOUT, 150 s) gives up on a live attempt only after it.
@@ -174,9 +189,11 @@ class Delivery:
                     f"{channel.provider} is unavailable: {reason}", type="ProviderUnavailable"
                 ) from down
             note = "; ".join(n for n in (claim.note, delivered.note) if n) or None
-            return await self._finish(
+            result = await self._finish(
                 claim, "sent", note, delivered.provider, delivered.provider_message_id
             )
+            sent_log.info("%s", sent_line(claim.outgoing, delivered.provider))
+            return result
 
     async def _claim(self, request: SendInput) -> SendResult | _Claim:
         """The message's final result if it has one; else this attempt's claim on it (a

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from journeys.settings import DEFAULT_DATA_DIR, get_settings
+from journeys.settings import DATABASE_FILE, DEFAULT_DATA_DIR, database_url, get_settings
 
 app = typer.Typer(
     help="Journeys: durable customer journeys for loyalty platforms, run on Temporal.",
@@ -19,6 +19,13 @@ keys = typer.Typer(help="Manage manager API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 
 Host = Annotated[str, typer.Option(help="Address the API listens on.")]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        help="Where `journeys dev` keeps the SQLite database (unless JOURNEYS_DATABASE_URL "
+        "is set), Temporal's state and logs."
+    ),
+]
 Port = Annotated[int, typer.Option(help="Port of the API.", min=1, max=65535)]
 
 
@@ -30,9 +37,7 @@ def dev(
         int, typer.Option(help="gRPC port of the Temporal dev server.", min=1, max=65535)
     ] = 7233,
     ui_port: Annotated[int, typer.Option(help="Port of the Temporal UI.", min=1, max=65535)] = 8233,
-    data_dir: Annotated[
-        Path, typer.Option(help="Where the SQLite database, Temporal's state and logs live.")
-    ] = DEFAULT_DATA_DIR,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     api_key: Annotated[
         str | None, typer.Option(help="Use this manager key for place 42 instead of a random one.")
     ] = None,
@@ -79,12 +84,24 @@ def worker() -> None:
 
 
 @app.command()
-def migrate() -> None:
-    """Bring the database (JOURNEYS_DATABASE_URL) to the latest schema."""
+def migrate(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Bring the database (JOURNEYS_DATABASE_URL, or the SQLite file in --data-dir, created
+    if missing) to the latest schema."""
+    from sqlalchemy.exc import DBAPIError
+
     from store.migrate import upgrade
 
-    upgrade(get_settings().database_url)
-    typer.echo("database is up to date", err=True)
+    url = database_url(data_dir)
+    if "JOURNEYS_DATABASE_URL" not in os.environ:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(url)
+    except DBAPIError as error:
+        _database_error(url, error)
+    except OSError as error:
+        typer.echo(f"error: cannot reach the database at {_shown(url)}: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"database {_shown(url)} is up to date", err=True)
 
 
 @app.command("temporal-setup")
@@ -169,7 +186,7 @@ def run_journey(
         try:
             triggered = client.trigger()
             run_id, targeted = triggered["runId"], triggered["triggered"]
-            typer.echo(f"run {run_id}: {targeted} customers targeted", err=True)
+            typer.echo(f"run {run_id}: {_customers(targeted)} targeted", err=True)
             if wait:
                 with typer.progressbar(
                     length=targeted, label="starting executions", file=sys.stderr
@@ -182,27 +199,88 @@ def run_journey(
                         shown = started
 
                     run = client.follow(run_id, progress)
-                typer.echo(f"all {run['started']} executions started", err=True)
+                started = run["started"]
+                typer.echo(
+                    f"{_executions(started)} started. This follows starts only: each "
+                    "execution now runs its steps, and its messages go out as it reaches "
+                    f"them; see GET /places/{place}/messages?journey_id={journey}",
+                    err=True,
+                )
         except RunError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
     typer.echo(run_id)
 
 
+def _customers(count: int) -> str:
+    return "1 customer" if count == 1 else f"{count} customers"
+
+
+def _executions(count: int) -> str:
+    return "the 1 execution" if count == 1 else f"all {count} executions"
+
+
 @keys.command("create")
 def create_key(
     place: Annotated[int, typer.Option(help="The place the key manages.", min=1)],
     user_id: Annotated[int, typer.Option(help="The user the key acts as.", min=1)] = 1,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Print a new manager API key for PLACE (creating the place if missing)."""
+    """Print a new manager API key for PLACE (creating the place if missing), in the database
+    `journeys dev --data-dir` uses (JOURNEYS_DATABASE_URL, if set, wins)."""
+    from sqlalchemy.exc import DBAPIError
+
     from store.db import transaction
     from store.places import add_key
 
+    url = existing_database(data_dir)
+
     async def create() -> str:
-        async with transaction(get_settings().database_url) as session:
+        async with transaction(url) as session:
             return await add_key(session, place, user_id)
 
-    typer.echo(asyncio.run(create()))
+    try:
+        typer.echo(asyncio.run(create()))
+    except DBAPIError as error:
+        _database_error(url, error)
+    except OSError as error:
+        typer.echo(f"error: cannot reach the database at {_shown(url)}: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def existing_database(data_dir: Path) -> str:
+    """The database a command that uses an existing one works on: JOURNEYS_DATABASE_URL, or
+    the SQLite file of `journeys dev --data-dir`, which must exist (never an empty new one)."""
+    url = database_url(data_dir)
+    if "JOURNEYS_DATABASE_URL" not in os.environ and not (data_dir / DATABASE_FILE).exists():
+        typer.echo(
+            f"error: no Journeys database in {data_dir.resolve()}: start `journeys dev` there "
+            "first, pass --data-dir DIR (where `journeys dev --data-dir DIR` keeps it), or set "
+            "JOURNEYS_DATABASE_URL",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return url
+
+
+def _database_error(url: str, error: Exception) -> None:
+    text = str(getattr(error, "orig", None) or error)
+    if "no such table" in text or "does not exist" in text:
+        typer.echo(
+            f"error: the database at {_shown(url)} has no tables yet: run `journeys migrate` "
+            "(or `journeys dev`) first",
+            err=True,
+        )
+        raise typer.Exit(2)
+    typer.echo(f"error: the database at {_shown(url)} failed: {text.splitlines()[0]}", err=True)
+    raise typer.Exit(1)
+
+
+def _shown(url: str) -> str:
+    """The URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ if the supervisor itself dies, so no process outlives it.
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -125,6 +126,45 @@ class Children:
         self.running.clear()
 
 
+# The worker's logger for messages handed to a provider (`activities.delivery.SENT_LOGGER`;
+# not imported, so that `journeys dev` starts without loading the activities).
+SENT_LOGGER = "journeys.sent"
+
+
+class SentLines:
+    """The worker's lines about messages sent, as they are written to its log: `journeys dev`
+    shows them, so a new user sees journeys work without opening a log file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.partial = b""
+
+    def new(self) -> list[str]:
+        try:
+            with self.path.open("rb") as log:
+                log.seek(self.offset)
+                chunk = log.read(1 << 20)
+        except FileNotFoundError:
+            return []
+        self.offset += len(chunk)
+        *lines, self.partial = (self.partial + chunk).split(b"\n")
+        found = (_sent(line.decode(errors="replace")) for line in lines)
+        return [line for line in found if line]
+
+
+def _sent(line: str) -> str | None:
+    """What a `journeys.sent` log line says (text or JSON format), else None."""
+    if line.startswith("{"):
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("logger") == SENT_LOGGER:
+                return str(entry.get("message", ""))
+        return None
+    marker = f" {SENT_LOGGER} "
+    return line.split(marker, 1)[1] if marker in line else None
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -179,9 +219,9 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
     ):
         check_port_free(options.host, port, flag)
 
-    database_url = os.environ.get("JOURNEYS_DATABASE_URL") or (
-        f"sqlite+aiosqlite:///{data_dir / 'journeys.db'}"
-    )
+    from journeys.settings import database_url as database_url_for
+
+    database_url = database_url_for(data_dir)
     env = {
         **os.environ,
         "JOURNEYS_DATABASE_URL": database_url,
@@ -236,6 +276,7 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
         )
         prepare_namespace(f"{temporal_host}:{options.temporal_port}")
         echo("Starting the worker …")
+        sent = SentLines(logs / "worker.log")
         children.start("worker", [sys.executable, "-P", "-m", "journeys.cli", "worker"], env)
         echo("Starting the API …")
         api = [sys.executable, "-P", "-m", "journeys.cli", "api", "--host", options.host]
@@ -253,9 +294,12 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
         echo(f"  Place:        {DEMO_PLACE} (Demo)")
         echo(f"  API key:      {key}")
         echo(f"  Data:         {data_dir} (logs in {logs})")
+        echo("Messages show below as they are sent.")
         echo("Press Ctrl-C to stop.")
         while True:
             children.check_alive()
+            for line in sent.new():
+                echo(f"Sent {line}")
             time.sleep(0.5)
     except _Stop:
         echo("Stopping …")
@@ -299,6 +343,7 @@ def _ensure_demo_place(database_url: str, key: str) -> None:
         async with transaction(database_url) as session:
             await ensure_place(session, DEMO_PLACE, "Demo")
             await demo.seed(session, DEMO_PLACE)
+            await demo.seed_customers(session, DEMO_PLACE)
             try:
                 await add_key(session, DEMO_PLACE, DEMO_USER, key)
             except ValueError as error:

@@ -1,5 +1,6 @@
 """Process settings, read from `JOURNEYS_*` environment variables."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -8,12 +9,20 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".journeys")
+DATABASE_FILE = "journeys.db"
+
+
+def database_url(data_dir: Path) -> str:
+    """JOURNEYS_DATABASE_URL if set, else the SQLite file `journeys dev --data-dir` keeps:
+    one rule for every command."""
+    sqlite = f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}"
+    return os.environ.get("JOURNEYS_DATABASE_URL") or sqlite
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_", extra="ignore")
 
-    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'journeys.db'}"
+    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / DATABASE_FILE}"
     # Longest wait for a database connection (or SQLite's write lock), and for one statement:
     # past them a request answers 503 and an activity is retried, rather than queueing.
     database_timeout_seconds: float = 5.0

@@ -1,5 +1,6 @@
 """Demo content for the demo place: the templates, segments and campaign that the
-specification's examples refer to by id, so those examples run verbatim against `journeys dev`.
+specification's examples refer to by id, so those examples run verbatim against `journeys dev`,
+and a few customers for them to reach.
 """
 
 from typing import Any
@@ -9,7 +10,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.clock import now
-from store.tables import Campaign, Segment, Template
+from store.tables import Campaign, Customer, Segment, Template
 
 _GREETING = "{{ customer.first_name | default: 'there' }}"
 
@@ -98,6 +99,45 @@ CAMPAIGNS: list[dict[str, Any]] = [
         "data": {"reward": "free dessert", "validDays": 30},
     },
 ]
+
+
+def _customer(
+    customer_id: int, name: str, classification: str, tier: str, points: int, *, phone: bool = True
+) -> dict[str, Any]:
+    handle = name.lower().replace("é", "e")
+    return {
+        "id": customer_id,
+        "email": f"{handle}@example.com",
+        "phone": f"+1555010{customer_id:04d}" if phone else None,
+        "push_tokens": [f"demo-device-{handle}"],
+        "attributes": {
+            "first_name": name,
+            "points": points,
+            "account": {"classification": classification, "tier": tier},
+        },
+    }
+
+
+# A few customers for `journeys dev`, so the examples have someone to reach: the VIP
+# segment (4) and the VIP branch pick Ana and Eva, the churned segment (6) Chloé, the gold
+# tier (12) Ana and Chloé. The suite's places start without them.
+CUSTOMERS: list[dict[str, Any]] = [
+    _customer(1, "Ana", "vip", "gold", 1200),
+    _customer(2, "Ben", "new", "silver", 40),
+    _customer(3, "Chloé", "churned", "gold", 310),
+    _customer(4, "Dev", "inactive", "platinum", 90, phone=False),
+    _customer(5, "Eva", "vip", "platinum", 5400),
+    _customer(6, "Finn", "active", "silver", 150),
+]
+
+
+async def seed_customers(session: AsyncSession, place_id: int) -> None:
+    """Create the demo customers whose ids the place doesn't have yet."""
+    stamp = now()
+    for row in CUSTOMERS:
+        if await session.get(Customer, (place_id, row["id"])) is None:
+            session.add(Customer(**row, place_id=place_id, created=stamp, updated=stamp))
+    await session.flush()
 
 
 async def seed(session: AsyncSession, place_id: int) -> None:

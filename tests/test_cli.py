@@ -62,6 +62,42 @@ def test_keys_create_rejects_bad_place(database_url):
     assert "--place" in result.stderr
 
 
+def test_keys_create_finds_the_database_as_journeys_dev_does(tmp_path):
+    """Without JOURNEYS_DATABASE_URL, the SQLite file in --data-dir (./.journeys by default);
+    a missing or unmigrated one is said plainly, and no empty file is left behind."""
+    env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
+
+    def keys_create(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        command = [*JOURNEYS, "keys", "create", "--place", "42", *args]
+        return subprocess.run(
+            command, env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+        )
+
+    missing = keys_create(cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "no Journeys database in" in missing.stderr and "--data-dir" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    assert not (tmp_path / ".journeys").exists()
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "journeys.db").touch()  # there, but never migrated
+    empty = keys_create("--data-dir", str(data), cwd=tmp_path)
+    assert empty.returncode == 2
+    assert "has no tables yet: run `journeys migrate`" in empty.stderr
+    assert "Traceback" not in empty.stderr
+
+    migrated = subprocess.run(
+        [*JOURNEYS, "migrate", "--data-dir", str(data)], env=env, capture_output=True, text=True
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    made = keys_create("--data-dir", "data", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("jrn_")
+    # From inside the data dir's parent with the default: ./.journeys, which doesn't exist.
+    assert keys_create(cwd=data).returncode == 2
+
+
 def test_migrate_is_idempotent_and_matches_the_models(tmp_path, database_url):
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}" if "sqlite" in database_url else None
     if url is None:
@@ -159,6 +195,7 @@ async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
             assert (
                 await http.get("/places/42/journeys", headers={"Api-Key": "nope"})
             ).status_code == 401
+            await demo_customers_get_messages(http)
             await run_from_the_command_line(http, api_url)
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"http://127.0.0.1:{dev.ui_port}/")).status_code == 200
@@ -171,6 +208,8 @@ async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
         code = dev.stop(signal.SIGINT)
     assert code == 0
     assert _processes_mentioning(str(data_dir)) == []
+    # The terminal showed the message as it went out.
+    assert "Sent email to ana@example.com via outbox: Welcome to Demo, Ana!" in dev.lines
 
     # Restarting on the same data dir keeps the data and the key; without --api-key a key of
     # its own is printed, and it is the same on the next start.
@@ -182,7 +221,7 @@ async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
                 listed = await http.get("/places/42/journeys", headers={"Api-Key": key})
                 assert listed.status_code == 200
                 names = [j["name"] for j in listed.json()["node.journey_definition"].values()]
-                assert names == ["kept", "cli"]
+                assert names == ["kept", "welcome", "cli"]
     finally:
         assert again.stop(signal.SIGTERM) == 0
     assert _processes_mentioning(str(data_dir)) == []
@@ -256,6 +295,41 @@ async def journeys_async(*args: str, env: dict[str, str]) -> subprocess.Complete
     return await asyncio.to_thread(
         subprocess.run, [*JOURNEYS, *args], env=env, capture_output=True, text=True, timeout=120
     )
+
+
+async def demo_customers_get_messages(http: httpx.AsyncClient) -> None:
+    """The demo place has customers the examples reach: the welcome email goes to Ana."""
+    listed = await http.get("/places/42/customers")
+    assert listed.json()["meta"]["total"] == 6
+    vips = await http.get("/places/42/segments/4/customers")
+    assert sorted(int(i) for i in vips.json()["node.customer"]) == [1, 5]
+    welcome = {
+        "initial": "send_welcome",
+        "states": {
+            "send_welcome": {
+                "meta": {"type": "send_email", "templateId": 5},
+                "on": {"DONE": "done"},
+            },
+            "done": {"type": "final"},
+        },
+    }
+    made = await http.post(
+        "/places/42/journeys",
+        json={"name": "welcome", "trigger_event": "account.created", "machine_config": welcome},
+    )
+    journey_id = only(made.json(), "journey_definition")["id"]
+    await http.post(f"/places/42/journeys/{journey_id}/start")
+    sent = await http.post("/places/42/events", json={"event": "account.created", "customer_id": 1})
+    assert sent.status_code == 202, sent.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        log = (await http.get(f"/places/42/messages?journey_id={journey_id}")).json()
+        if [m["status"] for m in log["node.message"].values()] == ["sent"]:
+            break
+        await asyncio.sleep(0.3)
+    else:
+        raise AssertionError(f"the welcome email was not sent: {log}")
+    await asyncio.sleep(1.5)  # the terminal follows the worker's log every half second
 
 
 async def run_from_the_command_line(http: httpx.AsyncClient, api_url: str) -> None:

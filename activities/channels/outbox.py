@@ -1,10 +1,7 @@
-"""The outbox: records nothing beyond the message log and contacts no one (`journeys dev`)."""
-
-import logging
+"""The outbox: records nothing beyond the message log and contacts no one (`journeys dev`);
+like every send, its message gets a line in the worker's log (`activities.delivery`)."""
 
 from activities.channels.base import Accepted, Outgoing, key_digest
-
-log = logging.getLogger(__name__)
 
 
 class OutboxChannel:
@@ -12,13 +9,6 @@ class OutboxChannel:
     idempotent = True  # it contacts no one
 
     async def send(self, message: Outgoing) -> Accepted:
-        # A log line so that someone running `journeys dev` can see what would have gone out.
-        log.info(
-            "outbox %s to %s: %s",
-            message.channel,
-            ", ".join(message.recipients),
-            message.subject or message.title or message.body[:60],
-        )
         return Accepted(self.provider, f"outbox-{key_digest(message.idempotency_key, 16)}")
 
     async def aclose(self) -> None:

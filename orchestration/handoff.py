@@ -1,5 +1,5 @@
 """Database row, then Temporal start: how a change that owes Temporal a workflow gets it
-there, in one order (README, Layout → Transactions).
+there, in one order (docs/development.md, Layout → Transactions).
 
 1. `ready`: Temporal answers now, or the request is refused with a 503 and writes nothing.
 2. The change is written with the start it owes (`owe_run`, `owe_cleanup`: an

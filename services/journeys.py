@@ -38,8 +38,8 @@ MachineConfig = Annotated[
     WithJsonSchema(
         {
             "anyOf": [{"type": "object"}, {"type": "null"}],
-            "description": "The journey's steps: `initial` and `states` (see the README's "
-            "Journeys section). null: the journey completes at once.",
+            "description": "The journey's steps: `initial` and `states` (see docs/journeys.md). "
+            "null: the journey completes at once.",
         }
     ),
 ]

@@ -21,8 +21,7 @@ from journeys import devstack
 from orchestration.temporal_setup import SEARCH_ATTRIBUTES
 from store.migrate import alembic_config
 from tests.helpers.api import only
-
-JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]
+from tests.helpers.dev import JOURNEYS, Dev, free_port
 
 
 def journeys(*args: str, database_url: str, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -30,12 +29,6 @@ def journeys(*args: str, database_url: str, **kwargs) -> subprocess.CompletedPro
     return subprocess.run(
         [*JOURNEYS, *args], env=env, capture_output=True, text=True, timeout=120, **kwargs
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_keys_create_prints_a_working_key(database_url, clean_engine, api):
@@ -121,59 +114,6 @@ def _processes_mentioning(text: str) -> list[int]:
         if text in cmdline and int(entry.name) != os.getpid():
             found.append(int(entry.name))
     return found
-
-
-class Dev:
-    """A `journeys dev` process and what it printed."""
-
-    def __init__(
-        self, data_dir: Path, *extra: str, command: list[str] = JOURNEYS, cwd: Path | None = None
-    ) -> None:
-        self.port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
-        args = [
-            "dev",
-            "--port",
-            str(self.port),
-            "--temporal-port",
-            str(self.temporal_port),
-            "--ui-port",
-            str(self.ui_port),
-            "--data-dir",
-            str(data_dir),
-            *extra,
-        ]
-        env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
-        self.process = subprocess.Popen(
-            [*command, *args],
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith("Press Ctrl-C"):
-                return
-        raise AssertionError("journeys dev did not start:\n" + "\n".join(self.lines))
-
-    def printed(self, label: str) -> str:
-        return next(
-            line.split(":", 1)[1].strip() for line in self.lines if line.strip().startswith(label)
-        )
-
-    def stop(self, sig: int) -> int:
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout=60)
-        assert self.process.stdout is not None
-        self.lines += self.process.stdout.read().splitlines()
-        return code
 
 
 @pytest.mark.e2e

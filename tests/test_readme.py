@@ -1,0 +1,61 @@
+"""The README's walk-through, pasted as is into a shell beside a fresh `journeys dev`, ends
+with a delivered message: in the dev terminal and in `GET …/messages`."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.dev import Dev
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+
+def walk_through() -> str:
+    """The shell blocks of the README's walk-through section, in order."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Walk-through", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert blocks, "the walk-through has no shell block"
+    return "\n".join(blocks)
+
+
+def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
+    dev = Dev(Path(".journeys"), cwd=tmp_path)  # the default data dir, as the README has it
+    try:
+        env = {**os.environ, "JOURNEYS_API_URL": f"http://127.0.0.1:{dev.port}"}
+        done = subprocess.run(
+            ["bash", "-e", "-c", walk_through()],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    finally:
+        assert dev.stop(signal.SIGINT) == 0
+    answers = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    created, configured, started, event, messages, executions, broken = map(json.loads, answers)
+    (journey,) = created["node.journey_definition"].values()
+    assert journey["name"] == "Welcome new members"
+    (journey,) = configured["node.journey_definition"].values()
+    assert journey["version"] == 2
+    assert next(iter(started["node.journey_definition"].values()))["active"] is True
+    (execution_id,) = event["executions"]
+    (message,) = messages["node.message"].values()
+    assert (message["status"], message["channel"], message["to"]) == (
+        "sent",
+        "email",
+        "ana@example.com",
+    )
+    assert message["subject"] == "Welcome to Demo, Ana!"
+    assert list(executions["node.journey_execution"]) == [execution_id]
+    assert broken["error"]["code"] == "validation_error"
+    assert broken["error"]["details"][0]["path"] == "machine_config.states.wait.on"
+    assert "Sent email to ana@example.com via outbox: Welcome to Demo, Ana!" in dev.lines

@@ -309,6 +309,17 @@ async def run_from_the_command_line(http: httpx.AsyncClient, api_url: str) -> No
     no_key = await journeys_async(*run, env=keyless)
     assert no_key.returncode == 2 and "JOURNEYS_API_KEY" in no_key.stderr
 
+    # One customer is one customer; and the command says it follows starts only.
+    static = await http.post("/places/42/segments", json={"name": "one", "customer_ids": [7]})
+    segment_id = str(only(static.json(), "targeting_segment")["id"])
+    single = await journeys_async(
+        "run", journey_id, "--include", segment_id, "--api-url", api_url, env=env
+    )
+    assert single.returncode == 0, single.stderr
+    assert ": 1 customer targeted" in single.stderr
+    assert "the 1 execution started. This follows starts only" in single.stderr
+    assert f"GET /places/42/messages?journey_id={journey_id}" in single.stderr
+
 
 def test_run_reports_an_unreachable_api(closed_port):
     result = subprocess.run(

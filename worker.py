@@ -98,6 +98,7 @@ async def run(settings: Settings | None = None) -> None:
             await stop.wait()
             log.info("worker stopping: draining in-flight tasks")
     finally:
+        stop.set()
         await relay
         await close_channels(channels)
         await engine.dispose()

@@ -47,8 +47,12 @@ SENT_LOGGER = "journeys.sent"
 sent_log = logging.getLogger(SENT_LOGGER)
 
 
-def sent_line(message: Outgoing, provider: str) -> str:
-    """`email to ana@example.com via outbox: Welcome to Demo, Ana!`"""
+def sent_line(message: Outgoing, provider: str, message_id: int) -> str:
+    """`email to ana@example.com via outbox: Welcome to Demo, Ana!` for the outbox, which
+    reaches no one (`journeys dev` shows these); for a real provider no personal data, only
+    `email message 12 via smtp`."""
+    if provider != "outbox":
+        return f"{message.channel} message {message_id} via {provider}"
     about = message.subject or message.title or message.body
     about = " ".join(about.split())
     if len(about) > 80:
@@ -192,7 +196,7 @@ class Delivery:
             result = await self._finish(
                 claim, "sent", note, delivered.provider, delivered.provider_message_id
             )
-            sent_log.info("%s", sent_line(claim.outgoing, delivered.provider))
+            sent_log.info("%s", sent_line(claim.outgoing, delivered.provider, claim.message_id))
             return result
 
     async def _claim(self, request: SendInput) -> SendResult | _Claim:

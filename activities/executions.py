@@ -20,7 +20,9 @@ class Executions:
     async def list_journey_executions(self, request: CleanupInput) -> ExecutionsPage:
         """Up to a page of the executions still to end: running ones, and for a delete the
         closed ones too (their records go as well), and the fan-outs of its manual runs."""
-        query = to_end_query(request.place_id, request.journey_id, request.mode)
+        query = to_end_query(
+            request.place_id, request.journey_id, request.mode, request.started_before
+        )
         ids = [execution.id async for execution in self.client.list_workflows(query, limit=PAGE)]
         return ExecutionsPage(ids=list(dict.fromkeys(ids)))
 

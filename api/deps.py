@@ -140,13 +140,15 @@ CurrentJourney = Annotated[Journey, Depends(_journey)]
 LockedJourney = Annotated[Journey, Depends(_locked_journey)]
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+# Kept on the route itself (routes aren't hashable, and live as long as their app).
+_QUERY_NAMES = "_journeys_query_names"
 
 
 def _query_names(route: APIRoute) -> frozenset[str]:
-    names = _QUERY_NAMES.get(id(route))
+    names: frozenset[str] | None = getattr(route, _QUERY_NAMES, None)
     if names is None:
-        names = _QUERY_NAMES[id(route)] = frozenset(_queries(route.dependant))
+        names = frozenset(_queries(route.dependant))
+        setattr(route, _QUERY_NAMES, names)
     return names
 
 

@@ -37,7 +37,7 @@ class ExecutionDetail(ExecutionOut):
 
 
 ExecutionEnvelope, _ = envelope_models(KIND, ExecutionDetail)
-_, ExecutionPage = envelope_models(KIND, ExecutionOut)
+CancelledEnvelope, ExecutionPage = envelope_models(KIND, ExecutionOut)
 router = APIRouter(
     prefix="/places/{place_id}/journeys/{journey_id}/executions", tags=["executions"]
 )
@@ -99,7 +99,7 @@ async def get_execution(
 
 
 @router.post(
-    "/{execution_id}/cancel", response_model=None, responses={200: {"model": ExecutionEnvelope}}
+    "/{execution_id}/cancel", response_model=None, responses={200: {"model": CancelledEnvelope}}
 )
 async def cancel_execution(
     temporal: TemporalClient, journey: CurrentJourney, execution_id: ExecutionId

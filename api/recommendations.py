@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from api.contract import CONFLICT
 from api.deps import AppSettings, CurrentManager, Pagination, Session, TemporalClient
@@ -39,6 +39,25 @@ class RecommendationOut(Resource):
 
 
 RecommendationEnvelope, RecommendationPage = envelope_models(KIND, RecommendationOut)
+
+
+class AppliedChange(BaseModel):
+    """One entity an accept created, updated or deleted, and the node that did it."""
+
+    recommendationId: int
+    category: str
+    id: int
+    localRef: str | None
+
+
+class AcceptedEnvelope(RecommendationEnvelope):  # type: ignore[misc,valid-type]
+    """The accepted recommendation, and what the accept applied, in order."""
+
+    created: list[AppliedChange]
+    updated: list[AppliedChange]
+    deleted: list[AppliedChange]
+
+
 router = APIRouter(prefix="/places/{place_id}/recommendations", tags=["recommendations"])
 
 
@@ -98,7 +117,7 @@ async def get_recommendation(
 @router.post(
     "/{recommendation_id}/accept",
     response_model=None,
-    responses={200: {"model": RecommendationEnvelope}, **CONFLICT},
+    responses={200: {"model": AcceptedEnvelope}, **CONFLICT},
 )
 async def accept_recommendation(
     manager: CurrentManager,

@@ -264,8 +264,9 @@ def existing_database(data_dir: Path) -> str:
 
 
 def _database_error(url: str, error: Exception) -> None:
-    text = str(getattr(error, "orig", None) or error)
-    if "no such table" in text or "does not exist" in text:
+    cause = getattr(error, "orig", None) or error
+    text = str(cause)
+    if "no such table" in text or getattr(cause, "sqlstate", None) == "42P01":
         typer.echo(
             f"error: the database at {_shown(url)} has no tables yet: run `journeys migrate` "
             "(or `journeys dev`) first",

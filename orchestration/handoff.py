@@ -17,6 +17,7 @@ ids, and a repeated `event_id` starts them (`services.events`).
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -68,7 +69,12 @@ async def owe_cleanup(
     session: AsyncSession, place_id: int, journey_id: int, mode: Literal["cancel", "delete"]
 ) -> OwedStart:
     """The end of the journey's executions, owed in the transaction that stops or deletes it."""
-    request = CleanupInput(place_id=place_id, journey_id=journey_id, mode=mode)
+    request = CleanupInput(
+        place_id=place_id,
+        journey_id=journey_id,
+        mode=mode,
+        started_before=time.time() if mode == "cancel" else None,
+    )
     workflow_id = launcher.cleanup_id(journey_id, mode)
     return await store.owe(session, CLEANUP, workflow_id, {"input": request.model_dump()})
 
@@ -97,8 +103,8 @@ async def deliver(
 
 
 async def _make(client: Client, settings: Settings, starts: list[OwedStart]) -> list[str]:
-    """The ids of the starts Temporal took (or refused for good: they are logged and
-    dropped, as making them again would fail again)."""
+    """The ids of the starts Temporal took, or that can never be made (refused by Temporal,
+    or unreadable: logged and dropped, as making them again would fail again)."""
     made = []
     for owed in starts:
         try:
@@ -108,6 +114,10 @@ async def _make(client: Client, settings: Settings, starts: list[OwedStart]) -> 
             continue
         except Invalid as error:
             log.error("Temporal refused the start of %s: %s", owed.workflow_id, error.issues)
+        except Exception:
+            # Not an outage (those are `Unavailable`): making it again would fail again, and
+            # it must not hold up the starts owed after it.
+            log.exception("dropped the owed start %s, which can't be made", owed.workflow_id)
         made.append(owed.workflow_id)
     return made
 

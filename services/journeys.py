@@ -170,7 +170,10 @@ async def checked_config(
                     items.append((name, key, i, found))
                     segments.append((where, found))
 
-    channels = await templates.channels(session, place_id, [i for _, i, _ in sends])
+    # Shared locks: a concurrent delete of a template, segment or campaign named here waits
+    # for this save and then sees the journey that uses it (services.usage), or this save
+    # waits for the delete and then finds the id gone.
+    channels = await templates.channels(session, place_id, [i for _, i, _ in sends], share=True)
     for path, template_id, send in sends:
         channel = channels.get(template_id)
         if channel is None:
@@ -184,7 +187,9 @@ async def checked_config(
                 )
             )
     for model, named, what in ((Segment, segments, "segment"), (Campaign, campaigns, "campaign")):
-        found_ids = await crud.existing_ids(session, model, place_id, [i for _, i in named])
+        found_ids = await crud.existing_ids(
+            session, model, place_id, [i for _, i in named], share=True
+        )
         issues += [
             Issue(path, f"{what} {i} does not exist in this place")
             for path, i in named

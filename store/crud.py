@@ -115,16 +115,21 @@ def same(old: Any, new: Any) -> bool:
 
 
 async def existing_ids(
-    session: AsyncSession, model: type[SQLModel], place_id: int, ids: Iterable[int]
+    session: AsyncSession,
+    model: type[SQLModel],
+    place_id: int,
+    ids: Iterable[int],
+    *,
+    share: bool = False,
 ) -> set[int]:
-    """Which of `ids` are rows of the place."""
+    """Which of `ids` are rows of the place; with `share`, those rows can't be deleted until
+    the transaction ends (PostgreSQL's FOR SHARE; SQLite has one writer anyway)."""
     wanted = set(ids)
     if not wanted:
         return set()
     table: Any = model
-    rows = await session.exec(
-        select(table.id).where(table.place_id == place_id, table.id.in_(wanted))
-    )
+    query = select(table.id).where(table.place_id == place_id, table.id.in_(wanted))
+    rows = await session.exec(query.with_for_update(read=True) if share else query)
     return set(rows)
 
 

@@ -13,14 +13,16 @@ async def find(session: AsyncSession, place_id: int, template_id: int) -> Templa
     return template if template is not None and template.place_id == place_id else None
 
 
-async def channels(session: AsyncSession, place_id: int, ids: Iterable[int]) -> dict[int, str]:
-    """The channel of each of `ids` that is a template of the place."""
+async def channels(
+    session: AsyncSession, place_id: int, ids: Iterable[int], *, share: bool = False
+) -> dict[int, str]:
+    """The channel of each of `ids` that is a template of the place; with `share`, the rows
+    can't be deleted until the transaction ends (a config that names them is being saved)."""
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = await session.exec(
-        select(Template.id, Template.channel).where(
-            Template.place_id == place_id, col(Template.id).in_(wanted)
-        )
+    query = select(Template.id, Template.channel).where(
+        Template.place_id == place_id, col(Template.id).in_(wanted)
     )
+    rows = await session.exec(query.with_for_update(read=True) if share else query)
     return {template_id: channel for template_id, channel in rows if template_id is not None}

@@ -22,6 +22,7 @@ from orchestration.temporal_setup import SEARCH_ATTRIBUTES
 from store.migrate import alembic_config
 from tests.helpers.api import only
 from tests.helpers.dev import JOURNEYS, Dev, free_port
+from tests.spec_examples import WELCOME_CONFIG
 
 
 def journeys(*args: str, database_url: str, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -243,19 +244,13 @@ async def demo_customers_get_messages(http: httpx.AsyncClient) -> None:
     assert listed.json()["meta"]["total"] == 6
     vips = await http.get("/places/42/segments/4/customers")
     assert sorted(int(i) for i in vips.json()["node.customer"]) == [1, 5]
-    welcome = {
-        "initial": "send_welcome",
-        "states": {
-            "send_welcome": {
-                "meta": {"type": "send_email", "templateId": 5},
-                "on": {"DONE": "done"},
-            },
-            "done": {"type": "final"},
-        },
-    }
     made = await http.post(
         "/places/42/journeys",
-        json={"name": "welcome", "trigger_event": "account.created", "machine_config": welcome},
+        json={
+            "name": "welcome",
+            "trigger_event": "account.created",
+            "machine_config": WELCOME_CONFIG,
+        },
     )
     journey_id = only(made.json(), "journey_definition")["id"]
     await http.post(f"/places/42/journeys/{journey_id}/start")

@@ -143,6 +143,9 @@ class CleanupInput(BaseModel):
     place_id: int
     journey_id: int
     mode: Literal["cancel", "delete"]
+    # A cancel ends only what started before the stop (Unix seconds): a start that follows
+    # while the cleanup is owed must not be cancelled by it.
+    started_before: float | None = None
     # Read only by cleanups that began before deletes committed first (see
     # `workflows.cleanup`): they end nothing until the journey's row is gone, and give up
     # if it is still there after this long.

@@ -7,6 +7,7 @@ the activities, the API, the launcher, the namespace setup and the tests.
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Literal
 
 from temporalio.common import SearchAttributeKey
@@ -120,12 +121,22 @@ def running_for_customers_query(place_id: int, customer_ids: Iterable[int]) -> s
     )
 
 
-def to_end_query(place_id: int, journey_id: int, mode: Literal["cancel", "delete"]) -> str:
-    """What stopping (`cancel`: its running executions) or deleting a journey (every
-    execution, and its runs' fan-outs) must end."""
+def to_end_query(
+    place_id: int,
+    journey_id: int,
+    mode: Literal["cancel", "delete"],
+    started_before: float | None = None,
+) -> str:
+    """What stopping (`cancel`: its running executions, those started before the stop if
+    given) or deleting a journey (every execution, and its runs' fan-outs) must end."""
     kinds = f"'{JOURNEY_EXECUTION}'" + (f", '{JOURNEY_RUN}'" if mode == "delete" else "")
     query = (
         f"WorkflowType IN ({kinds}) AND {PLACE_ID.name} = {place_id} "
         f"AND {JOURNEY_ID.name} = {journey_id}"
     )
-    return query + (" AND ExecutionStatus = 'Running'" if mode == "cancel" else "")
+    if mode == "cancel":
+        query += " AND ExecutionStatus = 'Running'"
+        if started_before is not None:
+            moment = datetime.fromtimestamp(started_before, UTC).isoformat(timespec="milliseconds")
+            query += f" AND StartTime < '{moment.replace('+00:00', 'Z')}'"
+    return query

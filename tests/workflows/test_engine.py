@@ -8,6 +8,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from orchestration import handoff
 from services import journeys
+from store import journeys as journey_store
 from store.db import session_factory
 from tests.fixtures.database import one_backend
 from tests.fixtures.engine import engine_settings, running_engine
@@ -372,6 +373,34 @@ async def test_a_cleanup_a_crash_left_owed_is_started_by_the_relay(engine_under_
     assert await handoff.relay_once(engine.client, engine.settings, sessions, grace=-1) == 0
     # A repeated DELETE finds nothing left to do.
     assert (await engine.api.delete(f"{BASE}/{journey_id}")).status_code == 404
+
+
+async def test_a_stop_whose_cleanup_was_owed_spares_what_started_after_it(
+    engine_under_test, clean_engine
+):
+    """A stop with cancel_running commits, then its cleanup starts; if that start is left to
+    the relay and the journey is started again meanwhile, the cleanup cancels only what ran
+    before the stop."""
+    engine = engine_under_test
+    journey_id = await started_journey(
+        engine.api, {"name": "s", "trigger_event": "order.created"}, waiting_config(seconds=60)
+    )
+    (before,) = await send_event(engine, "order.created", 1, "o-1", {"email": "a@example.com"})
+    sessions = session_factory(clean_engine)
+    async with sessions() as session:  # exactly what /stop commits before it asks Temporal
+        journey = await journeys.get(session, PLACE, journey_id)
+        await journey_store.update(session, journey, {"active": False})
+        await handoff.owe_cleanup(session, PLACE, journey_id, "cancel")
+        await session.commit()
+    await asyncio.sleep(0.1)
+    assert (await engine.api.post(f"{BASE}/{journey_id}/start")).status_code == 200
+    (after,) = await send_event(engine, "order.created", 2, "o-2", {"email": "b@example.com"})
+    url = f"{BASE}/{journey_id}/executions"
+    await eventually(engine, f"{url}?status=running", lambda e: len(e) == 2)
+    assert await handoff.relay_once(engine.client, engine.settings, sessions, grace=-1) == 1
+    await eventually(engine, f"{url}?status=cancelled", lambda e: list(e) == [before])
+    running = engine.client.get_workflow_handle(after)
+    assert (await running.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
 async def test_cancel_one_execution(engine_under_test):

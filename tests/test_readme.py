@@ -1,5 +1,6 @@
 """The README's walk-through, pasted as is into a shell beside a fresh `journeys dev`, ends
-with a delivered message: in the dev terminal and in `GET …/messages`."""
+with a delivered message: in the dev terminal and in `GET …/messages`. And every link of the
+README and docs/ leads to a page of the repository."""
 
 import json
 import os
@@ -13,7 +14,6 @@ import pytest
 from tests.helpers.dev import Dev
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.e2e
 
 
 def walk_through() -> str:
@@ -25,6 +25,7 @@ def walk_through() -> str:
     return "\n".join(blocks)
 
 
+@pytest.mark.e2e
 def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
     dev = Dev(Path(".journeys"), cwd=tmp_path)  # the default data dir, as the README has it
     try:
@@ -59,3 +60,26 @@ def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
     assert broken["error"]["code"] == "validation_error"
     assert broken["error"]["details"][0]["path"] == "machine_config.states.wait.on"
     assert "Sent email to ana@example.com via outbox: Welcome to Demo, Ana!" in dev.lines
+
+
+def test_every_link_of_the_docs_leads_inside_the_repository():
+    """A clone has nothing beside it: the README and docs/ link only their own pages, and
+    every link (and its #anchor) resolves."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        text = page.read_text()
+        assert "../shared" not in text, page
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            where = f"{page.relative_to(ROOT)} links {target}"
+            assert "://" not in target, where
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.is_file() and ROOT in linked.parents, where
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.MULTILINE)
+                assert anchor in {slug(heading) for heading in headings}, where
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor, as GitHub makes it."""
+    return re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")

@@ -42,7 +42,7 @@ def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
     finally:
         assert dev.stop(signal.SIGINT) == 0
     answers = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    created, configured, started, event, messages, executions, broken = map(json.loads, answers)
+    created, configured, started, event, messages, execution, broken = map(json.loads, answers)
     (journey,) = created["node.journey_definition"].values()
     assert journey["name"] == "Welcome new members"
     (journey,) = configured["node.journey_definition"].values()
@@ -56,7 +56,12 @@ def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
         "ana@example.com",
     )
     assert message["subject"] == "Welcome to Demo, Ana!"
-    assert list(executions["node.journey_execution"]) == [execution_id]
+    (ran,) = execution["node.journey_execution"].values()
+    assert (ran["id"], ran["status"]) == (execution_id, "completed")
+    assert [(s["state"], s["detail"]) for s in ran["steps"]] == [
+        ("send_welcome", f"message {message['id']} sent"),
+        ("done", None),
+    ]
     assert broken["error"]["code"] == "validation_error"
     assert broken["error"]["details"][0]["path"] == "machine_config.states.wait.on"
     assert "Sent email to ana@example.com via outbox: Welcome to Demo, Ana!" in dev.lines

@@ -666,13 +666,7 @@ class Stack:
             "worker": Child(
                 "worker", [*JOURNEYS, "worker"], env, logs / "worker.log", self.project
             ),
-            "api": Child(
-                "api",
-                [*JOURNEYS, "api", "--host", LOOPBACK, "--port", str(self.api_port)],
-                env,
-                logs / "api.log",
-                self.project,
-            ),
+            "api": self._api_child(env),
         }
         self.children["temporal"].start()
         await self.run_command("migrate", ["migrate"])
@@ -681,9 +675,28 @@ class Stack:
         ).strip()
         await self.wait_temporal()
         self.children["worker"].start()
-        self.children["api"].start()
-        await self.wait_api()
+        await self._start_api(env)
         self.timings["start"] = time.monotonic() - began
+
+    def _api_child(self, env: dict[str, str]) -> Child:
+        command = [*JOURNEYS, "api", "--host", LOOPBACK, "--port", str(self.api_port)]
+        return Child("api", command, env, self.run_dir / "api.log", self.project)
+
+    async def _start_api(self, env: dict[str, str], attempts: int = 3) -> None:
+        """Start the API on its port. The port was free when chosen, but the suite beside
+        the soak opens ports too: if another process took it meanwhile, take another (the
+        API keeps the one it got for the rest of the run, restarts included)."""
+        for attempt in range(1, attempts + 1):
+            self.children["api"].start()
+            try:
+                await self.wait_api()
+                return
+            except StackError as error:
+                if attempt == attempts or "address already in use" not in str(error):
+                    raise
+            self.api_port = free_port()
+            self.api_url = f"http://{LOOPBACK}:{self.api_port}"
+            self.children["api"] = self._api_child(env)
 
     async def run_command(self, name: str, args: list[str], limit: float = 180) -> str:
         """A one-off `journeys` command (migrate, keys create): its stdout; its stderr goes to

@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels import Channel, Outgoing, ProviderUnavailable, Rejected
 from journeys import rendering
+from journeys.logs import SENT_LOGGER
 from journeys.settings import Settings
 from store import messages, templates
 from store.db import SessionFactory
@@ -43,7 +44,6 @@ from workflows.visibility import SEND_MESSAGE
 
 T = TypeVar("T")
 # One line per message handed to a provider: `journeys dev` shows these in its terminal.
-SENT_LOGGER = "journeys.sent"
 sent_log = logging.getLogger(SENT_LOGGER)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import MANAGER_STATE
+from api.deps import BODY_STATE, MANAGER_STATE
 from api.errors import dependency_response, domain_response
 from api.problems import error_response
 from journeys.errors import DomainError
@@ -71,8 +71,9 @@ def _check_text(text: str, path: str, problem: str) -> None:
         raise _BadBody(path, f"{problem} an unpaired UTF-16 surrogate") from None
 
 
-def vet(body: bytes) -> None:
-    """Raise `_BadBody` unless `body` is UTF-8 JSON we can store and answer safely."""
+def vet(body: bytes) -> Any:
+    """The JSON document `body` holds; `_BadBody` unless it is UTF-8 JSON we can store and
+    answer safely."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -90,6 +91,7 @@ def vet(body: bytes) -> None:
     except RecursionError:
         raise _BadBody("body", f"nested deeper than {MAX_DEPTH} levels") from None
     _check(document, "", 0)
+    return document
 
 
 async def _authenticated(scope: Scope) -> Response | None:
@@ -157,7 +159,7 @@ class BodyGuard:
             body = b""
         else:
             try:
-                vet(body)
+                document = vet(body)
             except _BadBody as bad:
                 response = error_response(
                     422,
@@ -171,6 +173,7 @@ class BodyGuard:
             # read as JSON rather than refused for its header.
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+            scope.setdefault("state", {})[BODY_STATE] = document
 
         sent = False
 

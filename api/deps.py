@@ -43,6 +43,8 @@ Session = Annotated[AsyncSession, Depends(_session, scope="function")]
 PlaceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The place's id.")]
 # Where the body guard leaves the caller it authenticated before reading the body.
 MANAGER_STATE = "journeys.manager"
+# Where it leaves the JSON document it parsed, for a route that reads its body itself.
+BODY_STATE = "journeys.body"
 
 
 # Not `auto_error`: a missing key is answered with the error body like every other refusal.

@@ -1,13 +1,20 @@
 """Business events: `/places/{placeId}/events` starts executions of the matching journeys."""
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.contract import body_of
-from api.deps import AppSettings, CurrentManager, Session, Sessions, TemporalClient, WriteGate
+from api.deps import (
+    BODY_STATE,
+    AppSettings,
+    CurrentManager,
+    Session,
+    Sessions,
+    TemporalClient,
+    WriteGate,
+)
 from journeys.errors import Invalid, Issue
 from journeys.schemas import Resource
 from services import events as service
@@ -28,12 +35,11 @@ router = APIRouter(prefix="/places/{place_id}/events", tags=["events"])
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    """The JSON object sent (the body guard has vetted it): one event or a batch, told
-    apart by the service, so the hot path parses the body once."""
-    raw = await request.body()
-    if not raw:
+    """The JSON object sent, as the body guard parsed and vetted it: one event or a batch,
+    told apart by the service, so the hot path parses the body once."""
+    if BODY_STATE not in request.scope.get("state", {}):
         raise Invalid([Issue("body", "a JSON body is required")])
-    body = json.loads(raw)
+    body = request.scope["state"][BODY_STATE]
     if not isinstance(body, dict):
         raise Invalid([Issue("body", 'must be an object: one event, or {"events": [...]}')])
     return body

@@ -52,7 +52,6 @@ from temporalio.client import Client
 from activities.channels.base import key_digest
 from bench.soak_stack import (
     EMAIL_FROM,
-    LOOPBACK,
     PLACE,
     ROOT,
     Call,
@@ -62,6 +61,7 @@ from bench.soak_stack import (
     StackError,
     drop_postgres,
 )
+from tests.servers import LOOPBACK
 
 SCENARIOS = ("load", "worker-kill", "temporal-restart", "db-down", "smtp-down", "api-kill")
 # Triggers are a fixed list: each scenario's journey has one of its own.

@@ -44,10 +44,9 @@ from sqlalchemy.engine import make_url
 
 from journeys import devstack
 from orchestration.temporal_setup import SEARCH_ATTRIBUTES
-from tests.servers import HttpServer, Reply
+from tests.servers import LOOPBACK, HttpServer, Reply, free_port
 from tests.servers import Request as HttpRequest
 
-LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
 JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]
 PLACE = 42
@@ -57,12 +56,6 @@ _PR_SET_PDEATHSIG = 1
 
 class StackError(Exception):
     """The stack could not be started or a part of it broke beyond what a scenario expects."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def now_iso() -> str:

@@ -3,13 +3,15 @@
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
 from journeys.settings import DATABASE_FILE, DEFAULT_DATA_DIR, database_url, get_settings
 
+T = TypeVar("T")
 app = typer.Typer(
     help="Journeys: durable customer journeys for loyalty platforms, run on Temporal.",
     no_args_is_help=True,
@@ -87,20 +89,12 @@ def worker() -> None:
 def migrate(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Bring the database (JOURNEYS_DATABASE_URL, or the SQLite file in --data-dir, created
     if missing) to the latest schema."""
-    from sqlalchemy.exc import DBAPIError
-
     from store.migrate import upgrade
 
     url = database_url(data_dir)
     if "JOURNEYS_DATABASE_URL" not in os.environ:
         data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        upgrade(url)
-    except DBAPIError as error:
-        _database_error(url, error)
-    except OSError as error:
-        typer.echo(f"error: cannot reach the database at {_shown(url)}: {error}", err=True)
-        raise typer.Exit(1) from None
+    _on_database(url, lambda: upgrade(url))
     typer.echo(f"database {_shown(url)} is up to date", err=True)
 
 
@@ -228,8 +222,6 @@ def create_key(
 ) -> None:
     """Print a new manager API key for PLACE (creating the place if missing), in the database
     `journeys dev --data-dir` uses (JOURNEYS_DATABASE_URL, if set, wins)."""
-    from sqlalchemy.exc import DBAPIError
-
     from store.db import transaction
     from store.places import add_key
 
@@ -239,13 +231,7 @@ def create_key(
         async with transaction(url) as session:
             return await add_key(session, place, user_id)
 
-    try:
-        typer.echo(asyncio.run(create()))
-    except DBAPIError as error:
-        _database_error(url, error)
-    except OSError as error:
-        typer.echo(f"error: cannot reach the database at {_shown(url)}: {error}", err=True)
-        raise typer.Exit(1) from None
+    typer.echo(_on_database(url, lambda: asyncio.run(create())))
 
 
 def existing_database(data_dir: Path) -> str:
@@ -263,7 +249,20 @@ def existing_database(data_dir: Path) -> str:
     return url
 
 
-def _database_error(url: str, error: Exception) -> None:
+def _on_database(url: str, work: Callable[[], T]) -> T:
+    """`work()` on the database at `url`; its failures said plainly, without a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return work()
+    except DBAPIError as error:
+        _database_error(url, error)
+    except OSError as error:
+        typer.echo(f"error: cannot reach the database at {_shown(url)}: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _database_error(url: str, error: Exception) -> NoReturn:
     cause = getattr(error, "orig", None) or error
     text = str(cause)
     if "no such table" in text or getattr(cause, "sqlstate", None) == "42P01":

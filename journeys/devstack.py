@@ -22,6 +22,8 @@ from types import FrameType
 
 import httpx
 
+from journeys.logs import SENT_LOGGER
+
 DEMO_PLACE = 42
 DEMO_USER = 1
 _PR_SET_PDEATHSIG = 1
@@ -124,11 +126,6 @@ class Children:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.running.clear()
-
-
-# The worker's logger for messages handed to a provider (`activities.delivery.SENT_LOGGER`;
-# not imported, so that `journeys dev` starts without loading the activities).
-SENT_LOGGER = "journeys.sent"
 
 
 class SentLines:

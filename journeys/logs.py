@@ -12,6 +12,9 @@ from journeys.settings import Settings
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# The worker's logger for messages handed to a provider (`activities.delivery`); `journeys
+# dev` shows its lines (`journeys.devstack.SentLines`).
+SENT_LOGGER = "journeys.sent"
 
 
 class JsonFormatter(logging.Formatter):

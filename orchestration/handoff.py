@@ -4,7 +4,7 @@ there, in one order (docs/development.md, Layout → Transactions).
 1. `ready`: Temporal answers now, or the request is refused with a 503 and writes nothing.
 2. The change is written with the start it owes (`owe_run`, `owe_cleanup`: an
    `OwedStart` row) in one transaction.
-3. The transaction commits, then the starts are made and struck off (`deliver`). Every
+3. `deliver` commits the transaction, then makes the starts and strikes them off. Every
    start is idempotent (a deterministic workflow id, joined if it runs, not repeated once
    done), so making one twice is harmless, and a workflow always starts after the rows it
    acts on are committed: it never waits for them.
@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from journeys.errors import Invalid, Issue, Unavailable
+from journeys.errors import Invalid, Unavailable
 from journeys.settings import Settings
 from orchestration import launcher
 from orchestration.temporal_client import reachable
@@ -88,8 +88,10 @@ async def find(session: AsyncSession, workflow_id: str) -> list[OwedStart]:
 async def deliver(
     client: Client, settings: Settings, session: AsyncSession, starts: list[OwedStart]
 ) -> None:
-    """Make the starts of a committed change and strike them off. A start that fails stays
-    owed for the relay: the change is committed, so the request still succeeds."""
+    """Commit the session's change with the starts it owes, then make them and strike them
+    off. A start that fails stays owed for the relay: the change is committed, so the
+    request still succeeds."""
+    await session.commit()
     made = await _make(client, settings, starts)
     if not made:
         return
@@ -130,7 +132,7 @@ async def _start(client: Client, settings: Settings, owed: OwedStart) -> None:
         cleanup = CleanupInput.model_validate(owed.payload["input"])
         await launcher.start_cleanup(client, settings, owed.workflow_id, cleanup)
     else:
-        raise Invalid([Issue("kind", f"no start of kind {owed.kind!r}")])
+        raise ValueError(f"no start of kind {owed.kind!r}")
 
 
 async def relay_once(

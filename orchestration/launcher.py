@@ -111,33 +111,29 @@ async def start(
         # needs no upsert of its own.
         pairs.append(SearchAttributePair(JOURNEY_STEP, initial))
         pairs.append(SearchAttributePair(JOURNEY_PATH, path_after([], initial)))
-    try:
-        async with reachable():
-            await client.start_workflow(
-                JourneyExecution.run,
-                request,
-                id=execution_id,
-                task_queue=settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(pairs),
-                memo={
-                    "version": request.journey.version,
-                    "eventId": request.event.id,
-                    "runId": run_id,
-                    "startedAt": int(time.time()),
-                },
-                static_summary=(
-                    f"Journey {request.journey.id} \u201c{request.journey.name}\u201d "
-                    f"v{request.journey.version} for customer {request.customer_id}"
-                ),
-                static_details=(
-                    f"**Trigger:** {request.event.name} (event {request.event.id or '-'})\n\n"
-                    f"**Place:** {request.place_id}"
-                ),
-            )
-    except WorkflowAlreadyStartedError:
-        pass  # finished before: the id stays taken, so nothing starts twice
+    await _start_once(
+        client,
+        settings,
+        JourneyExecution.run,
+        request,
+        execution_id,
+        WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(pairs),
+        memo={
+            "version": request.journey.version,
+            "eventId": request.event.id,
+            "runId": run_id,
+            "startedAt": int(time.time()),
+        },
+        static_summary=(
+            f"Journey {request.journey.id} \u201c{request.journey.name}\u201d "
+            f"v{request.journey.version} for customer {request.customer_id}"
+        ),
+        static_details=(
+            f"**Trigger:** {request.event.name} (event {request.event.id or '-'})\n\n"
+            f"**Place:** {request.place_id}"
+        ),
+    )
     return execution_id
 
 
@@ -172,20 +168,16 @@ async def start_run(client: Client, settings: Settings, request: RunInput, summa
             SearchAttributePair(TRIGGER_EVENT, MANUAL),
         ]
     )
-    try:
-        async with reachable():
-            await client.start_workflow(
-                RunFanOut.run,
-                request,
-                id=run_fan_out_id(request.journey.id, request.run_id),
-                task_queue=settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=attributes,
-                static_summary=summary,
-            )
-    except WorkflowAlreadyStartedError:
-        pass  # the fan-out of this run already finished
+    await _start_once(
+        client,
+        settings,
+        RunFanOut.run,
+        request,
+        run_fan_out_id(request.journey.id, request.run_id),
+        WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=attributes,
+        static_summary=summary,
+    )
 
 
 def cleanup_id(journey_id: int, mode: Literal["cancel", "delete"]) -> str:
@@ -200,21 +192,42 @@ async def start_cleanup(
     """Durably end the journey's executions (a `JourneyCleanup` run): `cancel` the running
     ones, or `delete` them all. A cleanup started again joins the one under way, and one
     that finished is not run again (unless it failed)."""
+    await _start_once(
+        client,
+        settings,
+        JourneyCleanup.run,
+        request,
+        workflow_id,
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        static_summary=f"End the executions of journey {request.journey_id} ({request.mode})",
+    )
+
+
+async def _start_once(
+    client: Client,
+    settings: Settings,
+    run: Any,
+    request: Any,
+    workflow_id: str,
+    reuse: WorkflowIDReusePolicy,
+    **options: Any,
+) -> None:
+    """Start a workflow on the task queue, once: while one with the id runs, this joins it;
+    once one finished, `reuse` says whether another may start (a refusal is not an error:
+    the id stays taken, so nothing starts twice). Temporal away or slow: `Unavailable`."""
     try:
         async with reachable():
             await client.start_workflow(
-                JourneyCleanup.run,
+                run,
                 request,
                 id=workflow_id,
                 task_queue=settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-                static_summary=(
-                    f"End the executions of journey {request.journey_id} ({request.mode})"
-                ),
+                id_reuse_policy=reuse,
+                **options,
             )
     except WorkflowAlreadyStartedError:
-        pass  # this cleanup already ran
+        pass
 
 
 # Customer ids per visibility query when waking executions after a bulk change.

@@ -295,7 +295,6 @@ async def delete(
     (`orchestration.handoff`)."""
     await handoff.ready(temporal)
     cleanup = await remove(session, journey)
-    await session.commit()
     await handoff.deliver(temporal, settings, session, [cleanup])
 
 
@@ -322,6 +321,5 @@ async def stop(
     await handoff.ready(temporal)
     await store.update(session, journey, {"active": False})
     cleanup = await handoff.owe_cleanup(session, journey.place_id, journey.id, "cancel")
-    await session.commit()
     await handoff.deliver(temporal, settings, session, [cleanup])
     return journey

@@ -113,7 +113,6 @@ async def accept(
     applied = await accepting.accept(session, temporal, manager, row, tree)
     store.decide([node for _, node in tree.walk(row)], "accepted")
     if applied.owed:
-        await session.commit()
         await handoff.deliver(temporal, settings, session, applied.owed)
     return row, tree, applied
 

@@ -80,7 +80,6 @@ async def run(
     else:
         assert journey.id is not None
         starts = await handoff.find(session, launcher.run_fan_out_id(journey.id, run.id))
-    await session.commit()
     await handoff.deliver(temporal, settings, session, starts)
     return run
 

@@ -21,7 +21,8 @@ from journeys import devstack
 from orchestration.temporal_setup import SEARCH_ATTRIBUTES
 from store.migrate import alembic_config
 from tests.helpers.api import only
-from tests.helpers.dev import JOURNEYS, Dev, free_port
+from tests.helpers.dev import JOURNEYS, WELCOME_ANA_SENT, Dev, free_port
+from tests.helpers.journeys import FINAL_ONLY
 from tests.spec_examples import WELCOME_CONFIG
 
 
@@ -150,7 +151,7 @@ async def test_dev_serves_everything_and_stops_cleanly(tmp_path):
     assert code == 0
     assert _processes_mentioning(str(data_dir)) == []
     # The terminal showed the message as it went out.
-    assert "Sent email to ana@example.com via outbox: Welcome to Demo, Ana!" in dev.lines
+    assert WELCOME_ANA_SENT in dev.lines
 
     # Restarting on the same data dir keeps the data and the key; without --api-key a key of
     # its own is printed, and it is the same on the next start.
@@ -207,7 +208,7 @@ async def test_dev_runs_from_a_directory_that_shadows_its_modules(tmp_path):
                 json={
                     "name": "shadowed",
                     "trigger_event": "order.created",
-                    "machine_config": {"initial": "done", "states": {"done": {"type": "final"}}},
+                    "machine_config": FINAL_ONLY,
                 },
             )
             assert created.status_code == 200, created.text
@@ -279,7 +280,7 @@ async def run_from_the_command_line(http: httpx.AsyncClient, api_url: str) -> No
         json={
             "name": "cli",
             "trigger_event": "manual",
-            "machine_config": {"initial": "done", "states": {"done": {"type": "final"}}},
+            "machine_config": FINAL_ONLY,
         },
     )
     journey_id = str(only(created.json(), "journey_definition")["id"])

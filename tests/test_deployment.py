@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from journeys.settings import Settings
+from tests.helpers.dev import JOURNEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {
@@ -193,7 +194,7 @@ def test_the_wheel_holds_everything_the_commands_need(tmp_path):
         path.startswith(str(unpacked)) for path in where.stdout.split()
     ), where.stdout + where.stderr
     migrated = subprocess.run(
-        [sys.executable, "-P", "-m", "journeys.cli", "migrate"],
+        [*JOURNEYS, "migrate"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -18,9 +17,9 @@ import pytest
 
 from journeys import devstack
 from tests.helpers.api import only
+from tests.helpers.dev import JOURNEYS
 from tests.servers import LOOPBACK, free_port
 
-JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]
 NAMESPACE = "journeys-production"
 
 

@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections import Counter
 
@@ -18,6 +17,7 @@ from tests.fixtures.api import app_client
 from tests.fixtures.database import one_backend
 from tests.fixtures.temporal import backend_of, namespace_client
 from tests.helpers.api import PLACE, only
+from tests.helpers.dev import JOURNEYS
 from tests.helpers.journeys import FINAL_ONLY, executions_of, visible
 from tests.servers import LOOPBACK
 from workflows.journey import JourneyExecution
@@ -52,7 +52,7 @@ def worker_env(client, database_url, task_queue, **settings: str) -> dict[str, s
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-P", "-m", "journeys.cli", "worker"],
+        [*JOURNEYS, "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

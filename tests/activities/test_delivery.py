@@ -10,7 +10,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.delivery import SENT_LOGGER, Delivery, SendTiming
+from activities.delivery import Delivery, SendTiming
+from journeys.logs import SENT_LOGGER
 from store import customers
 from store.db import SessionFactory, session_factory
 from tests.helpers.api import PLACE

@@ -1,19 +1,16 @@
 """`journeys dev` as a process, for the tests that run it (the CLI's, the README's)."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from tests.servers import free_port
+
 JOURNEYS = [sys.executable, "-P", "-m", "journeys.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# What `journeys dev` prints when the demo welcome email (template 5) goes to Ana.
+WELCOME_ANA_SENT = "Sent email to ana@example.com via outbox: Welcome to Demo, Ana!"
 
 
 class Dev:

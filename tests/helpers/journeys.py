@@ -7,6 +7,24 @@ from tests.helpers.api import PLACE, only
 
 JOURNEYS = f"/places/{PLACE}/journeys"
 FINAL_ONLY = {"initial": "done", "states": {"done": {"type": "final"}}}
+ONE_EMAIL = {
+    "initial": "send",
+    "states": {
+        "send": {"meta": {"type": "send_email", "templateId": 5}, "on": {"DONE": "done"}},
+        "done": {"type": "final"},
+    },
+}
+WAIT_FOR_GOLD = {
+    "initial": "wait_gold",
+    "states": {
+        "wait_gold": {
+            "meta": {"type": "wait_for_condition", "include": [12], "exclude": [3]},
+            "on": {"DONE": "mail"},
+        },
+        "mail": {"meta": {"type": "send_email", "templateId": 21}, "on": {"DONE": "done"}},
+        "done": {"type": "final"},
+    },
+}
 
 
 async def started_journey(api, create, config):

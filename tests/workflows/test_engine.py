@@ -13,7 +13,13 @@ from store.db import session_factory
 from tests.fixtures.database import one_backend
 from tests.fixtures.engine import engine_settings, running_engine
 from tests.helpers.api import PLACE, only
-from tests.helpers.journeys import eventually, execution_steps, send_event, started_journey
+from tests.helpers.journeys import (
+    WAIT_FOR_GOLD,
+    eventually,
+    execution_steps,
+    send_event,
+    started_journey,
+)
 from tests.helpers.providers import TWILIO_PATH, twilio_created
 from tests.spec_examples import (
     WAIT_THEN_SMS_CONFIG,
@@ -157,19 +163,6 @@ async def test_second_scale_waits_on_a_normal_server(engine_under_test, mailbox)
     assert done[execution_id]["triggerEvent"] == "order.closed"
     assert done[execution_id]["customerId"] == 9
     assert "steps" not in done[execution_id]  # the single view has them
-
-
-WAIT_FOR_GOLD = {
-    "initial": "wait_gold",
-    "states": {
-        "wait_gold": {
-            "meta": {"type": "wait_for_condition", "include": [12], "exclude": [3]},
-            "on": {"DONE": "mail"},
-        },
-        "mail": {"meta": {"type": "send_email", "templateId": 21}, "on": {"DONE": "done"}},
-        "done": {"type": "final"},
-    },
-}
 
 
 async def test_wait_for_condition_resumes_within_a_poll_after_joining(engine_under_test):

@@ -16,7 +16,7 @@ from tests.fixtures.engine import engine_settings
 from tests.fixtures.temporal import namespace_client
 from tests.helpers.api import PLACE, only
 from tests.helpers.journeys import JOURNEYS as BASE
-from tests.helpers.journeys import execution, send_event, started_journey
+from tests.helpers.journeys import ONE_EMAIL, execution, send_event, started_journey
 from tests.servers import LOOPBACK
 from tests.spec_examples import VIP_BRANCH_CONFIG
 from tests.workflows.replay import keep
@@ -25,14 +25,6 @@ from worker import build_worker
 # How executions end, not the store's SQL (tests/api and tests/store run that on both
 # backends): one backend is enough.
 pytestmark = [pytest.mark.e2e, one_backend]
-
-ONE_EMAIL = {
-    "initial": "send",
-    "states": {
-        "send": {"meta": {"type": "send_email", "templateId": 5}, "on": {"DONE": "done"}},
-        "done": {"type": "final"},
-    },
-}
 
 
 async def test_a_condition_on_an_attribute_larger_than_a_temporal_payload(

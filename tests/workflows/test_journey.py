@@ -20,6 +20,7 @@ from temporalio.testing import TimeSkipper, TimeSkippingConfig, WorkflowEnvironm
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from tests.helpers.journeys import ONE_EMAIL, WAIT_FOR_GOLD
 from tests.spec_examples import VIP_BRANCH_CONFIG, WELCOME_CONFIG, WINBACK_CONFIG
 from tests.workflows.replay import replay
 from workflows.contracts import (
@@ -170,15 +171,6 @@ async def runs_of(client: Client, handle: WorkflowHandle[Any, Any]) -> list[int]
     return lengths
 
 
-ONE_EMAIL = {
-    "initial": "send",
-    "states": {
-        "send": {"meta": {"type": "send_email", "templateId": 5}, "on": {"DONE": "done"}},
-        "done": {"type": "final"},
-    },
-}
-
-
 async def test_a_send_asks_once_with_a_key_per_visit_and_the_step_says_what_came_of_it(
     interpreter,
 ):
@@ -273,19 +265,6 @@ async def test_waits_of_days_pass_and_the_steps_keep_their_times(interpreter):
         path = path_after(path, state)
     assert attributes.get(JOURNEY_PATH) == path
     await replay(await handle.fetch_history())
-
-
-WAIT_FOR_GOLD = {
-    "initial": "wait_gold",
-    "states": {
-        "wait_gold": {
-            "meta": {"type": "wait_for_condition", "include": [12], "exclude": [3]},
-            "on": {"DONE": "mail"},
-        },
-        "mail": {"meta": {"type": "send_email", "templateId": 21}, "on": {"DONE": "done"}},
-        "done": {"type": "final"},
-    },
-}
 
 
 async def test_a_wait_for_condition_checks_again_each_poll_until_the_customer_matches(

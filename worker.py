@@ -18,11 +18,13 @@ from activities.definitions import Definitions
 from activities.delivery import Delivery, SendTiming
 from activities.executions import Executions
 from activities.runs import RunPages
+from activities.waiting import Rechecks
 from journeys.settings import Settings, get_settings
-from orchestration import handoff, temporal_client
+from orchestration import handoff, launcher, temporal_client
 from store.db import create_engine, session_factory, write_gate
 from workflows.cleanup import JourneyCleanup
 from workflows.journey import JourneyExecution
+from workflows.recheck import WaitingRecheck
 from workflows.run import RunFanOut
 
 log = logging.getLogger("journeys.worker")
@@ -34,19 +36,22 @@ def build_worker(
     sessions = session_factory(engine)
     gate = write_gate(engine, settings.database_timeout_seconds)
     delivery = Delivery(sessions, channels, gate, SendTiming.of(settings))
-    audience = Audience(sessions)
+    audience = Audience(sessions, gate)
     campaigns = Campaigns(sessions)
-    executions = Executions(client)
+    executions = Executions(client, sessions)
+    rechecks = Rechecks(client, sessions, settings)
     definitions = Definitions(sessions)
     run_pages = RunPages(client, sessions, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyExecution, JourneyCleanup, RunFanOut],
+        workflows=[JourneyExecution, JourneyCleanup, RunFanOut, WaitingRecheck],
         activities=[
             delivery.send_message,
             audience.read_customer_attribute,
             audience.customer_in_segments,
+            audience.forget_waiting,
+            rechecks.recheck_waiting,
             campaigns.clone_campaign,
             executions.list_journey_executions,
             executions.end_executions,
@@ -93,6 +98,7 @@ async def run(settings: Settings | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
     relay = asyncio.create_task(handoff.relay(client, settings, session_factory(engine), stop))
+    recheck = asyncio.create_task(launcher.keep_recheck_started(client, settings, stop))
     try:
         async with worker:
             await stop.wait()
@@ -100,5 +106,6 @@ async def run(settings: Settings | None = None) -> None:
     finally:
         stop.set()
         await relay
+        await recheck
         await close_channels(channels)
         await engine.dispose()

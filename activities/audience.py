@@ -1,11 +1,16 @@
-"""Activities that read the audience: a customer's attribute, segment membership."""
+"""Activities that read the audience: a customer's attribute, segment membership (and the
+registry of executions waiting for it)."""
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from store import crud, segments
-from store.db import SessionFactory
-from store.tables import Customer, Segment
+from store import segments, waiting
+from store.db import SessionFactory, read_only
+from store.tables import Customer
+from store.waiting import SegmentCondition
 from workflows.contracts import (
     AttributeInput,
     AttributeValue,
@@ -13,18 +18,25 @@ from workflows.contracts import (
     SegmentCheckResult,
 )
 from workflows.model.operators import compare, lookup
-from workflows.visibility import CUSTOMER_IN_SEGMENTS, READ_CUSTOMER_ATTRIBUTE
+from workflows.visibility import (
+    CUSTOMER_IN_SEGMENTS,
+    FORGET_WAITING,
+    JOURNEY_EXECUTION,
+    READ_CUSTOMER_ATTRIBUTE,
+)
 
 
 class Audience:
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, gate: AbstractAsyncContextManager[Any]) -> None:
         self.sessions = sessions
+        self.gate = gate  # SQLite's writers queue (`store.db.write_gate`)
 
     @activity.defn(name=READ_CUSTOMER_ATTRIBUTE)
     async def read_customer_attribute(self, request: AttributeInput) -> AttributeValue:
         """The attribute at a dotted path (a customer that doesn't exist has no attributes);
         with an operator, the condition's outcome instead of the value."""
         async with self.sessions() as session:
+            await read_only(session)
             customer = await session.get(Customer, (request.place_id, request.customer_id))
         found, value = lookup(customer.attributes, request.attribute) if customer else (False, None)
         if request.operator is not None:
@@ -41,20 +53,48 @@ class Audience:
     async def customer_in_segments(self, request: SegmentCheckInput) -> SegmentCheckResult:
         """In at least one `include` segment (if any are given) and in no `exclude` segment.
 
-        A segment deleted since the journey version was saved has no members: retrying
-        could never bring it back."""
-        async with self.sessions() as session:
-            present = await crud.existing_ids(
-                session, Segment, request.place_id, [*request.include, *request.exclude]
-            )
-            include = [i for i in request.include if i in present]
-            if request.include and not include:
-                return SegmentCheckResult(matched=False)
-            matched = await segments.customer_matches(
-                session,
-                request.place_id,
-                request.customer_id,
-                include,
-                [i for i in request.exclude if i in present],
-            )
+        A journey execution that doesn't match is registered as waiting, then checked once
+        more: a change committed before the registration is seen by that check, one
+        committed after it finds the registration and wakes the execution
+        (`orchestration.waking`). One that matches leaves the registry. A segment deleted
+        since the journey version was saved has no members: retrying could never bring it
+        back."""
+        info = activity.info()
+        execution_id = info.workflow_id if info.workflow_type == JOURNEY_EXECUTION else None
+        matched = await self._matches(request)
+        if execution_id is not None and not matched:
+            async with self.gate, self.sessions() as session:
+                await waiting.register(
+                    session,
+                    execution_id=execution_id,
+                    place_id=request.place_id,
+                    journey_id=request.journey_id,
+                    customer_id=request.customer_id,
+                    state=request.state,
+                    condition=SegmentCondition.of(request.include, request.exclude),
+                )
+                await session.commit()
+            matched = await self._matches(request)
+        if execution_id is not None and matched:
+            await self._leave(execution_id)
         return SegmentCheckResult(matched=matched)
+
+    async def _matches(self, request: SegmentCheckInput) -> bool:
+        async with self.sessions() as session:
+            await read_only(session)
+            clause = await segments.surviving_audience_clause(
+                session, request.place_id, request.include, request.exclude
+            )
+            return clause is not None and await segments.customer_in(
+                session, clause, request.customer_id
+            )
+
+    @activity.defn(name=FORGET_WAITING)
+    async def forget_waiting(self, execution_id: str) -> None:
+        """The execution stopped waiting some other way (it was cancelled, or failed)."""
+        await self._leave(execution_id)
+
+    async def _leave(self, execution_id: str) -> None:
+        async with self.gate, self.sessions() as session:
+            await waiting.leave(session, execution_id)
+            await session.commit()

@@ -6,6 +6,8 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from store import waiting
+from store.db import SessionFactory
 from workflows.contracts import CleanupInput, EndExecutionsInput, ExecutionsPage
 from workflows.visibility import END_EXECUTIONS, LIST_JOURNEY_EXECUTIONS, to_end_query
 
@@ -13,8 +15,9 @@ PAGE = 500
 
 
 class Executions:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, sessions: SessionFactory) -> None:
         self.client = client
+        self.sessions = sessions
 
     @activity.defn(name=LIST_JOURNEY_EXECUTIONS)
     async def list_journey_executions(self, request: CleanupInput) -> ExecutionsPage:
@@ -48,4 +51,9 @@ class Executions:
                 if error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     raise
             activity.heartbeat(number)
+        # Ended executions wait for nothing (a cancelled one says so itself, unless it was
+        # cancelled mid-step; a deleted one can't).
+        async with self.sessions() as session:
+            await waiting.forget(session, request.ids)
+            await session.commit()
         return ended

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import CurrentManager, Pagination, Session, TemporalClient
+from api.deps import CurrentManager, Pagination, Session, Sessions, TemporalClient
 from api.wire import CustomerOut, envelope, envelope_models
 from services import customers as service
 from services.customers import MAX_IMPORT, CustomerProfile, ImportedCustomer
@@ -35,12 +35,13 @@ async def list_customers(
 async def import_customers(
     manager: CurrentManager,
     session: Session,
+    sessions: Sessions,
     temporal: TemporalClient,
     body: Annotated[list[ImportedCustomer], Body(max_length=MAX_IMPORT)],
 ) -> dict[str, int]:
     """Upsert up to 10 000 customers, each carrying its id; all or nothing. Their executions
-    waiting for a condition check it again at once."""
-    return await service.import_many(session, temporal, manager.place_id, body)
+    waiting for a condition that now holds move on at once."""
+    return await service.import_many(session, sessions, temporal, manager.place_id, body)
 
 
 @router.get("/{customer_id}", response_model=None, responses={200: {"model": CustomerEnvelope}})
@@ -55,13 +56,16 @@ async def get_customer(
 async def upsert_customer(
     manager: CurrentManager,
     session: Session,
+    sessions: Sessions,
     temporal: TemporalClient,
     customer_id: CustomerId,
     body: CustomerProfile,
 ) -> JSONResponse:
     """Create or update a customer (fields given replace; attributes merge). The customer's
-    executions waiting for a condition check it again at once."""
-    customer = await service.upsert(session, temporal, manager.place_id, customer_id, body)
+    executions waiting for a condition that now holds move on at once."""
+    customer = await service.upsert(
+        session, sessions, temporal, manager.place_id, customer_id, body
+    )
     return envelope(KIND, [_out(customer)])
 
 

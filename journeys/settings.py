@@ -39,7 +39,12 @@ class Settings(BaseSettings):
     temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
     task_queue: str = "journeys"
-    condition_poll_seconds: int = 300
+    # How often every waiting `wait_for_condition` is re-checked, centrally (one query per
+    # distinct condition: `orchestration.waking`).
+    condition_poll_seconds: int = Field(default=300, ge=1)
+    # How often a waiting execution checks by itself, in case a wake-up was lost: each
+    # check costs it about 11 history events.
+    wait_safety_seconds: int = Field(default=7 * 86_400, ge=1)
     # Activities one worker runs at once; its database pool is sized to match, so a send
     # never waits for a connection between the provider's answer and recording it.
     worker_activities: int = 50

@@ -8,8 +8,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any, Literal
 
 from temporalio.client import Client
@@ -20,18 +18,24 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from journeys.settings import Settings
-from orchestration.temporal_client import REQUEST_TIMEOUT, reachable
+from orchestration.temporal_client import reachable
 from store.tables import Journey, ManualRun
 from workflows.cleanup import JourneyCleanup
-from workflows.contracts import CleanupInput, EventInfo, ExecutionInput, JourneyInfo, RunInput
+from workflows.contracts import (
+    CleanupInput,
+    EventInfo,
+    ExecutionInput,
+    JourneyInfo,
+    RecheckInput,
+    RunInput,
+)
 from workflows.journey import JourneyExecution
 from workflows.model import MANUAL
+from workflows.recheck import WaitingRecheck
 from workflows.run import RunFanOut
 from workflows.visibility import (
-    CUSTOMER_CHANGED,
     CUSTOMER_ID,
     JOURNEY_ID,
     JOURNEY_PATH,
@@ -39,11 +43,9 @@ from workflows.visibility import (
     PLACE_ID,
     TRIGGER_EVENT,
     path_after,
-    running_for_customers_query,
 )
 
 log = logging.getLogger(__name__)
-RPC_TIMEOUT = timedelta(seconds=REQUEST_TIMEOUT)
 
 
 def event_execution_id(journey_id: int, event_id: str) -> str:
@@ -70,6 +72,7 @@ def execution_input(
         customer_id=customer_id,
         event=event,
         poll_seconds=settings.condition_poll_seconds,
+        safety_seconds=settings.wait_safety_seconds,
         history_limit=settings.history_limit,
         retry_budget_seconds=settings.step_retry_budget_seconds,
     )
@@ -84,6 +87,7 @@ def run_execution_input(run: RunInput, customer_id: int) -> ExecutionInput:
         customer_id=customer_id,
         event=EventInfo(name=MANUAL),
         poll_seconds=run.poll_seconds,
+        safety_seconds=run.safety_seconds,
         history_limit=run.history_limit,
         retry_budget_seconds=run.retry_budget_seconds,
     )
@@ -146,6 +150,7 @@ def run_input(settings: Settings, journey: Journey, run: ManualRun) -> RunInput:
         journey=JourneyInfo(id=journey.id, name=journey.name, version=journey.version),
         machine_config=journey.machine_config,
         poll_seconds=settings.condition_poll_seconds,
+        safety_seconds=settings.wait_safety_seconds,
         history_limit=settings.history_limit,
         retry_budget_seconds=settings.step_retry_budget_seconds,
     )
@@ -203,6 +208,41 @@ async def start_cleanup(
     )
 
 
+def recheck_id(settings: Settings) -> str:
+    """One central re-check per deployment (its task queue)."""
+    return f"journeys-recheck-{settings.task_queue}"
+
+
+async def start_recheck(client: Client, settings: Settings) -> None:
+    """Start the central re-check of waiting executions unless it runs (`WaitingRecheck`)."""
+    await _start_once(
+        client,
+        settings,
+        WaitingRecheck.run,
+        RecheckInput(interval_seconds=settings.condition_poll_seconds),
+        recheck_id(settings),
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        static_summary="Re-check every waiting wait_for_condition, once per poll interval",
+    )
+
+
+# How often a worker makes sure the re-check runs (one RPC: it joins the one running).
+RECHECK_LOOK_SECONDS = 60.0
+
+
+async def keep_recheck_started(client: Client, settings: Settings, stop: asyncio.Event) -> None:
+    """Until `stop`: start the central re-check if it isn't running (at the worker's start,
+    and again should someone terminate it)."""
+    while not stop.is_set():
+        try:
+            await start_recheck(client, settings)
+        except Exception as error:
+            # Temporal away, or refusing: the next look tries again.
+            log.warning("could not start the re-check of waiting executions: %s", error)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), RECHECK_LOOK_SECONDS)
+
+
 async def _start_once(
     client: Client,
     settings: Settings,
@@ -228,42 +268,3 @@ async def _start_once(
             )
     except WorkflowAlreadyStartedError:
         pass
-
-
-# Customer ids per visibility query when waking executions after a bulk change.
-NOTIFY_CHUNK = 500
-# Wake-ups still under way at once; past that a change waits for the executions' next poll.
-NOTIFY_BACKLOG = 64
-NOTIFY_TIMEOUT = 60.0
-_notifying: set[asyncio.Task[None]] = set()
-
-
-def notify_customers_changed(client: Client, place_id: int, customer_ids: Iterable[int]) -> None:
-    """Wake the customers' running executions so a waiting condition is checked now, in the
-    background: the request that changed them doesn't wait for it.
-
-    Best effort: if Temporal can't be reached (or too many wake-ups are under way) the next
-    poll picks the change up anyway."""
-    ids = list(dict.fromkeys(customer_ids))
-    if not ids:
-        return
-    if len(_notifying) >= NOTIFY_BACKLOG:
-        log.warning("too many wake-ups under way; %d customers wait for their next poll", len(ids))
-        return
-    task = asyncio.create_task(_notify(client, place_id, ids))
-    _notifying.add(task)
-    task.add_done_callback(_notifying.discard)
-
-
-async def _notify(client: Client, place_id: int, ids: list[int]) -> None:
-    try:
-        async with asyncio.timeout(NOTIFY_TIMEOUT):
-            for start in range(0, len(ids), NOTIFY_CHUNK):
-                query = running_for_customers_query(place_id, ids[start : start + NOTIFY_CHUNK])
-                async for execution in client.list_workflows(query, rpc_timeout=RPC_TIMEOUT):
-                    with contextlib.suppress(RPCError):
-                        await client.get_workflow_handle(execution.id).signal(
-                            CUSTOMER_CHANGED, rpc_timeout=RPC_TIMEOUT
-                        )
-    except (RPCError, RuntimeError, TimeoutError) as error:
-        log.warning("could not signal the executions of %d customers: %s", len(ids), error)

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -65,6 +66,7 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
 # How long a request waits on Temporal before answering 503: a frozen or overloaded server
 # must not hold callers for the gRPC default of a minute or more.
 REQUEST_TIMEOUT = 5.0
+RPC_TIMEOUT = timedelta(seconds=REQUEST_TIMEOUT)
 # Statuses that say the request itself can never succeed (too large, malformed): a 4xx.
 _REFUSED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.OUT_OF_RANGE}
 

@@ -11,10 +11,11 @@ from temporalio.client import Client
 
 from journeys.errors import Invalid, Issue
 from journeys.schemas import Request, at_most_bytes
-from orchestration import launcher
+from orchestration import waking
 from store import crud
 from store import customers as store
 from store.customers import get as get
+from store.db import SessionFactory
 from store.tables import Customer
 from workflows.model.machine import MAX_ID
 
@@ -73,10 +74,14 @@ async def page(
 
 
 async def import_many(
-    session: AsyncSession, temporal: Client, place_id: int, body: Sequence[ImportedCustomer]
+    session: AsyncSession,
+    sessions: SessionFactory,
+    temporal: Client,
+    place_id: int,
+    body: Sequence[ImportedCustomer],
 ) -> dict[str, int]:
     """Upsert customers that each carry their id; all or nothing. Commits, then wakes the
-    executions of the customers that existed and changed."""
+    waiting executions of the changed customers whose condition now holds."""
     seen: dict[int, int] = {}
     issues = []
     for index, item in enumerate(body):
@@ -91,21 +96,26 @@ async def import_many(
         session, place_id, [(item.id, profile(item)) for item in body], lambda i: f"{i}.attributes"
     )
     await session.commit()
-    # Only customers that existed and changed can have executions waiting on their profile.
-    changed = [r.customer.id for r in results if r.changed and not r.created]
-    launcher.notify_customers_changed(temporal, place_id, changed)
+    changed = [r.customer.id for r in results if r.changed]
+    waking.notify_customers_changed(temporal, sessions, place_id, changed)
     created = sum(1 for result in results if result.created)
     return {"imported": len(results), "created": created, "updated": len(results) - created}
 
 
 async def upsert(
-    session: AsyncSession, temporal: Client, place_id: int, customer_id: int, body: CustomerProfile
+    session: AsyncSession,
+    sessions: SessionFactory,
+    temporal: Client,
+    place_id: int,
+    customer_id: int,
+    body: CustomerProfile,
 ) -> Customer:
-    """Create or update a customer. Commits, then wakes its executions if it changed."""
-    customer, created, changed = await store.upsert(session, place_id, customer_id, profile(body))
+    """Create or update a customer. Commits, then wakes its waiting executions whose
+    condition now holds (one created by an event may already have some)."""
+    customer, _, changed = await store.upsert(session, place_id, customer_id, profile(body))
     await session.commit()
-    if changed and not created:
-        launcher.notify_customers_changed(temporal, place_id, [customer_id])
+    if changed:
+        waking.notify_customers_changed(temporal, sessions, place_id, [customer_id])
     return customer
 
 

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from journeys.errors import Invalid
 from journeys.schemas import Request, at_most_bytes, issues_from
 from journeys.settings import Settings
-from orchestration import launcher
+from orchestration import launcher, waking
 from services.customers import CustomerProfile, profile
 from store import customers
 from store import events as store_events
@@ -199,7 +199,7 @@ async def receive(
         rows, changed = await _record(session, place_id, events, journeys)
         await session.commit()
     await _start(temporal, settings, rows, journeys)
-    launcher.notify_customers_changed(temporal, place_id, changed)
+    waking.notify_customers_changed(temporal, sessions, place_id, changed)
     answers = [_answer(row) for row in rows]
     if not batch:
         return answers[0]

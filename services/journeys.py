@@ -14,7 +14,7 @@ from journeys.settings import Settings
 from orchestration import handoff
 from services.auth import Manager
 from services.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
-from store import crud, runs, templates
+from store import crud, runs, templates, waiting
 from store import journeys as store
 
 # The reads are the store's own: there is no rule to add to them.
@@ -284,6 +284,7 @@ async def remove(session: AsyncSession, journey: Journey) -> OwedStart:
     their records from Temporal (the caller commits, then delivers it)."""
     assert journey.id is not None
     await runs.forget(session, journey.id)
+    await waiting.forget_journey(session, journey.place_id, journey.id)
     await crud.delete(session, journey)
     return await handoff.owe_cleanup(session, journey.place_id, journey.id, "delete")
 

@@ -197,8 +197,30 @@ async def customer_matches(
 ) -> bool:
     """Whether one customer is in the audience; False if the customer does not exist."""
     clause = await audience_clause(session, place_id, include_ids, exclude_ids)
+    return await customer_in(session, clause, customer_id)
+
+
+async def customer_in(session: AsyncSession, clause: Clause, customer_id: int) -> bool:
     query = select(Customer.id).where(clause, col(Customer.id) == customer_id).limit(1)
     return (await session.exec(query)).first() is not None
+
+
+async def surviving_audience_clause(
+    session: AsyncSession,
+    place_id: int,
+    include_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+) -> Clause | None:
+    """The audience of a journey step saved with these ids: a segment deleted since counts as
+    having no members (retrying could never bring it back). None when no one can be in it."""
+    wanted = {*include_ids, *exclude_ids}
+    query = select(Segment).where(Segment.place_id == place_id, col(Segment.id).in_(wanted))
+    found = {segment.id: segment for segment in await session.exec(query)}
+    include = [found[i] for i in dict.fromkeys(include_ids) if i in found]
+    if include_ids and not include:
+        return None
+    exclude = [found[i] for i in dict.fromkeys(exclude_ids) if i in found]
+    return audience_clause_for(place_id, include, exclude, _dialect(session))
 
 
 # --- compiling ------------------------------------------------------------------------------

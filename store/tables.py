@@ -293,6 +293,38 @@ class OwedStart(SQLModel, table=True):
     created: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))
 
 
+class WaitingExecution(SQLModel, table=True):
+    """An execution waiting for something the application sees change: a segment condition
+    (`wait_for_condition`). Written by the execution's own check when it starts waiting,
+    removed when it leaves (`store.waiting`); customer changes and the central re-check
+    signal exactly the executions whose condition now holds (`orchestration.waking`)."""
+
+    __tablename__ = "waiting_executions"
+    __table_args__ = (
+        Index("ix_waiting_place_customer", "place_id", "customer_id"),
+        Index("ix_waiting_condition", "kind", "place_id", "condition", "customer_id"),
+        Index("ix_waiting_checked", "checked"),
+        Index("ix_waiting_journey", "journey_id"),
+    )
+
+    execution_id: str = Field(sa_column=Column(String(255), primary_key=True))
+    kind: str = Field(sa_column=Column(String(16), primary_key=True))  # "segments"
+    place_id: int = _place_id()
+    journey_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    state: str | None = Field(default=None, max_length=255)
+    # One key per distinct condition (its rows are re-checked with one query), and the
+    # condition itself: `{"include": [...], "exclude": [...]}` for segments.
+    condition: str = Field(max_length=64)
+    definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    registered: int = _stamp()
+    # When the execution last checked (it does at least once per safety interval): a row
+    # not checked for much longer than that is verified against Temporal.
+    checked: int = _stamp()
+    # When it was last signalled that its condition holds; None once it checked again.
+    woken: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
 class Recommendation(SQLModel, table=True):
     """One node of a proposed change tree (an AI's or a person's): create, update or delete
     one entity. Accepting a node applies its whole pending subtree in one transaction."""

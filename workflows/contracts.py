@@ -82,6 +82,9 @@ class SegmentCheckInput(BaseModel):
     customer_id: int
     include: list[int] = Field(default_factory=list)
     exclude: list[int] = Field(default_factory=list)
+    # Where the execution waits, for the registry of waiting executions (`store.waiting`).
+    journey_id: int | None = None
+    state: str | None = None
 
 
 class SegmentCheckResult(BaseModel):
@@ -117,6 +120,9 @@ class ExecutionInput(BaseModel):
     customer_id: int
     event: EventInfo
     poll_seconds: int = 300
+    # A `wait_for_condition` is woken by a signal when its condition may hold; it checks by
+    # itself only this often, in case a wake-up was lost.
+    safety_seconds: int = 604_800
     # Continue as new past this many history events: far below Temporal's 50k limit, and
     # a step costs only a handful of events.
     history_limit: int = 2_000
@@ -171,6 +177,7 @@ class RunInput(BaseModel):
     journey: JourneyInfo
     machine_config: dict[str, Any] | None
     poll_seconds: int = 300
+    safety_seconds: int = 604_800
     history_limit: int = 2_000
     retry_budget_seconds: int = 86_400
     # Every targeted customer with an id up to `after` has an execution; `started` of them.
@@ -185,3 +192,17 @@ class FanOutPage(BaseModel):
     after: int
     started: int
     done: bool
+
+
+class RecheckReport(BaseModel):
+    """One round of the central re-check of waiting executions (`WaitingRecheck`)."""
+
+    conditions: int  # distinct conditions waited for
+    woken: int  # executions signalled: their condition now holds
+    forgotten: int  # entries of executions that had ended
+    next_seconds: int  # the poll interval: when the next round is due
+
+
+class RecheckInput(BaseModel):
+    # Until the first round reports the workers' setting.
+    interval_seconds: int = 300

@@ -4,6 +4,7 @@ Deterministic: every side effect and every read of the database is an activity; 
 from `workflow.now()`; the machine is the snapshot the execution was started with.
 """
 
+import asyncio
 import contextlib
 from datetime import timedelta
 
@@ -47,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         CLONE_CAMPAIGN,
         CUSTOMER_CHANGED,
         CUSTOMER_IN_SEGMENTS,
+        FORGET_WAITING,
         JOURNEY_EXECUTION,
         JOURNEY_PATH,
         JOURNEY_STEP,
@@ -56,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PATH_PATCH = "journey-path-search-attribute"
+WAITING_PATCH = "waiting-registry"
 
 
 # Activities retry errors with backoff for the execution's retry budget (a day by default):
@@ -73,6 +76,7 @@ SEND_TIMEOUT = timedelta(seconds=150)
 # Sends heartbeat while a provider is asked: a send lost with its worker is retried soon.
 SEND_HEARTBEAT = timedelta(seconds=10)
 READ_TIMEOUT = timedelta(seconds=30)
+FORGET_TIMEOUT = timedelta(minutes=2)
 KEPT_STEPS = 200
 # A step's detail is carried over continue-as-new with the last KEPT_STEPS steps: a
 # condition's `in` list may be long, and all of them must stay far below a payload's limit.
@@ -242,39 +246,65 @@ class JourneyExecution:
         visits: dict[str, int],
         resumed: bool,
     ) -> str:
+        # Waits used to check every poll interval by themselves (an activity and a timer
+        # each time). The check now registers the execution as waiting, and it is signalled
+        # when its condition may hold (`orchestration.waking`): between signals it only
+        # keeps a long safety timer. Executions that began waiting before go on polling.
+        registered = workflow.patched(WAITING_PATCH)
         if visits[state] > 1 and not resumed:
             # A loop may pass through this wait again while the customer still matches;
             # pausing one interval first keeps such a loop from repeating without pause.
             await workflow.sleep(
                 request.poll_seconds, summary=f"{state}: pause before checking again"
             )
-        while True:
-            self._changed = False
-            check = await workflow.execute_activity(
-                CUSTOMER_IN_SEGMENTS,
-                SegmentCheckInput(
-                    place_id=request.place_id,
-                    customer_id=request.customer_id,
-                    include=list(step.include),
-                    exclude=list(step.exclude),
-                ),
-                result_type=SegmentCheckResult,
-                start_to_close_timeout=READ_TIMEOUT,
-                schedule_to_close_timeout=_budget(request),
-                retry_policy=READ_RETRY,
-                summary=f"{state}: check segments",
-            )
-            if check.matched:
-                return "customer matched the segments"
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._changed,
-                    timeout=timedelta(seconds=request.poll_seconds),
-                    timeout_summary=f"{state}: check again in {request.poll_seconds} s",
+        every = request.safety_seconds if registered else request.poll_seconds
+        try:
+            while True:
+                self._changed = False
+                check = await workflow.execute_activity(
+                    CUSTOMER_IN_SEGMENTS,
+                    SegmentCheckInput(
+                        place_id=request.place_id,
+                        customer_id=request.customer_id,
+                        include=list(step.include),
+                        exclude=list(step.exclude),
+                        journey_id=request.journey.id,
+                        state=state,
+                    ),
+                    result_type=SegmentCheckResult,
+                    start_to_close_timeout=READ_TIMEOUT,
+                    schedule_to_close_timeout=_budget(request),
+                    retry_policy=READ_RETRY,
+                    summary=f"{state}: check segments",
                 )
-            if self._history_is_long(request):
-                # Weeks of polling: go on waiting in a fresh run, at the same visit.
-                self._continue(request, state, visits, resume_step=True)
+                if check.matched:
+                    return "customer matched the segments"
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._changed,
+                        timeout=timedelta(seconds=every),
+                        timeout_summary=f"{state}: check again in {every} s",
+                    )
+                if self._history_is_long(request):
+                    # Weeks of polling: go on waiting in a fresh run, at the same visit.
+                    self._continue(request, state, visits, resume_step=True)
+        except (asyncio.CancelledError, ActivityError):
+            if registered:
+                await self._forget_waiting()
+            raise
+
+    async def _forget_waiting(self) -> None:
+        """Take the execution out of the registry of waiting executions as it ends (cancelled,
+        or its check failed for good). Best effort: the re-check forgets what this misses."""
+        with contextlib.suppress(ActivityError):
+            await workflow.execute_activity(
+                FORGET_WAITING,
+                workflow.info().workflow_id,
+                start_to_close_timeout=READ_TIMEOUT,
+                # Never holds up the end: past this the re-check forgets the entry instead.
+                schedule_to_close_timeout=FORGET_TIMEOUT,
+                summary="leave the registry of waiting executions",
+            )
 
     def _enter(self, config: MachineConfig, state: str, visit: int, *, resumed: bool) -> None:
         self._state = state

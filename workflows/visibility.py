@@ -16,6 +16,7 @@ from temporalio.common import SearchAttributeKey
 JOURNEY_EXECUTION = "JourneyExecution"
 JOURNEY_CLEANUP = "JourneyCleanup"
 JOURNEY_RUN = "JourneyRun"
+WAITING_RECHECK = "WaitingRecheck"
 
 # Activity names (what `@activity.defn(name=...)` registers and workflows call).
 SEND_MESSAGE = "send_message"
@@ -26,6 +27,8 @@ JOURNEY_EXISTS = "journey_exists"
 LIST_JOURNEY_EXECUTIONS = "list_journey_executions"
 END_EXECUTIONS = "end_executions"
 START_RUN_PAGE = "start_run_page"
+FORGET_WAITING = "forget_waiting"
+RECHECK_WAITING = "recheck_waiting"
 
 # Signals.
 CUSTOMER_CHANGED = "customer_changed"

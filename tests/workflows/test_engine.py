@@ -184,6 +184,7 @@ async def test_wait_for_condition_resumes_within_a_poll_after_joining(engine_und
     assert (await engine.execution_result(execution_id)).final_state == "done"
     assert asyncio.get_running_loop().time() - joined < 2 + 1.5  # one poll interval, plus slack
     assert [m["status"] for m in await engine.messages()] == ["sent"]
+    await keep(engine.client.get_workflow_handle(execution_id), "wait-for-condition-polled")
 
 
 @pytest.mark.parametrize("update", ["put", "import"])
@@ -415,10 +416,11 @@ async def test_cancel_one_execution(engine_under_test):
 async def test_a_long_wait_continues_as_new_with_bounded_history(
     temporal, clean_engine, keys, database_url, smtp_port, http
 ):
-    """Polls every second with a 30-event limit: the wait goes on over several runs, each
-    short, and the execution still reads as one with its steps intact."""
+    """Checks by itself every second (a safety interval far shorter than any deployment's)
+    with a 30-event limit: the wait goes on over several runs, each short, and the execution
+    still reads as one with its steps intact."""
     settings = engine_settings(
-        database_url, smtp_port, http, condition_poll_seconds=1, history_limit=30
+        database_url, smtp_port, http, wait_safety_seconds=1, history_limit=30
     )
     async with running_engine(temporal, clean_engine, keys, settings) as engine:
         journey_id = await started_journey(

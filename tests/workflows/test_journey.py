@@ -43,6 +43,7 @@ from workflows.visibility import (
     CLONE_CAMPAIGN,
     CUSTOMER_CHANGED,
     CUSTOMER_IN_SEGMENTS,
+    FORGET_WAITING,
     JOURNEY_PATH,
     JOURNEY_STEP,
     READ_CUSTOMER_ATTRIBUTE,
@@ -63,6 +64,7 @@ class Stubs:
     reads: list[AttributeInput] = field(default_factory=list)
     checks: list[SegmentCheckInput] = field(default_factory=list)
     clones: list[CloneInput] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
     send_answer: Callable[[SendInput], SendResult] = lambda i: SendResult(
         message_id=1, status="sent"
     )
@@ -91,7 +93,11 @@ class Stubs:
             self.clones.append(request)
             return self.clone_answer(request)
 
-        return [send, read, check, clone]
+        @activity.defn(name=FORGET_WAITING)
+        async def forget(execution_id: str) -> None:
+            self.forgotten.append(execution_id)
+
+        return [send, read, check, clone, forget]
 
 
 @dataclass
@@ -267,13 +273,16 @@ async def test_waits_of_days_pass_and_the_steps_keep_their_times(interpreter):
     await replay(await handle.fetch_history())
 
 
-async def test_a_wait_for_condition_checks_again_each_poll_until_the_customer_matches(
+async def test_unsignalled_a_wait_for_condition_checks_again_each_safety_interval(
     interpreter,
 ):
+    """Nothing wakes it (no signal): it checks by itself, once per safety interval."""
     interpreter.stubs.check_answer = lambda i: len(interpreter.stubs.checks) >= 3
-    handle = await interpreter.start(WAIT_FOR_GOLD, poll_seconds=600)
+    handle = await interpreter.start(WAIT_FOR_GOLD, poll_seconds=5, safety_seconds=600)
     assert (await handle.result()).final_state == "done"
-    assert [(c.include, c.exclude) for c in interpreter.stubs.checks] == [([12], [3])] * 3
+    assert [(c.include, c.exclude, c.state) for c in interpreter.stubs.checks] == [
+        ([12], [3], "wait_gold")
+    ] * 3
     steps = (await progress(handle)).steps
     assert steps[1].entered_at - steps[0].entered_at >= timedelta(seconds=2 * 600)
     assert walked(await progress(handle))[0] == (
@@ -285,10 +294,10 @@ async def test_a_wait_for_condition_checks_again_each_poll_until_the_customer_ma
 
 
 async def test_customer_changed_makes_a_waiting_condition_check_again_at_once(interpreter):
-    """Wall-clock time and a 300 s poll: only the signal can wake the wait in time."""
+    """Wall-clock time and a 300 s safety interval: only the signal can wake the wait."""
     member = asyncio.Event()
     interpreter.stubs.check_answer = lambda i: member.is_set()
-    handle = await interpreter.start(WAIT_FOR_GOLD, skip=False, poll_seconds=300)
+    handle = await interpreter.start(WAIT_FOR_GOLD, skip=False, safety_seconds=300)
     async with asyncio.timeout(20):
         while True:  # the first check: not a member yet
             if interpreter.stubs.checks:
@@ -307,10 +316,10 @@ async def test_customer_changed_makes_a_waiting_condition_check_again_at_once(in
 
 
 async def test_a_long_wait_continues_as_new_at_the_same_visit(interpreter):
-    """Polling past the history limit goes on in fresh runs; the execution still reads as
+    """Checking past the history limit goes on in fresh runs; the execution still reads as
     one wait, entered once, with its steps and its send key intact."""
     interpreter.stubs.check_answer = lambda i: len(interpreter.stubs.checks) >= 8
-    handle = await interpreter.start(WAIT_FOR_GOLD, poll_seconds=300, history_limit=20)
+    handle = await interpreter.start(WAIT_FOR_GOLD, safety_seconds=300, history_limit=20)
     assert await handle.result() == ExecutionResult(final_state="done", steps_total=3)
     lengths = await runs_of(interpreter.client, handle)
     assert len(lengths) >= 3, lengths
@@ -423,6 +432,25 @@ async def test_a_cancelled_wait_ends_cancelled_not_failed(interpreter):
     assert isinstance(failed.value.cause, CancelledError)
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     assert interpreter.stubs.sends == []
+
+
+async def test_a_wait_for_condition_cancelled_leaves_the_registry_and_ends_cancelled(
+    interpreter,
+):
+    interpreter.stubs.check_answer = lambda i: False
+    handle = await interpreter.start(WAIT_FOR_GOLD, skip=False)
+    async with asyncio.timeout(20):
+        while True:
+            if interpreter.stubs.checks:
+                break
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    assert interpreter.stubs.forgotten == []
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert isinstance(failed.value.cause, CancelledError)
+    assert interpreter.stubs.forgotten == [handle.id]
 
 
 async def test_no_machine_config_ends_at_once_and_an_unreadable_one_fails(interpreter):

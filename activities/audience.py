@@ -77,7 +77,7 @@ class Audience:
             matched = await self._matches(request)
         if execution_id is not None and matched:
             await self._leave(execution_id)
-        return SegmentCheckResult(matched=matched)
+        return SegmentCheckResult(matched=matched, registered=execution_id is not None)
 
     async def _matches(self, request: SegmentCheckInput) -> bool:
         async with self.sessions() as session:

@@ -23,5 +23,6 @@ class Rechecks:
             conditions=tally.conditions,
             woken=tally.woken,
             forgotten=tally.forgotten,
+            failed=tally.failed,
             next_seconds=self.settings.condition_poll_seconds,
         )

@@ -38,9 +38,10 @@ SIGNAL_CONCURRENCY = 32
 PAGE = 1_000
 # Customers per registry query after a bulk change (an import of 100 000).
 CUSTOMER_CHUNK = 500
-# A woken execution that hasn't checked again by then (its workers were away) is woken
-# again; until then the rounds leave it be.
-REWAKE_SECONDS = 3_600
+# A woken execution that hasn't checked again by then (its workers were away, or the
+# wake-up was cut short before its signal went out) is woken again; until then the rounds
+# leave it be.
+REWAKE_SECONDS = 600
 # Rows not checked for this long past the safety interval are verified against Temporal,
 # this many per round.
 STALE_GRACE_SECONDS = 3_600
@@ -57,6 +58,7 @@ class Tally:
     conditions: int = 0
     woken: int = 0
     forgotten: int = 0
+    failed: int = 0  # conditions that could not be checked
 
 
 async def wake(
@@ -86,27 +88,31 @@ async def wake(
         async with sessions() as session:
             await store.mark_woken(session, ids, now())
             await session.commit()
-        gone, failed = await _signal(client, ids)
-        async with sessions() as session:
-            await store.forget(session, gone)
-            await store.mark_woken(session, failed, None)
-            await session.commit()
+        signalled: list[str] = []
+        gone: list[str] = []
+        try:
+            await _signal(client, ids, signalled, gone)
+        finally:
+            # Unmarked unless signalled: the next round tries again (cut short, too).
+            failed = sorted(set(ids) - set(signalled) - set(gone))
+            async with sessions() as session:
+                await store.forget(session, gone)
+                await store.mark_woken(session, failed, None)
+                await session.commit()
         tally.woken += len(ids) - len(gone) - len(failed)
         tally.forgotten += len(gone)
         if failed:
             raise Unavailable(f"Temporal did not take {len(failed)} wake-up signals.")
-        if activity.in_activity():
-            activity.heartbeat(ids[-1])
+        _beat()
         after = ids[-1]
         if len(ids) < PAGE:
             return tally
 
 
-async def _signal(client: Client, ids: list[str]) -> tuple[list[str], list[str]]:
-    """(ended: nothing left to wake, failed: Temporal didn't answer)."""
+async def _signal(client: Client, ids: list[str], signalled: list[str], gone: list[str]) -> None:
+    """Signal each execution, noting which were (`signalled`) and which have ended (`gone`:
+    Temporal answers NOT_FOUND); the rest Temporal didn't take."""
     gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
-    gone: list[str] = []
-    failed: list[str] = []
 
     async def one(execution_id: str) -> None:
         async with gate:
@@ -115,11 +121,12 @@ async def _signal(client: Client, ids: list[str]) -> tuple[list[str], list[str]]
                     CUSTOMER_CHANGED, rpc_timeout=RPC_TIMEOUT
                 )
             except RPCError as error:
-                # Temporal answers NOT_FOUND for an execution that has ended.
-                (gone if error.status == RPCStatusCode.NOT_FOUND else failed).append(execution_id)
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    gone.append(execution_id)
+                return
+            signalled.append(execution_id)
 
     await asyncio.gather(*(one(execution_id) for execution_id in ids))
-    return gone, failed
 
 
 async def customers_changed(
@@ -163,22 +170,40 @@ async def _notify(client: Client, sessions: SessionFactory, place_id: int, ids: 
             await customers_changed(client, sessions, place_id, ids)
     except (Unavailable, SQLAlchemyError, OSError, TimeoutError) as error:
         log.warning("could not wake the executions of %d customers: %s", len(ids), error)
+    except Exception:
+        # A background task: nothing else would ever see what went wrong.
+        log.exception("waking the executions of %d customers failed", len(ids))
 
 
 async def recheck(client: Client, sessions: SessionFactory, safety_seconds: int) -> Tally:
     """One round: every distinct condition waited for, one query each, and a look at the
-    entries of executions that stopped checking (they may have ended unseen)."""
+    entries of executions that stopped checking (they may have ended unseen). A condition
+    that can't be checked (Temporal or the database away, say) is logged and counted, and
+    the round goes on with the others."""
     tally = Tally()
     async with sessions() as session:
         await read_only(session)
         conditions = await store.conditions(session)
     tally.conditions = len(conditions)
     for waiting in conditions:
-        woken = await wake(client, sessions, waiting)
+        try:
+            woken = await wake(client, sessions, waiting)
+        except Exception as error:
+            tally.failed += 1
+            log.warning("could not re-check a condition of place %d: %s", waiting.place_id, error)
+            continue
+        finally:
+            _beat()
         tally.woken += woken.woken
         tally.forgotten += woken.forgotten
     tally.forgotten += await _sweep(client, sessions, now() - safety_seconds - STALE_GRACE_SECONDS)
     return tally
+
+
+def _beat() -> None:
+    """A long round shows it is alive (and a lost worker's round is soon taken up again)."""
+    if activity.in_activity():
+        activity.heartbeat()
 
 
 async def _sweep(client: Client, sessions: SessionFactory, checked_before: int) -> int:
@@ -192,6 +217,7 @@ async def _sweep(client: Client, sessions: SessionFactory, checked_before: int) 
     ended: list[str] = []
     running: list[str] = []
     for execution_id in ids:
+        _beat()
         try:
             described = await client.get_workflow_handle(execution_id).describe(
                 rpc_timeout=RPC_TIMEOUT

@@ -116,22 +116,19 @@ async def conditions(
     customer_ids: Sequence[int] | None = None,
 ) -> list[Waiting]:
     """The distinct conditions executions wait for (of these customers of the place, if
-    given): two queries, however many executions wait."""
-    query = select(W.place_id, W.condition, func.min(W.execution_id)).where(W.kind == SEGMENTS)
+    given), each read from one of its entries: one query, however many executions wait."""
+    groups = select(func.min(W.execution_id).label("example")).where(W.kind == SEGMENTS)
     if place_id is not None:
-        query = query.where(W.place_id == place_id)
+        groups = groups.where(W.place_id == place_id)
     if customer_ids is not None:
-        query = query.where(col(W.customer_id).in_(list(customer_ids)))
-    found = list(await session.exec(query.group_by(col(W.place_id), col(W.condition))))
-    if not found:
-        return []
-    examples = [example for _, _, example in found]
-    definitions = select(W.place_id, W.definition).where(
-        W.kind == SEGMENTS, col(W.execution_id).in_(examples)
+        groups = groups.where(col(W.customer_id).in_(list(customer_ids)))
+    examples = groups.group_by(col(W.place_id), col(W.condition)).subquery()
+    query = select(W.place_id, W.definition).join(
+        examples, and_(col(W.execution_id) == examples.c.example, col(W.kind) == SEGMENTS)
     )
     return [
         Waiting(place, SegmentCondition.read(dict(definition)))
-        for place, definition in await session.exec(definitions)
+        for place, definition in await session.exec(query)
     ]
 
 

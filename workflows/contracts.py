@@ -89,6 +89,9 @@ class SegmentCheckInput(BaseModel):
 
 class SegmentCheckResult(BaseModel):
     matched: bool
+    # Not matched, and registered as waiting: a signal will come. A worker from before the
+    # registry (during a rolling deploy) leaves it False, and the execution polls instead.
+    registered: bool = False
 
 
 class StepRecord(BaseModel):
@@ -200,6 +203,7 @@ class RecheckReport(BaseModel):
     conditions: int  # distinct conditions waited for
     woken: int  # executions signalled: their condition now holds
     forgotten: int  # entries of executions that had ended
+    failed: int = 0  # conditions that could not be checked this round (logged by the worker)
     next_seconds: int  # the poll interval: when the next round is due
 
 

@@ -249,15 +249,14 @@ class JourneyExecution:
         # Waits used to check every poll interval by themselves (an activity and a timer
         # each time). The check now registers the execution as waiting, and it is signalled
         # when its condition may hold (`orchestration.waking`): between signals it only
-        # keeps a long safety timer. Executions that began waiting before go on polling.
-        registered = workflow.patched(WAITING_PATCH)
+        # keeps a long safety timer. Which one a check result says: one recorded before the
+        # registry (or by a worker from before it) has `registered` False, and polls.
         if visits[state] > 1 and not resumed:
             # A loop may pass through this wait again while the customer still matches;
             # pausing one interval first keeps such a loop from repeating without pause.
             await workflow.sleep(
                 request.poll_seconds, summary=f"{state}: pause before checking again"
             )
-        every = request.safety_seconds if registered else request.poll_seconds
         try:
             while True:
                 self._changed = False
@@ -279,6 +278,7 @@ class JourneyExecution:
                 )
                 if check.matched:
                     return "customer matched the segments"
+                every = request.safety_seconds if check.registered else request.poll_seconds
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
                         lambda: self._changed,
@@ -289,7 +289,8 @@ class JourneyExecution:
                     # Weeks of polling: go on waiting in a fresh run, at the same visit.
                     self._continue(request, state, visits, resume_step=True)
         except (asyncio.CancelledError, ActivityError):
-            if registered:
+            # A new command: a history that ended so before the registry replays without it.
+            if workflow.patched(WAITING_PATCH):
                 await self._forget_waiting()
             raise
 

@@ -121,7 +121,7 @@ async def test_a_deleted_segment_has_no_members(sessions: AsyncSession):
     assert await now_matching(session, SegmentCondition.of([gone], [])) == []
 
 
-async def test_conditions_are_distinct_and_found_in_two_queries(
+async def test_conditions_are_distinct_and_found_in_one_query(
     sessions: AsyncSession, clean_engine: AsyncEngine
 ):
     session = sessions
@@ -133,7 +133,7 @@ async def test_conditions_are_distinct_and_found_in_two_queries(
     await session.commit()
     with statements(clean_engine) as seen:
         found = await waiting.conditions(session)
-    assert len([statement for statement in seen if statement.startswith("SELECT")]) == 2
+    assert len([statement for statement in seen if statement.startswith("SELECT")]) == 1
     assert sorted((w.place_id, w.condition.exclude) for w in found) == [
         (PLACE, ()),
         (PLACE, (gold + 1,)),

@@ -65,6 +65,7 @@ class Stubs:
     checks: list[SegmentCheckInput] = field(default_factory=list)
     clones: list[CloneInput] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
+    registers: bool = True  # False: the check of a worker from before the registry
     send_answer: Callable[[SendInput], SendResult] = lambda i: SendResult(
         message_id=1, status="sent"
     )
@@ -86,7 +87,8 @@ class Stubs:
         @activity.defn(name=CUSTOMER_IN_SEGMENTS)
         async def check(request: SegmentCheckInput) -> SegmentCheckResult:
             self.checks.append(request)
-            return SegmentCheckResult(matched=self.check_answer(request))
+            matched = self.check_answer(request)
+            return SegmentCheckResult(matched=matched, registered=self.registers and not matched)
 
         @activity.defn(name=CLONE_CAMPAIGN)
         async def clone(request: CloneInput) -> CloneResult:
@@ -271,6 +273,18 @@ async def test_waits_of_days_pass_and_the_steps_keep_their_times(interpreter):
         path = path_after(path, state)
     assert attributes.get(JOURNEY_PATH) == path
     await replay(await handle.fetch_history())
+
+
+async def test_a_check_that_registered_nothing_polls_each_interval(interpreter):
+    """A worker from before the registry checked (a rolling deploy): nothing will signal,
+    so the execution checks again every poll interval, not once a week."""
+    interpreter.stubs.registers = False
+    interpreter.stubs.check_answer = lambda i: len(interpreter.stubs.checks) >= 3
+    handle = await interpreter.start(WAIT_FOR_GOLD, poll_seconds=60, safety_seconds=10**6)
+    assert (await handle.result()).final_state == "done"
+    steps = (await progress(handle)).steps
+    assert timedelta(seconds=2 * 60) <= steps[1].entered_at - steps[0].entered_at
+    assert steps[1].entered_at - steps[0].entered_at < timedelta(seconds=10**6)
 
 
 async def test_unsignalled_a_wait_for_condition_checks_again_each_safety_interval(

@@ -1,8 +1,8 @@
 """What a waiting `wait_for_condition` costs, before and after the registry (run by hand).
 
-    python -m bench.waiting [--before REV] [--waiters 1000] [--poll-waiters 100]
+    python -m bench.waiting [--before REV] [--waiters 1000] [--rate 20] [--poll-waiters 100]
                             [--cpu-waiters 10000] [--window 30] [--recheck-customers 100000]
-                            [--postgres URL]
+                            [--postgres URL] [--skip PHASE...]
 
 Runs `journeys dev` (SQLite, scratch ports) from a checkout of `--before` (today's design:
 every waiting execution polls with an activity and a timer) and from this one, and prints
@@ -13,8 +13,9 @@ one table:
   x 288 a day; after: what the window measured plus one safety check a week);
 - CPU of the worker and Temporal server while executions wait with a 1 s interval (before:
   `--poll-waiters`; after: `--cpu-waiters`), as % of one core;
-- wake-up after `PUT /customers` for each of `--waiters` waiters (a 300 s interval, so
-  polling plays no part): from the request to the wait step's `leftAt`, p50 / p99;
+- wake-up after `PUT /customers` for each of `--waiters` waiters, `--rate` changes a second
+  (a 300 s interval, so polling plays no part): from the request to the moment the
+  execution left the wait, p50 / p99;
 - wake-up after changes the API doesn't see (after only; a 1 s interval): a direct SQL
   update, and a segment's rules edited, for 50 waiters each;
 - one central re-check round over `--recheck-customers` waiting customers on PostgreSQL
@@ -31,11 +32,13 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from sqlalchemy import text, update
 from sqlmodel import col
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -144,23 +147,34 @@ class Place:
         return f"journey-{self.journey_id}-run-{self.run_id}-{customer_id}"
 
     async def lengths(self) -> dict[str, int]:
+        """Each running execution's history length (from describe: visibility's is only
+        brought up to date when an execution closes)."""
         query = (
             f"WorkflowType = 'JourneyExecution' AND JourneyId = {self.journey_id} "
             "AND ExecutionStatus = 'Running'"
         )
-        return {e.id: e.history_length async for e in self.client.list_workflows(query)}
+        ids = [e.id async for e in self.client.list_workflows(query)]
+        gate = asyncio.Semaphore(50)
 
-    async def left_at(self, customer_id: int, limit: float = 120) -> float:
-        """When the customer's execution left its wait (its progress query: the API shows
-        whole seconds)."""
+        async def length(execution_id: str) -> int:
+            async with gate:
+                described = await self.client.get_workflow_handle(execution_id).describe()
+            return described.raw_description.workflow_execution_info.history_length
+
+        return dict(zip(ids, await asyncio.gather(*map(length, ids)), strict=True))
+
+    async def left_at(self, customer_id: int, limit: float = 300) -> float:
+        """When the customer's execution left its wait. Once it has ended (a long poll, not a
+        query storm), its progress query says (the API shows whole seconds only)."""
         handle = self.client.get_workflow_handle(self.execution_id(customer_id))
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            progress: Progress = await handle.query("progress", result_type=Progress)
-            if progress.steps and progress.steps[0].left_at is not None:
-                return progress.steps[0].left_at.timestamp()
-            await asyncio.sleep(0.2)
-        raise SystemExit(f"customer {customer_id} never left the wait")
+        try:
+            await asyncio.wait_for(handle.result(), limit)
+        except TimeoutError:
+            raise SystemExit(f"customer {customer_id} never left the wait") from None
+        progress: Progress = await handle.query("progress", result_type=Progress)
+        left = progress.steps[0].left_at
+        assert left is not None
+        return left.timestamp()
 
 
 @contextlib.asynccontextmanager
@@ -179,34 +193,65 @@ async def stack(project: Path | None, data_dir: Path, interval: int) -> AsyncIte
             yield Place(dev, api, client)
 
 
-async def idle_cost(place: Place, window: float) -> tuple[float, float]:
-    """(history events per execution per second, % of one core for worker + Temporal)."""
+@dataclass
+class Idle:
+    events_per_second: float  # history events per execution per second
+    checks_per_second: float  # checks (activities) per execution per second
+    cpu: float  # % of one core, worker + Temporal server
+
+    @property
+    def events_per_check(self) -> float:
+        return self.events_per_second / self.checks_per_second if self.checks_per_second else 0
+
+
+async def idle_cost(place: Place, window: float) -> Idle:
+    """What the waiting executions cost over `window` seconds in which nothing changes."""
     pids = children_of(place.dev.process.pid)
     roles = [pids[r] for r in ("worker", "temporal")]
     before = await place.lengths()
+    sample = list(before)[:20]
+    checks_before = await checks(place, sample)
     cpu = sum(cpu_seconds(pid) for pid in roles)
     began = time.monotonic()
     await asyncio.sleep(window)
     used = sum(cpu_seconds(pid) for pid in roles) - cpu
     elapsed = time.monotonic() - began
     after = await place.lengths()
+    checked = sum(await checks(place, sample)) - sum(checks_before)
     grown = [after[i] - before[i] for i in before if i in after]
-    return sum(grown) / len(grown) / elapsed, 100 * used / elapsed
+    return Idle(
+        events_per_second=sum(grown) / len(grown) / elapsed,
+        checks_per_second=checked / len(sample) / elapsed,
+        cpu=100 * used / elapsed,
+    )
 
 
-async def api_wakeups(place: Place, count: int) -> list[float]:
-    """For each waiter: from its `PUT /customers` to its leaving the wait, in seconds."""
-    gate = asyncio.Semaphore(4)
+async def checks(place: Place, ids: list[str]) -> list[int]:
+    """How many checks (completed activities) each execution's history holds."""
+    completed = EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    found = []
+    for execution_id in ids:
+        history = await place.client.get_workflow_handle(execution_id).fetch_history()
+        found.append(sum(1 for event in history.events if event.event_type == completed))
+    return found
+
+
+async def api_wakeups(place: Place, count: int, rate: float) -> list[float]:
+    """For each waiter, its customer changed through `PUT /customers` at `rate` changes a
+    second: from the request to the execution leaving the wait, in seconds."""
     latencies: list[float] = []
 
     async def one(customer_id: int) -> None:
-        async with gate:
-            sent = time.time()
-            body = {"attributes": {"account": {"tier": "gold"}}}
-            (await place.api.put(f"/customers/{customer_id}", json=body)).raise_for_status()
+        sent = time.time()
+        body = {"attributes": {"account": {"tier": "gold"}}}
+        (await place.api.put(f"/customers/{customer_id}", json=body)).raise_for_status()
         latencies.append(await place.left_at(customer_id) - sent)
 
-    await asyncio.gather(*(one(place.first + i) for i in range(count)))
+    tasks = []
+    for i in range(count):
+        tasks.append(asyncio.create_task(one(place.first + i)))
+        await asyncio.sleep(1 / rate)
+    await asyncio.gather(*tasks)
     return latencies
 
 
@@ -287,7 +332,17 @@ async def recheck_round(postgres: str, customers: int) -> dict[str, float]:
                 ids = range(start, min(customers, start + BATCH))
                 await connection.execute(
                     Customer.__table__.insert(),  # type: ignore[attr-defined]
-                    [{"place_id": PLACE, "id": i, "attributes": {"tier": "none"}} for i in ids],
+                    [
+                        {
+                            "place_id": PLACE,
+                            "id": i,
+                            "attributes": {"tier": "none"},
+                            "push_tokens": [],
+                            "created": 0,
+                            "updated": 0,
+                        }
+                        for i in ids
+                    ],
                 )
                 stamp = int(time.time())
                 await connection.execute(
@@ -307,7 +362,7 @@ async def recheck_round(postgres: str, customers: int) -> dict[str, float]:
                     ],
                 )
             await session.commit()
-            await connection.execute(text("ANALYZE"))
+            await (await session.connection()).execute(text("ANALYZE"))
             await session.commit()
 
         async def timed() -> tuple[float, float, waking.Tally]:
@@ -356,9 +411,15 @@ async def main() -> None:
     parser.add_argument("--poll-waiters", type=int, default=100)
     parser.add_argument("--cpu-waiters", type=int, default=10_000)
     parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=20.0, help="API changes a second")
     parser.add_argument("--recheck-customers", type=int, default=100_000)
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--skip", nargs="*", default=[], help="before, after, recheck")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["before-idle", "before-wake", "after-idle", "after-wake", "recheck"],
+    )
     args = parser.parse_args()
     rows: dict[str, dict[str, str]] = {}
 
@@ -368,65 +429,68 @@ async def main() -> None:
 
     events_figure = "history events / waiting execution / day (5-min interval)"
     cpu_figure = "CPU of worker + Temporal while executions wait (1 s interval)"
-    api_figure = f"wake-up after PUT /customers, p50 / p99 over {args.waiters} waiters"
+    api_figure = (
+        f"wake-up after PUT /customers ({args.rate:g}/s), p50 / p99 over {args.waiters} waiters"
+    )
     sql_figure = "wake-up after a direct SQL update (1 s interval), max over 50"
     rules_figure = "wake-up after a segment's rules edited (1 s interval), max over 50"
     round_figure = f"central re-check over {args.recheck_customers} waiting (PostgreSQL)"
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        if "before" not in args.skip:
-            with checkout(args.before) as old:
+        with checkout(args.before) as old:
+            if "before-idle" not in args.skip:
                 print(f"before ({args.before}): {args.poll_waiters} waiters, 1 s interval")
                 async with stack(old, work / "b1", 1) as place:
                     await place.fill(args.poll_waiters)
-                    rate, cpu = await idle_cost(place, args.window)
-                    per_check = rate * 1  # one check a second
+                    idle = await idle_cost(place, args.window)
+                    per_check = idle.events_per_check
                     put(
                         events_figure,
                         "before",
                         f"{per_check * DAY / DEFAULT_POLL:,.0f} ({per_check:.1f} per check x 288)",
                     )
+                    # What one check costs, times the checks 10 000 waiters make at 5 min.
+                    checks_made = idle.checks_per_second * args.poll_waiters
+                    cpu_per_check = idle.cpu / checks_made if checks_made else 0
+                    projected = cpu_per_check * args.cpu_waiters / DEFAULT_POLL
                     put(
                         cpu_figure,
                         "before",
-                        f"{cpu:.0f} % for {args.poll_waiters} "
-                        f"(~{cpu / args.poll_waiters * args.cpu_waiters / DEFAULT_POLL:.0f} % "
-                        f"for {args.cpu_waiters} at 5 min)",
+                        f"{idle.cpu:.0f} % for {args.poll_waiters} ({checks_made:.0f} checks/s "
+                        f"made of {args.poll_waiters} due); {projected:.0f} % for "
+                        f"{args.cpu_waiters} at 5 min",
                     )
+            if "before-wake" not in args.skip:
                 print(f"before: {args.waiters} waiters, 300 s interval")
                 async with stack(old, work / "b2", DEFAULT_POLL) as place:
                     await place.fill(args.waiters)
-                    latencies = await api_wakeups(place, args.waiters)
-                    put(
-                        api_figure,
-                        "before",
-                        f"{pct(latencies, 0.5):.2f} / {pct(latencies, 0.99):.2f} s",
-                    )
-                put(sql_figure, "before", "<= 300 s (the next poll)")
-                put(rules_figure, "before", "<= 300 s (the next poll)")
-        if "after" not in args.skip:
+                    latencies = await api_wakeups(place, args.waiters, args.rate)
+                    put(api_figure, "before", quantiles(latencies))
+        put(sql_figure, "before", "<= 300 s (the next poll)")
+        put(rules_figure, "before", "<= 300 s (the next poll)")
+        if "after-idle" not in args.skip:
             print(f"after: {args.cpu_waiters} waiters, 1 s interval")
             async with stack(None, work / "a1", 1) as place:
                 await place.fill(args.cpu_waiters)
-                rate, cpu = await idle_cost(place, args.window)
+                idle = await idle_cost(place, args.window)
+                rate = idle.events_per_second
                 safety = 11 * DAY / DEFAULT_SAFETY  # one check (~11 events) a week
                 put(
                     events_figure,
                     "after",
                     f"{rate * DAY + safety:.1f} ({rate * DAY:.1f} measured + {safety:.1f} safety)",
                 )
-                put(cpu_figure, "after", f"{cpu:.1f} % for {args.cpu_waiters}")
+                put(cpu_figure, "after", f"{idle.cpu:.1f} % for {args.cpu_waiters}")
                 direct, edited = await unseen_wakeups(place, work / "a1", 50)
                 put(sql_figure, "after", f"{max(direct):.2f} s (p50 {pct(direct, 0.5):.2f})")
                 put(rules_figure, "after", f"{max(edited):.2f} s (p50 {pct(edited, 0.5):.2f})")
+        if "after-wake" not in args.skip:
             print(f"after: {args.waiters} waiters, 300 s interval")
             async with stack(None, work / "a2", DEFAULT_POLL) as place:
                 await place.fill(args.waiters)
-                latencies = await api_wakeups(place, args.waiters)
-                put(
-                    api_figure, "after", f"{pct(latencies, 0.5):.2f} / {pct(latencies, 0.99):.2f} s"
-                )
+                latencies = await api_wakeups(place, args.waiters, args.rate)
+                put(api_figure, "after", quantiles(latencies))
     if "recheck" not in args.skip:
         print(f"central re-check: {args.recheck_customers} waiting customers on PostgreSQL")
         result = await recheck_round(args.postgres, args.recheck_customers)

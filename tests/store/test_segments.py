@@ -2,24 +2,19 @@
 
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import hypothesis
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, event
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.errors import NotFound
-from store import places, segments
-from store.db import session_factory
-from store.tables import Customer, Segment, SegmentMember
+from store import segments
+from store.tables import Customer, Segment
 from tests.helpers.api import OTHER_PLACE, PLACE
+from tests.helpers.store import Db, sid, statements
 from workflows.model.operators import SEGMENT_OPERATORS, check_condition, evaluate
 
 # Keys a rule can name: plain ones, and ones JSON escapes (non-ASCII, quote, backslash: SQLite
@@ -238,78 +233,6 @@ def oracle_audience(
 
 
 # --- fixtures -------------------------------------------------------------------------------
-
-
-def sid(segment: Segment) -> int:
-    assert segment.id is not None
-    return segment.id
-
-
-@dataclass
-class Db:
-    engine: AsyncEngine
-
-    def session(self) -> AsyncSession:
-        return session_factory(self.engine)()
-
-    async def add(
-        self, people: dict[int, dict[str, Any]], specs: list[dict[str, Any]]
-    ) -> list[Segment]:
-        """Insert the customers (also into another place, as decoys) and the segments."""
-        async with self.session() as session:
-            for place in (PLACE, OTHER_PLACE):
-                session.add_all(
-                    Customer(place_id=place, id=i, attributes=attrs) for i, attrs in people.items()
-                )
-            made = [
-                Segment(
-                    place_id=PLACE,
-                    name=f"s{n}",
-                    kind=spec["kind"],
-                    match=spec.get("match"),
-                    conditions=spec.get("conditions"),
-                )
-                for n, spec in enumerate(specs)
-            ]
-            session.add_all(made)
-            await session.flush()
-            for segment, spec in zip(made, specs, strict=True):
-                session.add_all(
-                    SegmentMember(segment_id=sid(segment), customer_id=i)
-                    for i in spec.get("members", [])
-                )
-            await session.commit()
-            return made
-
-    async def clear(self) -> None:
-        async with self.session() as session:
-            for table in (SegmentMember, Segment, Customer):
-                await session.exec(delete(table))  # type: ignore[call-overload]
-            await session.commit()
-
-
-@pytest.fixture
-async def db(clean_engine: AsyncEngine) -> AsyncIterator[Db]:
-    async with session_factory(clean_engine)() as session:
-        for place in (PLACE, OTHER_PLACE):
-            await places.ensure_place(session, place)
-        await session.commit()
-    yield Db(clean_engine)
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements the engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 # --- generated: the database agrees with the oracle -----------------------------------------

@@ -5,25 +5,20 @@ now meets it."""
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import places, waiting
-from store.db import session_factory
+from store import waiting
 from store.tables import Customer, Segment, SegmentMember
 from store.waiting import SegmentCondition, Waiting
 from tests.helpers.api import OTHER_PLACE, PLACE
-from tests.store.test_segments import statements
+from tests.helpers.store import Db, sid, statements
 
 GOLD = [{"attribute": "tier", "operator": "eq", "value": "gold"}]
 
 
 @pytest.fixture
-async def sessions(clean_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    async with session_factory(clean_engine)() as session:
-        for place in (PLACE, OTHER_PLACE):
-            await places.ensure_place(session, place)
-        await session.commit()
+async def sessions(db: Db) -> AsyncIterator[AsyncSession]:
+    async with db.session() as session:
         yield session
 
 
@@ -31,8 +26,7 @@ async def segment(session: AsyncSession, place: int = PLACE, **fields) -> int:
     row = Segment(place_id=place, name="s", **fields)
     session.add(row)
     await session.flush()
-    assert row.id is not None
-    return row.id
+    return sid(row)
 
 
 async def register(session: AsyncSession, execution_id: str, customer_id: int, cond, **kw):
@@ -121,9 +115,7 @@ async def test_a_deleted_segment_has_no_members(sessions: AsyncSession):
     assert await now_matching(session, SegmentCondition.of([gone], [])) == []
 
 
-async def test_conditions_are_distinct_and_found_in_one_query(
-    sessions: AsyncSession, clean_engine: AsyncEngine
-):
+async def test_conditions_are_distinct_and_found_in_one_query(sessions: AsyncSession, db: Db):
     session = sessions
     gold = await segment(session, kind="rule", match="all", conditions=GOLD)
     for number in range(50):
@@ -131,7 +123,7 @@ async def test_conditions_are_distinct_and_found_in_one_query(
         await register(session, f"e{number}", number, cond)
     await register(session, "other", 7, SegmentCondition.of([gold], []), place=OTHER_PLACE)
     await session.commit()
-    with statements(clean_engine) as seen:
+    with statements(db.engine) as seen:
         found = await waiting.conditions(session)
     assert len([statement for statement in seen if statement.startswith("SELECT")]) == 1
     assert sorted((w.place_id, w.condition.exclude) for w in found) == [

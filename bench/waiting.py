@@ -33,6 +33,7 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -61,7 +62,6 @@ from store import waiting as registry
 from store.db import create_engine, session_factory
 from store.tables import Customer, Segment
 from store.waiting import SegmentCondition
-from workflows.contracts import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 10_000
@@ -133,27 +133,33 @@ class Place:
         )
         run.raise_for_status()
         self.run_id = run.json()["runId"]
-        # Waiting: started, and every one has checked once (its history has its first timer).
-        deadline = time.monotonic() + 60 + count / 20
+        # Waiting: every one started (visibility counts them), and the last ones started
+        # have checked once (their histories have their first timer).
+        deadline = time.monotonic() + 120 + count / 5
         while time.monotonic() < deadline:
-            lengths = await self.lengths()
-            if len(lengths) == count and min(lengths.values()) >= 11:
-                await asyncio.sleep(2)
-                return
-            await asyncio.sleep(1)
+            if (await self.client.count_workflows(self.running)).count == count:
+                latest = [e.id async for e in self.client.list_workflows(self.running, limit=50)]
+                if min((await self.lengths(latest)).values()) >= 11:
+                    await asyncio.sleep(5)
+                    return
+            await asyncio.sleep(2)
         raise SystemExit(f"{count} executions did not all start waiting")
+
+    @property
+    def running(self) -> str:
+        return (
+            f"WorkflowType = 'JourneyExecution' AND JourneyId = {self.journey_id} "
+            "AND ExecutionStatus = 'Running'"
+        )
 
     def execution_id(self, customer_id: int) -> str:
         return f"journey-{self.journey_id}-run-{self.run_id}-{customer_id}"
 
-    async def lengths(self) -> dict[str, int]:
+    async def lengths(self, ids: list[str] | None = None) -> dict[str, int]:
         """Each running execution's history length (from describe: visibility's is only
         brought up to date when an execution closes)."""
-        query = (
-            f"WorkflowType = 'JourneyExecution' AND JourneyId = {self.journey_id} "
-            "AND ExecutionStatus = 'Running'"
-        )
-        ids = [e.id async for e in self.client.list_workflows(query)]
+        if ids is None:
+            ids = [e.id async for e in self.client.list_workflows(self.running)]
         gate = asyncio.Semaphore(50)
 
         async def length(execution_id: str) -> int:
@@ -164,17 +170,26 @@ class Place:
         return dict(zip(ids, await asyncio.gather(*map(length, ids)), strict=True))
 
     async def left_at(self, customer_id: int, limit: float = 300) -> float:
-        """When the customer's execution left its wait. Once it has ended (a long poll, not a
-        query storm), its progress query says (the API shows whole seconds only)."""
+        """When the customer's execution left its wait: once it has ended (a long poll), the
+        start of the workflow task after its last check, which is `workflow.now()` when it
+        left (read from the history: a query would need a worker to replay it)."""
         handle = self.client.get_workflow_handle(self.execution_id(customer_id))
         try:
             await asyncio.wait_for(handle.result(), limit)
         except TimeoutError:
             raise SystemExit(f"customer {customer_id} never left the wait") from None
-        progress: Progress = await handle.query("progress", result_type=Progress)
-        left = progress.steps[0].left_at
-        assert left is not None
-        return left.timestamp()
+        events = (await handle.fetch_history()).events
+        checked = max(
+            i
+            for i, e in enumerate(events)
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        )
+        started = next(
+            e
+            for e in events[checked:]
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+        )
+        return started.event_time.ToDatetime(tzinfo=UTC).timestamp()
 
 
 @contextlib.asynccontextmanager

@@ -170,26 +170,32 @@ class Place:
         return dict(zip(ids, await asyncio.gather(*map(length, ids)), strict=True))
 
     async def left_at(self, customer_id: int, limit: float = 300) -> float:
-        """When the customer's execution left its wait: once it has ended (a long poll), the
-        start of the workflow task after its last check, which is `workflow.now()` when it
-        left (read from the history: a query would need a worker to replay it)."""
+        return (await self.wake_times(customer_id, limit))[1]
+
+    async def wake_times(self, customer_id: int, limit: float = 300) -> tuple[float, float]:
+        """(when Temporal took its first signal, when it left the wait) for the customer's
+        execution. Once it has ended (a long poll), read from its history: it left at the
+        start of the workflow task after its last check, which is its `workflow.now()` then
+        (a query would need a worker to replay it)."""
         handle = self.client.get_workflow_handle(self.execution_id(customer_id))
         try:
             await asyncio.wait_for(handle.result(), limit)
         except TimeoutError:
             raise SystemExit(f"customer {customer_id} never left the wait") from None
         events = (await handle.fetch_history()).events
-        checked = max(
-            i
-            for i, e in enumerate(events)
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-        )
+        completed = EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        checked = max(i for i, e in enumerate(events) if e.event_type == completed)
         started = next(
             e
             for e in events[checked:]
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
         )
-        return started.event_time.ToDatetime(tzinfo=UTC).timestamp()
+        signals = [
+            e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        ]
+        left = started.event_time.ToDatetime(tzinfo=UTC).timestamp()
+        signalled = signals[0].event_time.ToDatetime(tzinfo=UTC).timestamp() if signals else left
+        return signalled, left
 
 
 @contextlib.asynccontextmanager
@@ -222,15 +228,20 @@ class Idle:
 async def idle_cost(place: Place, window: float) -> Idle:
     """What the waiting executions cost over `window` seconds in which nothing changes."""
     pids = children_of(place.dev.process.pid)
-    roles = [pids[r] for r in ("worker", "temporal")]
+    roles = {role: pids[role] for role in ("worker", "temporal")}
     before = await place.lengths()
     sample = list(before)[:20]
     checks_before = await checks(place, sample)
-    cpu = sum(cpu_seconds(pid) for pid in roles)
+    cpu = {role: cpu_seconds(pid) for role, pid in roles.items()}
     began = time.monotonic()
     await asyncio.sleep(window)
-    used = sum(cpu_seconds(pid) for pid in roles) - cpu
+    spent = {role: cpu_seconds(pid) - cpu[role] for role, pid in roles.items()}
+    used = sum(spent.values())
     elapsed = time.monotonic() - began
+    print(
+        "  CPU over the window: "
+        + ", ".join(f"{role} {100 * seconds / elapsed:.1f} %" for role, seconds in spent.items())
+    )
     after = await place.lengths()
     checked = sum(await checks(place, sample)) - sum(checks_before)
     grown = [after[i] - before[i] for i in before if i in after]
@@ -270,11 +281,17 @@ async def api_wakeups(place: Place, count: int, rate: float) -> list[float]:
     return latencies
 
 
-async def unseen_wakeups(
-    place: Place, data_dir: Path, count: int
-) -> tuple[list[float], list[float]]:
+@dataclass
+class Unseen:
+    direct: list[float]  # from the write to leaving the wait
+    edited: list[float]  # from the rules' edit to leaving the wait
+    found: list[float]  # from the change to the signal (the round that found it)
+    moved: list[float]  # from the signal to leaving the wait (the execution's own check)
+
+
+async def unseen_wakeups(place: Place, data_dir: Path, count: int) -> Unseen:
     """Latencies after a direct SQL write to `count` customers, then after segment 12's rules
-    are edited to take in `count` more."""
+    are edited to take in `count` more, and both split at the signal."""
     engine = create_engine(f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}", timeout=30)
     direct = list(range(place.first, place.first + count))
     async with session_factory(engine)() as session:
@@ -286,7 +303,12 @@ async def unseen_wakeups(
         )
         await session.commit()
     await engine.dispose()
-    direct_latency = [await place.left_at(i) - written for i in direct]
+    unseen = Unseen([], [], [], [])
+    for customer_id in direct:
+        signalled, left = await place.wake_times(customer_id)
+        unseen.direct.append(left - written)
+        unseen.found.append(signalled - written)
+        unseen.moved.append(left - signalled)
     # Edited rules: gold, or one of the next `count` customers by an attribute they have.
     edited_ids = list(range(place.first + count, place.first + 2 * count))
     body = [{"id": i, "attributes": {"bench": True, "lucky": True}} for i in edited_ids]
@@ -301,8 +323,12 @@ async def unseen_wakeups(
     }
     edited = time.time()
     (await place.api.put(f"/segments/{GOLD_SEGMENT}", json=rules)).raise_for_status()
-    edit_latency = [await place.left_at(i) - edited for i in edited_ids]
-    return direct_latency, edit_latency
+    for customer_id in edited_ids:
+        signalled, left = await place.wake_times(customer_id)
+        unseen.edited.append(left - edited)
+        unseen.found.append(signalled - edited)
+        unseen.moved.append(left - signalled)
+    return unseen
 
 
 def pct(values: list[float], q: float) -> float:
@@ -497,9 +523,14 @@ async def main() -> None:
                     f"{rate * DAY + safety:.1f} ({rate * DAY:.1f} measured + {safety:.1f} safety)",
                 )
                 put(cpu_figure, "after", f"{idle.cpu:.1f} % for {args.cpu_waiters}")
-                direct, edited = await unseen_wakeups(place, work / "a1", 50)
+                unseen = await unseen_wakeups(place, work / "a1", 50)
+                direct, edited = unseen.direct, unseen.edited
                 put(sql_figure, "after", f"{max(direct):.2f} s (p50 {pct(direct, 0.5):.2f})")
                 put(rules_figure, "after", f"{max(edited):.2f} s (p50 {pct(edited, 0.5):.2f})")
+                print(
+                    f"  of which: change to signal {quantiles(unseen.found)} (p50 / p99), "
+                    f"signal to leaving the wait {quantiles(unseen.moved)}"
+                )
         if "after-wake" not in args.skip:
             print(f"after: {args.waiters} waiters, 300 s interval")
             async with stack(None, work / "a2", DEFAULT_POLL) as place:

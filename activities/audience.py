@@ -96,5 +96,5 @@ class Audience:
 
     async def _leave(self, execution_id: str) -> None:
         async with self.gate, self.sessions() as session:
-            await waiting.leave(session, execution_id)
+            await waiting.forget(session, [execution_id])
             await session.commit()

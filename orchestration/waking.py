@@ -60,6 +60,10 @@ class Tally:
     forgotten: int = 0
     failed: int = 0  # conditions that could not be checked
 
+    def add(self, other: "Tally") -> None:
+        self.woken += other.woken
+        self.forgotten += other.forgotten
+
 
 async def wake(
     client: Client,
@@ -99,7 +103,7 @@ async def wake(
                 await store.forget(session, gone)
                 await store.mark_woken(session, failed, None)
                 await session.commit()
-        tally.woken += len(ids) - len(gone) - len(failed)
+        tally.woken += len(signalled)
         tally.forgotten += len(gone)
         if failed:
             raise Unavailable(f"Temporal did not take {len(failed)} wake-up signals.")
@@ -140,9 +144,7 @@ async def customers_changed(
             await read_only(session)
             conditions = await store.conditions(session, place_id, chunk)
         for waiting in conditions:
-            woken = await wake(client, sessions, waiting, chunk)
-            tally.woken += woken.woken
-            tally.forgotten += woken.forgotten
+            tally.add(await wake(client, sessions, waiting, chunk))
         tally.conditions += len(conditions)
     return tally
 
@@ -187,15 +189,11 @@ async def recheck(client: Client, sessions: SessionFactory, safety_seconds: int)
     tally.conditions = len(conditions)
     for waiting in conditions:
         try:
-            woken = await wake(client, sessions, waiting)
+            tally.add(await wake(client, sessions, waiting))
         except Exception as error:
             tally.failed += 1
             log.warning("could not re-check a condition of place %d: %s", waiting.place_id, error)
-            continue
-        finally:
-            _beat()
-        tally.woken += woken.woken
-        tally.forgotten += woken.forgotten
+        _beat()
     tally.forgotten += await _sweep(client, sessions, now() - safety_seconds - STALE_GRACE_SECONDS)
     return tally
 

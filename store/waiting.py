@@ -94,12 +94,8 @@ async def register(
     )
 
 
-async def leave(session: AsyncSession, execution_id: str) -> None:
-    """The execution no longer waits (its condition held, or it ended)."""
-    await forget(session, [execution_id])
-
-
 async def forget(session: AsyncSession, execution_ids: Sequence[str]) -> None:
+    """These executions no longer wait (their condition held, or they ended)."""
     if execution_ids:
         await session.exec(delete(W).where(col(W.execution_id).in_(list(execution_ids))))
 

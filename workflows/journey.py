@@ -18,6 +18,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import history
     from workflows.contracts import (
         AttributeInput,
         AttributeValue,
@@ -137,7 +138,7 @@ class JourneyExecution:
             event = event_after(config, state, outcome)
             self._leave(event, detail)
             state = config.states[state].on[event]
-            if self._history_is_long(request):
+            if history.is_long(request.history_limit):
                 self._continue(request, state, visits, resume_step=False)
 
         self._enter(config, state, visits.get(state, 0) + 1, resumed=False)
@@ -285,7 +286,7 @@ class JourneyExecution:
                         timeout=timedelta(seconds=every),
                         timeout_summary=f"{state}: check again in {every} s",
                     )
-                if self._history_is_long(request):
+                if history.is_long(request.history_limit):
                     # Weeks of polling: go on waiting in a fresh run, at the same visit.
                     self._continue(request, state, visits, resume_step=True)
         except (asyncio.CancelledError, ActivityError):
@@ -354,13 +355,6 @@ class JourneyExecution:
             "journeys_steps_failed", "Journey steps that failed for good, by step type."
         ).add(1, {"type": kind})
         return ApplicationError(f"step {state} ({kind}) failed: {reason}", non_retryable=True)
-
-    def _history_is_long(self, request: ExecutionInput) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > request.history_limit
-        )
 
     def _continue(
         self, request: ExecutionInput, state: str, visits: dict[str, int], *, resume_step: bool

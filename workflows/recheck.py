@@ -13,6 +13,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import history
     from workflows.contracts import RecheckInput, RecheckReport
     from workflows.visibility import RECHECK_WAITING, WAITING_RECHECK
 
@@ -52,7 +53,5 @@ class WaitingRecheck:
                 workflow.logger.warning("re-check round failed: %s", error.cause or error)
             took = (workflow.now() - began).total_seconds()
             await workflow.sleep(max(1.0, interval - took), summary="until the next round")
-            info = workflow.info()
-            long = info.get_current_history_length() > HISTORY_LIMIT
-            if long or info.is_continue_as_new_suggested():
+            if history.is_long(HISTORY_LIMIT):
                 workflow.continue_as_new(RecheckInput(interval_seconds=interval))

@@ -12,6 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows import history
     from workflows.contracts import FanOutPage, RunInput
     from workflows.visibility import JOURNEY_RUN, START_RUN_PAGE
 
@@ -42,9 +43,5 @@ class RunFanOut:
             if page.done:
                 started: int = page.started
                 return started
-            info = workflow.info()
-            if (
-                info.is_continue_as_new_suggested()
-                or info.get_current_history_length() > request.history_limit
-            ):
+            if history.is_long(request.history_limit):
                 workflow.continue_as_new(request)

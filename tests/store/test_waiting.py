@@ -70,8 +70,8 @@ async def test_registering_again_refreshes_the_one_entry(sessions: AsyncSession)
         None,
         {"include": [gold], "exclude": []},
     )
-    await waiting.leave(session, "e1")
-    await waiting.leave(session, "e1")  # leaving twice is harmless
+    await waiting.forget(session, ["e1"])
+    await waiting.forget(session, ["e1"])  # leaving twice is harmless
     await session.commit()
     assert await waiting.count(session) == 0
 

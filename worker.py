@@ -35,7 +35,7 @@ def build_worker(
 ) -> Worker:
     sessions = session_factory(engine)
     gate = write_gate(engine, settings.database_timeout_seconds)
-    delivery = Delivery(sessions, channels, gate, SendTiming.of(settings))
+    delivery = Delivery(sessions, channels, gate, SendTiming.of(settings), settings)
     audience = Audience(sessions, gate)
     campaigns = Campaigns(sessions)
     executions = Executions(client, sessions)

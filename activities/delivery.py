@@ -31,8 +31,9 @@ from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import marketing
 from activities.channels import Channel, Outgoing, ProviderUnavailable, Rejected
-from journeys import rendering
+from journeys import rendering, unsubscribe
 from journeys.logs import SENT_LOGGER
 from journeys.settings import Settings
 from store import messages, templates
@@ -117,9 +118,12 @@ def _recipients(channel: str, customer: Customer) -> tuple[tuple[str, ...], str 
     return (tokens, None) if tokens else ((), "customer has no push token")
 
 
-def _scope(place: Place | None, customer: Customer, request: SendInput) -> Mapping[str, Any]:
+def _scope(
+    place: Place | None, customer: Customer, request: SendInput, unsubscribe_url: str
+) -> Mapping[str, Any]:
     event = request.event
     return {
+        "unsubscribe_url": unsubscribe_url,
         "customer": rendering.customer_scope(
             customer.id, customer.email, customer.phone, customer.attributes
         ),
@@ -155,9 +159,12 @@ class Delivery:
         channels: Mapping[str, Channel],
         gate: AbstractAsyncContextManager[Any] | None = None,
         timing: SendTiming | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.sessions = sessions
         self.channels = channels
+        # The unsubscribe links' base URL and secret.
+        self.settings = settings or Settings()
         self.timing = timing or SendTiming()
         # Every send writes twice (claim, answer): see `store.db.write_gate`.
         self.gate = gate or contextlib.nullcontext()
@@ -223,12 +230,28 @@ class Delivery:
             template = await templates.find(session, request.place_id, request.template_id)
             place = await session.get(Place, request.place_id)
             problem = _problem(request, customer, template)
+            headers: dict[str, str] = {}
             if problem is None:
                 assert customer is not None and template is not None
+                if done is None:
+                    verdict = await marketing.admit(session, request, customer, template)
+                    if verdict.hold_until is not None:
+                        # Nothing recorded: the workflow waits out the quiet hours, then
+                        # sends with the same key.
+                        return SendResult(
+                            message_id=None, status="held", held_until=verdict.hold_until
+                        )
+                    problem = verdict.problem
+            if problem is None:
+                assert customer is not None and template is not None
+                link, headers, unlinked = self._unsubscribe(request, template)
+                note = "; ".join(n for n in (note, unlinked) if n) or None
                 try:
-                    content = _render(template, _scope(place, customer, request))
+                    content = _render(template, _scope(place, customer, request, link))
                 except rendering.TemplateError as error:
                     problem = "failed", f"template {error}"
+            if template is not None:
+                base["category"] = template.category
             if problem is not None:
                 status, reason = problem
                 message = await messages.record(
@@ -260,8 +283,30 @@ class Delivery:
             idempotency_key=key,
             subject=content.get("subject"),
             title=content.get("title"),
+            headers=headers,
         )
         return _Claim(message_id=pending.id, outgoing=outgoing, note=note, lease_until=lease_until)
+
+    def _unsubscribe(
+        self, request: SendInput, template: Template
+    ) -> tuple[str, dict[str, str], str | None]:
+        """The customer's unsubscribe link for this channel, the RFC 8058 one-click headers a
+        marketing email carries, and a note for the log when no link can be made."""
+        problem = unsubscribe.configured(self.settings)
+        if problem is not None:
+            note = f"sent without an unsubscribe link ({problem})"
+            marketing_email = template.category == "marketing" and request.channel == "email"
+            return "", {}, note if marketing_email else None
+        link = unsubscribe.url(
+            self.settings, request.place_id, request.customer_id, request.channel
+        )
+        if template.category != "marketing" or request.channel != "email":
+            return link, {}, None
+        one_click = {
+            "List-Unsubscribe": f"<{link}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        return link, one_click, None
 
     async def _finish(
         self,

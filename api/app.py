@@ -16,13 +16,16 @@ from api import (
     events,
     executions,
     health,
+    inbound,
     journeys,
     messages,
+    place_settings,
     recommendations,
     runs,
     segments,
     stats,
     templates,
+    unsubscribe,
 )
 from api.body_guard import BodyGuard
 from api.deps import known_query
@@ -87,6 +90,9 @@ def create_app(
         campaigns,
         messages,
         recommendations,
+        place_settings,
+        unsubscribe,
+        inbound,
     )
     for module in routers:
         app.include_router(module.router)

@@ -29,6 +29,9 @@ from workflows.model.machine import MAX_ID
 MAX_DEPTH = 64
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _PLACE_PATH = re.compile(r"^/places/([0-9]{1,19})(?:/|$)")
+# Public endpoints that take what mail clients and SMS providers send (form fields, not
+# JSON): bounded like every body, but not read as JSON.
+_FORM_PATH = re.compile(r"^/(unsubscribe|inbound)/")
 
 
 class _BadBody(Exception):
@@ -154,7 +157,9 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if not body.strip():
+        if _FORM_PATH.match(scope["path"]):
+            pass
+        elif not body.strip():
             # Whitespace is no body at all: answer "a JSON body is required", not a parse error.
             body = b""
         else:

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/places/{place_id}/customers", tags=["customers"])
 
 
 def _out(customer: Customer) -> CustomerOut:
-    return CustomerOut.model_validate(customer, from_attributes=True)
+    return CustomerOut.of(customer)
 
 
 @router.get("", response_model=None, responses={200: {"model": CustomerPage}})

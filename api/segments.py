@@ -97,5 +97,5 @@ async def segment_customers(
     rows, total = await service.customers(
         session, manager.place_id, segment_id, paging.offset, paging.per_page
     )
-    items = [CustomerOut.model_validate(row, from_attributes=True) for row in rows]
+    items = [CustomerOut.of(row) for row in rows]
     return envelope("customer", items, paging.meta(total))

@@ -26,6 +26,7 @@ class TemplateOut(Resource):
     subject: str | None
     title: str | None
     body: str
+    category: str
     created: int
     updated: int
 

@@ -7,6 +7,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, create_model
 
 from journeys.schemas import Resource
+from store import consent
+from store.tables import Customer
+
+
+class SubscriptionChange(Resource):
+    status: str
+    at: int
+    source: str
 
 
 class CustomerOut(Resource):
@@ -18,8 +26,31 @@ class CustomerOut(Resource):
     phone: str | None
     push_tokens: list[str]
     attributes: dict[str, Any]
+    timezone: str | None
+    # Every channel's consent, and when and by what the changed ones last changed.
+    subscriptions: dict[str, str]
+    subscription_changes: dict[str, SubscriptionChange]
     created: int
     updated: int
+
+    @classmethod
+    def of(cls, customer: Customer) -> "CustomerOut":
+        return cls(
+            id=customer.id,
+            place_id=customer.place_id,
+            email=customer.email,
+            phone=customer.phone,
+            push_tokens=customer.push_tokens,
+            attributes=customer.attributes,
+            timezone=customer.timezone,
+            subscriptions=consent.statuses(customer),
+            subscription_changes={
+                channel: SubscriptionChange.model_validate(change)
+                for channel, change in customer.subscriptions.items()
+            },
+            created=customer.created,
+            updated=customer.updated,
+        )
 
 
 class PageMeta(BaseModel):

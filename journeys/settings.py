@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     # When set, webhook bodies are signed: `X-Journeys-Signature: sha256=<hex HMAC>`.
     webhook_secret: SecretStr | None = None
 
+    # Where people and mail clients reach this service (`https://journeys.example.com`):
+    # the base of the unsubscribe links in marketing emails, and the URL Twilio signs its
+    # inbound webhooks with. `journeys dev` sets its own address.
+    public_url: str | None = None
+    # Signs unsubscribe links (HMAC-SHA256). To rotate: move the current secret to
+    # `unsubscribe_previous_secret` and set a new one; links signed with either still work.
+    unsubscribe_secret: SecretStr | None = None
+    unsubscribe_previous_secret: SecretStr | None = None
+
     # Per request to an HTTP provider (Twilio, FCM, its token endpoint, webhooks).
     http_timeout_seconds: float = 10.0
 

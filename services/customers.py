@@ -3,17 +3,19 @@ customer's executions that wait on a condition."""
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, JsonValue
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from journeys.errors import Invalid, Issue
+from journeys.local_time import zone_name
 from journeys.schemas import Request, at_most_bytes
 from orchestration import waking
 from store import crud
 from store import customers as store
+from store.consent import Status
 from store.customers import get as get
 from store.db import SessionFactory
 from store.tables import Customer
@@ -44,16 +46,22 @@ Phone = Annotated[str | None, AfterValidator(_phone)]
 PushTokens = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=4096)]], Field(max_length=100)
 ]
+TimeZone = Annotated[str | None, Field(max_length=64), AfterValidator(zone_name)]
+Subscriptions = dict[Literal["email", "sms", "push"], Status]
 
 
 class CustomerProfile(Request):
     """Fields given replace the stored ones; `attributes` merge at the top level, and an
-    attribute set to null is removed."""
+    attribute set to null is removed; `subscriptions` set the channels given (the others
+    keep theirs)."""
 
     email: Email = None
     phone: Phone = None
     push_tokens: PushTokens | None = None
     attributes: Annotated[dict[str, JsonValue] | None, at_most_bytes(MAX_ATTRIBUTES_BYTES)] = None
+    # IANA zone for quiet hours; null: the place's.
+    timezone: TimeZone = None
+    subscriptions: Subscriptions | None = None
 
 
 class ImportedCustomer(CustomerProfile):
@@ -93,7 +101,11 @@ async def import_many(
     if issues:
         raise Invalid(issues)
     results = await store.upsert_many(
-        session, place_id, [(item.id, profile(item)) for item in body], lambda i: f"{i}.attributes"
+        session,
+        place_id,
+        [(item.id, profile(item)) for item in body],
+        lambda i: f"{i}.attributes",
+        source="import",
     )
     await session.commit()
     changed = [r.customer.id for r in results if r.changed]

@@ -133,6 +133,7 @@ async def _record(
             place_id,
             [(e.customer_id, profile(e.customer) if e.customer else {}) for e in new],
             lambda index: _attributes_path(paths[id(new[index])], len(events) > 1),
+            source="event",
         )
         # Only customers that existed and changed can have executions waiting on them.
         changed = [u.customer.id for u in upserted if u.changed and not u.created]

@@ -1,6 +1,6 @@
 """Communication templates: channel fields and Liquid checked before anything is stored."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +21,9 @@ FIELDS: dict[str, dict[str, bool]] = {
     "sms": {"subject": False, "title": False},
     "push": {"subject": False, "title": True},
 }
+# Marketing messages go only to subscribed customers, outside quiet hours, within caps;
+# transactional ones (receipts, password resets) always go.
+Category = Literal["marketing", "transactional"]
 
 
 class TemplateCreate(Request):
@@ -42,6 +45,7 @@ class TemplateCreate(Request):
     subject: Text | None = None
     title: Text | None = None
     body: Annotated[str, Field(min_length=1, max_length=100_000)]
+    category: Category = "marketing"
 
 
 class TemplateUpdate(Request):
@@ -50,6 +54,7 @@ class TemplateUpdate(Request):
     subject: Text | None = None
     title: Text | None = None
     body: Annotated[str, Field(min_length=1, max_length=100_000)] | None = None
+    category: Category | None = None
 
 
 def _check(values: dict[str, Any]) -> None:
@@ -65,6 +70,8 @@ def _check(values: dict[str, Any]) -> None:
         issues.append(Issue("body", "must not be null"))
     if values.get("name") is None:
         issues.append(Issue("name", "must not be null"))
+    if values.get("category") is None:
+        issues.append(Issue("category", "must be marketing or transactional, not null"))
     issues += _liquid(values)
     if issues:
         raise Invalid(issues)

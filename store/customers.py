@@ -8,11 +8,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.errors import Invalid, Issue, NotFound
 from journeys.schemas import json_size
-from store import crud
+from store import consent, crud
 from store.clock import now
+from store.consent import Source
 from store.tables import Customer
 
-PROFILE_FIELDS = ("email", "phone", "push_tokens")
+PROFILE_FIELDS = ("email", "phone", "push_tokens", "timezone")
 # A customer's attributes as stored (after merging), as JSON: templates and conditions read
 # them, so they stay small.
 MAX_ATTRIBUTES_BYTES = 64 * 1024
@@ -37,9 +38,13 @@ class Upserted(NamedTuple):
     changed: bool  # created, or a field now differs from what was stored
 
 
-def _apply(customer: Customer, profile: Mapping[str, Any]) -> bool:
+def _apply(customer: Customer, profile: Mapping[str, Any], source: Source, stamp: int) -> bool:
     """Apply the profile's fields; whether any of them changed."""
     changes: dict[str, Any] = {}
+    if profile.get("subscriptions"):
+        subscriptions = consent.changed(customer, profile["subscriptions"], source, stamp)
+        if subscriptions is not None:
+            changes["subscriptions"] = subscriptions
     for field in PROFILE_FIELDS:
         if field in profile:
             value = profile[field]
@@ -62,10 +67,14 @@ async def get(session: AsyncSession, place_id: int, customer_id: int) -> Custome
 
 
 async def upsert(
-    session: AsyncSession, place_id: int, customer_id: int, profile: Mapping[str, Any]
+    session: AsyncSession,
+    place_id: int,
+    customer_id: int,
+    profile: Mapping[str, Any],
+    source: Source = "api",
 ) -> Upserted:
     """Create or update one customer from the fields in `profile`."""
-    return (await upsert_many(session, place_id, [(customer_id, profile)]))[0]
+    return (await upsert_many(session, place_id, [(customer_id, profile)], source=source))[0]
 
 
 async def _rows(session: AsyncSession, place_id: int, ids: list[int]) -> dict[int, Customer]:
@@ -94,6 +103,7 @@ async def _insert_missing(
             "id": customer_id,
             "push_tokens": [],
             "attributes": {},
+            "subscriptions": {},
             "created": stamp,
             "updated": stamp,
         }
@@ -111,6 +121,8 @@ async def upsert_many(
     place_id: int,
     profiles: Sequence[tuple[int, Mapping[str, Any]]],
     path: Callable[[int], str] = _attributes_path,
+    *,
+    source: Source = "api",
 ) -> list[Upserted]:
     """Upsert customers in batches: one read and one flush per batch of rows. Merged
     attributes past the limit are `Invalid` at `path(index of the profile)`."""
@@ -130,7 +142,7 @@ async def upsert_many(
             customer = existing[customer_id]
             created = customer_id in fresh
             fresh.discard(customer_id)
-            changed = _apply(customer, profile) or created
+            changed = _apply(customer, profile, source, stamp) or created
             if changed and "attributes" in profile:
                 size = json_size(customer.attributes)
                 if size > MAX_ATTRIBUTES_BYTES:

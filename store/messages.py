@@ -53,3 +53,19 @@ async def counts_by_state(
         if state is not None:
             counts.setdefault(state, dict.fromkeys(FINAL, 0))[status] = n
     return counts
+
+
+async def marketing_sent_since(
+    session: AsyncSession, place_id: int, customer_id: int, channel: str, since: int
+) -> int:
+    """The customer's marketing messages on `channel` sent, or being sent, since `since`:
+    what a frequency cap counts (a pending one will most likely be sent)."""
+    query = select(func.count()).where(
+        Message.place_id == place_id,
+        Message.customer_id == customer_id,
+        Message.channel == channel,
+        Message.category == "marketing",
+        col(Message.status).in_(("sent", "pending")),
+        Message.created >= since,
+    )
+    return (await session.exec(query)).one()

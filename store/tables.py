@@ -75,6 +75,11 @@ class Journey(SQLModel, table=True):
     trigger_event: str = Field(max_length=64)
     # Plain JSON (not JSONB) so the document comes back exactly as it was given, key order too.
     machine_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Who may enter, and what ends an execution early or counts as its success
+    # (`services.journey_rules`); None: the specification's behaviour.
+    entry_rules: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    exit_rules: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    goal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     active: bool = Field(default=False)
     version: int = Field(default=1)
     created: int = _stamp()
@@ -90,6 +95,8 @@ class Customer(SQLModel, table=True):
     """A customer of a place, keyed by the platform's own customer id."""
 
     __tablename__ = "customers"
+    # An SMS opt-out names only the phone number.
+    __table_args__ = (Index("ix_customers_place_phone", "place_id", "phone"),)
 
     place_id: int = Field(
         sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), primary_key=True)
@@ -100,6 +107,13 @@ class Customer(SQLModel, table=True):
     push_tokens: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     attributes: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(Document, nullable=False)
+    )
+    # IANA zone for quiet hours; None: the place's.
+    timezone: str | None = Field(default=None, max_length=64)
+    # Only channels whose consent changed: `{"email": {"status": "unsubscribed", "at": 1700000000,
+    # "source": "unsubscribe_link"}}`; a channel not here is subscribed (`store.consent`).
+    subscriptions: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
     )
     created: int = _stamp()
     updated: int = _stamp()
@@ -147,6 +161,8 @@ class Template(SQLModel, table=True):
     subject: str | None = Field(default=None)
     title: str | None = Field(default=None)
     body: str
+    # "marketing": consent, quiet hours and frequency caps apply; "transactional": never held.
+    category: str = Field(default="marketing", max_length=16)
     created: int = _stamp()
     updated: int = _stamp()
 
@@ -194,6 +210,8 @@ class Message(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=255)
     channel: str = Field(max_length=8)
     template_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # The template's category when sent: frequency caps count the marketing ones.
+    category: str | None = Field(default=None, max_length=16)
     recipient: str | None = Field(default=None)
     subject: str | None = Field(default=None)
     title: str | None = Field(default=None)
@@ -233,6 +251,8 @@ class Event(SQLModel, table=True):
     executions: list[list[Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # [journey id, why] pairs: the triggered journeys whose entry rules kept the customer out.
+    skipped: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created: int = _stamp()
     updated: int = _stamp()
 
@@ -263,6 +283,8 @@ class ManualRun(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=255)
     targeted: int = Field(default=0)
     started: int = Field(default=0)
+    # Targeted customers the journey's entry rules kept out.
+    skipped: int = Field(default=0)
     status: str = Field(default="starting", max_length=16)  # "starting" | "completed"
     finished: int | None = Field(default=None, sa_column=Column(BigInteger))
     created: int = _stamp()
@@ -323,6 +345,60 @@ class WaitingExecution(SQLModel, table=True):
     checked: int = _stamp()
     # When it was last signalled that its condition holds; None once it checked again.
     woken: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class PlaceSettings(SQLModel, table=True):
+    """What a place's marketing sends obey: its time zone, quiet hours and frequency caps."""
+
+    __tablename__ = "place_settings"
+
+    place_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("places.id", ondelete="CASCADE"), primary_key=True)
+    )
+    timezone: str = Field(default="UTC", max_length=64)
+    quiet_hours: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # {"email": {"max": 3, "per_days": 7}, ...}
+    frequency_caps: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    updated: int = _stamp()
+
+
+class JourneyEntry(SQLModel, table=True):
+    """A customer's entries into a journey with entry rules: written with the event or run
+    that lets them in, by one conditional upsert, so two at once can't both get in."""
+
+    __tablename__ = "journey_entries"
+
+    journey_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    customer_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    place_id: int = _place_id()
+    entries: int = Field(default=1)
+    entered: int = _stamp()
+    # The execution in the journey now (`after_exit`): cleared by it as it ends.
+    execution_id: str | None = Field(default=None, max_length=255)
+
+
+class Conversion(SQLModel, table=True):
+    """An execution whose customer reached the journey's goal in time, once."""
+
+    __tablename__ = "journey_conversions"
+    __table_args__ = (Index("ix_conversions_journey", "journey_id"),)
+
+    execution_id: str = Field(sa_column=Column(String(255), primary_key=True))
+    place_id: int = _place_id()
+    journey_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("journeys.id", ondelete="CASCADE"), nullable=False)
+    )
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    event_id: str | None = Field(default=None, max_length=200)
+    # The `JourneyPath` tokens of the states it had entered, so stats compare branches.
+    path: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    converted: int = _stamp()
 
 
 class Recommendation(SQLModel, table=True):

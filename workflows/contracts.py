@@ -37,12 +37,18 @@ class SendInput(BaseModel):
     execution_id: str | None = None
     state: str | None = None
     event: EventInfo | None = None
+    # The workflow's time of a first attempt, by which a marketing send inside the customer's
+    # quiet hours is held (`SendResult.held_until`); None: never held (the attempt after a
+    # hold, and workflows from before quiet hours, which could not wait).
+    quiet_hours_at: datetime | None = None
 
 
 class SendResult(BaseModel):
-    message_id: int
+    message_id: int | None
     status: str
     reason: str | None = None
+    # Not claimed: quiet hours in the customer's zone last until then; send again after.
+    held_until: datetime | None = None
 
 
 class CloneInput(BaseModel):
@@ -131,7 +137,15 @@ class ExecutionInput(BaseModel):
     history_limit: int = 2_000
     # How long a step's activity may keep retrying an error before the step fails.
     retry_budget_seconds: int = 86_400
+    # The journey lets a customer in only `after_exit`: the execution says when it has ended.
+    release_entry: bool = False
     carry: Carry | None = None
+
+
+class EntryRelease(BaseModel):
+    journey_id: int
+    customer_id: int
+    execution_id: str
 
 
 class Progress(BaseModel):
@@ -143,6 +157,9 @@ class Progress(BaseModel):
 class ExecutionResult(BaseModel):
     final_state: str | None
     steps_total: int
+    # Ended early by one of the journey's exit events, in this state.
+    exited_at: str | None = None
+    exit_reason: str | None = None
 
 
 class CleanupInput(BaseModel):

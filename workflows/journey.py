@@ -6,7 +6,7 @@ from `workflow.now()`; the machine is the snapshot the execution was started wit
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         Carry,
         CloneInput,
         CloneResult,
+        EntryRelease,
         ExecutionInput,
         ExecutionResult,
         Progress,
@@ -49,13 +50,16 @@ with workflow.unsafe.imports_passed_through():
         CLONE_CAMPAIGN,
         CUSTOMER_CHANGED,
         CUSTOMER_IN_SEGMENTS,
+        EXIT_JOURNEY,
         FORGET_WAITING,
         JOURNEY_EXECUTION,
         JOURNEY_PATH,
         JOURNEY_STEP,
         READ_CUSTOMER_ATTRIBUTE,
+        RELEASE_ENTRY,
         SEND_MESSAGE,
         path_after,
+        path_exited,
     )
 
 PATH_PATCH = "journey-path-search-attribute"
@@ -91,11 +95,19 @@ class JourneyExecution:
         self._state: str | None = None
         self._steps: list[StepRecord] = []
         self._steps_total = 0
+        self._exit: str | None = None
 
     @workflow.signal(name=CUSTOMER_CHANGED)
     def customer_changed(self) -> None:
         """The customer's profile changed: a waiting condition is checked again at once."""
         self._changed = True
+
+    @workflow.signal(name=EXIT_JOURNEY)
+    def exit_journey(self, reason: str) -> None:
+        """One of the journey's exit events happened: the step in flight completes, a wait
+        is cut short, and the execution ends (completed, with this reason)."""
+        if self._exit is None:
+            self._exit = _clipped(reason)
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:
@@ -103,6 +115,19 @@ class JourneyExecution:
 
     @workflow.run
     async def run(self, request: ExecutionInput) -> ExecutionResult:
+        if not request.release_entry:
+            return await self._walk(request)
+        # An `after_exit` journey lets the customer in again once this execution has ended,
+        # however it ends (but not when it continues as new).
+        try:
+            result = await self._walk(request)
+        except (ApplicationError, ActivityError, asyncio.CancelledError):
+            await self._release_entry(request)
+            raise
+        await self._release_entry(request)
+        return result
+
+    async def _walk(self, request: ExecutionInput) -> ExecutionResult:
         if request.machine_config is None:
             return ExecutionResult(final_state=None, steps_total=0)
         try:
@@ -125,6 +150,8 @@ class JourneyExecution:
             _count("journeys_executions_started", "Journey executions started.")
 
         while not config.states[state].final:
+            if self._exit is not None and self._state is not None:
+                return self._exited(self._state)
             if not resume:
                 visits[state] = visits.get(state, 0) + 1
             self._enter(config, state, visits[state], resumed=resume)
@@ -135,6 +162,9 @@ class JourneyExecution:
                     raise  # the execution was cancelled: it ends cancelled, not failed
                 raise self._failed(state, error) from error
             resume = False
+            if self._exit is not None:
+                self._leave(None, detail)
+                return self._exited(state)
             event = event_after(config, state, outcome)
             self._leave(event, detail)
             state = config.states[state].on[event]
@@ -159,26 +189,32 @@ class JourneyExecution:
         key = f"{workflow.info().workflow_id}:{state}:{visits[state]}"
         if isinstance(step, SendStep):
             assert step.template_id is not None
-            sent = await workflow.execute_activity(
-                SEND_MESSAGE,
-                SendInput(
-                    place_id=request.place_id,
-                    customer_id=request.customer_id,
-                    channel=step.channel,
-                    template_id=step.template_id,
-                    idempotency_key=key,
-                    journey=request.journey,
-                    execution_id=workflow.info().workflow_id,
-                    state=state,
-                    event=request.event,
-                ),
-                result_type=SendResult,
-                start_to_close_timeout=SEND_TIMEOUT,
-                schedule_to_close_timeout=_budget(request),
-                heartbeat_timeout=SEND_HEARTBEAT,
-                retry_policy=SEND_RETRY,
-                summary=f"{state}: {step.type} template {step.template_id}",
+            message = SendInput(
+                place_id=request.place_id,
+                customer_id=request.customer_id,
+                channel=step.channel,
+                template_id=step.template_id,
+                idempotency_key=key,
+                journey=request.journey,
+                execution_id=workflow.info().workflow_id,
+                state=state,
+                event=request.event,
+                quiet_hours_at=workflow.now(),
             )
+            sent = await self._send(request, state, step, message)
+            if sent.held_until is not None:
+                until = sent.held_until
+                ends = _stamp(until)
+                self._steps[-1].detail = f"held for quiet hours until {ends}"
+                workflow.set_current_details(
+                    f"**Step:** {state} ({step.type}): held for quiet hours until {ends}"
+                )
+                held = until - workflow.now()
+                if not await self._pause(held, f"{state}: quiet hours until {ends}"):
+                    return None, f"not sent: held for quiet hours until {ends}"
+                # Once only: the window is over, whatever its settings have become.
+                message = message.model_copy(update={"quiet_hours_at": None})
+                sent = await self._send(request, state, step, message)
             reason = f": {sent.reason}" if sent.reason else ""
             return None, f"message {sent.message_id} {sent.status}{reason}"
         if isinstance(step, CreateCampaignStep):
@@ -206,10 +242,12 @@ class JourneyExecution:
             now = workflow.now()
             until = wait_until(now, step)
             # Only the step's record (what queries answer) changes, not the commands.
-            ends = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+            ends = _stamp(until)
             self._steps[-1].detail = f"waiting until {ends}"
-            if until > now:
-                await workflow.sleep(until - now, summary=f"{state}: until {until.isoformat()}")
+            if until > now and not await self._pause(
+                until - now, f"{state}: until {until.isoformat()}"
+            ):
+                return None, f"cut short at {_stamp(workflow.now())}, waiting until {ends}"
             return None, f"waited until {ends}"
         if isinstance(step, ConditionStep):
             read = await workflow.execute_activity(
@@ -252,12 +290,15 @@ class JourneyExecution:
         # when its condition may hold (`orchestration.waking`): between signals it only
         # keeps a long safety timer. Which one a check result says: one recorded before the
         # registry (or by a worker from before it) has `registered` False, and polls.
-        if visits[state] > 1 and not resumed:
-            # A loop may pass through this wait again while the customer still matches;
-            # pausing one interval first keeps such a loop from repeating without pause.
-            await workflow.sleep(
-                request.poll_seconds, summary=f"{state}: pause before checking again"
-            )
+        # A loop may pass through this wait again while the customer still matches;
+        # pausing one interval first keeps such a loop from repeating without pause.
+        pause = timedelta(seconds=request.poll_seconds)
+        if (
+            visits[state] > 1
+            and not resumed
+            and not await self._pause(pause, f"{state}: pause before checking again")
+        ):
+            return "cut short before checking again"
         try:
             while True:
                 self._changed = False
@@ -282,10 +323,13 @@ class JourneyExecution:
                 every = request.safety_seconds if check.registered else request.poll_seconds
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: self._changed,
+                        lambda: self._changed or self._exit is not None,
                         timeout=timedelta(seconds=every),
                         timeout_summary=f"{state}: check again in {every} s",
                     )
+                if self._exit is not None:
+                    await self._forget_waiting()
+                    return "cut short while waiting for the segments"
                 if history.is_long(request.history_limit):
                     # Weeks of polling: go on waiting in a fresh run, at the same visit.
                     self._continue(request, state, visits, resume_step=True)
@@ -294,6 +338,59 @@ class JourneyExecution:
             if workflow.patched(WAITING_PATCH):
                 await self._forget_waiting()
             raise
+
+    async def _send(
+        self, request: ExecutionInput, state: str, step: SendStep, message: SendInput
+    ) -> SendResult:
+        sent: SendResult = await workflow.execute_activity(
+            SEND_MESSAGE,
+            message,
+            result_type=SendResult,
+            start_to_close_timeout=SEND_TIMEOUT,
+            schedule_to_close_timeout=_budget(request),
+            heartbeat_timeout=SEND_HEARTBEAT,
+            retry_policy=SEND_RETRY,
+            summary=f"{state}: {step.type} template {step.template_id}",
+        )
+        return sent
+
+    async def _pause(self, duration: timedelta, summary: str) -> bool:
+        """A durable timer an exit event cuts short: whether it ran its course. (The same
+        timer command `workflow.sleep` issues, so histories from before replay alike.)"""
+        try:
+            await workflow.wait_condition(
+                lambda: self._exit is not None, timeout=duration, timeout_summary=summary
+            )
+        except TimeoutError:
+            return True
+        return False
+
+    def _exited(self, state: str) -> ExecutionResult:
+        """End at an exit event: completed, at `state`, counted in the stats as exited there."""
+        reason = self._exit
+        workflow.upsert_search_attributes([JOURNEY_PATH.value_set(path_exited(_path(), state))])
+        workflow.set_current_details(f"**Exited** at {state}: {reason}")
+        _count("journeys_executions_exited", "Journey executions ended by an exit event.")
+        return ExecutionResult(
+            final_state=None, steps_total=self._steps_total, exited_at=state, exit_reason=reason
+        )
+
+    async def _release_entry(self, request: ExecutionInput) -> None:
+        """Let the customer into the journey again (`after_exit`). Retried for the step
+        budget: until it is done the customer is kept out."""
+        with contextlib.suppress(ActivityError):
+            await workflow.execute_activity(
+                RELEASE_ENTRY,
+                EntryRelease(
+                    journey_id=request.journey.id,
+                    customer_id=request.customer_id,
+                    execution_id=workflow.info().workflow_id,
+                ),
+                start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
+                retry_policy=READ_RETRY,
+                summary="let the customer into the journey again",
+            )
 
     async def _forget_waiting(self) -> None:
         """Take the execution out of the registry of waiting executions as it ends (cancelled,
@@ -323,7 +420,7 @@ class JourneyExecution:
             # (see `launcher.start`), so entering it, or resuming after continue-as-new, costs
             # no upsert (each one is a history event and a visibility write).
             known = workflow.info().typed_search_attributes
-            path = path_after(known.get(JOURNEY_PATH) or [], state)
+            path = path_after(_path(), state)
             if known.get(JOURNEY_STEP) != state or known.get(JOURNEY_PATH) != path:
                 workflow.upsert_search_attributes(
                     [JOURNEY_STEP.value_set(state), JOURNEY_PATH.value_set(path)]
@@ -367,6 +464,14 @@ class JourneyExecution:
             resume_step=resume_step,
         )
         workflow.continue_as_new(request.model_copy(update={"carry": carry}), memo=workflow.memo())
+
+
+def _path() -> list[str]:
+    return list(workflow.info().typed_search_attributes.get(JOURNEY_PATH) or [])
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _clipped(text: str, limit: int = DETAIL_LIMIT) -> str:

@@ -29,9 +29,11 @@ END_EXECUTIONS = "end_executions"
 START_RUN_PAGE = "start_run_page"
 FORGET_WAITING = "forget_waiting"
 RECHECK_WAITING = "recheck_waiting"
+RELEASE_ENTRY = "release_entry"
 
 # Signals.
 CUSTOMER_CHANGED = "customer_changed"
+EXIT_JOURNEY = "exit_journey"
 
 # Search attributes.
 PLACE_ID = SearchAttributeKey.for_int("PlaceId")
@@ -39,8 +41,8 @@ JOURNEY_ID = SearchAttributeKey.for_int("JourneyId")
 CUSTOMER_ID = SearchAttributeKey.for_int("CustomerId")
 JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
 TRIGGER_EVENT = SearchAttributeKey.for_keyword("TriggerEvent")
-# Tokens that journey statistics count: one per state the execution has entered, and one
-# for the state it is in (see `state_token`).
+# Tokens that journey statistics count: one per state the execution has entered, one for
+# the state it is in, and one for the state an exit event ended it in (see `state_token`).
 JOURNEY_PATH = SearchAttributeKey.for_keyword_list("JourneyPath")
 SEARCH_ATTRIBUTE_KEYS = (
     PLACE_ID,
@@ -52,13 +54,17 @@ SEARCH_ATTRIBUTE_KEYS = (
 )
 
 
-def state_token(kind: Literal["entered", "in"], state: str) -> str:
+StateTokenKind = Literal["entered", "in", "exited"]
+_TOKEN_PREFIX = {"entered": "e", "in": "n", "exited": "x"}
+
+
+def state_token(kind: StateTokenKind, state: str) -> str:
     """A state as a token visibility can match exactly. State names are free text, but the
     dev server's SQLite visibility matches keyword lists through full-text search (by word,
     ignoring case) and can't match quotes or backslashes at all: a hash of the name in
     lowercase hex is one word that only that name yields."""
     digest = hashlib.blake2b(state.encode(), digest_size=10).hexdigest()
-    return f"{'e' if kind == 'entered' else 'n'}{digest}"
+    return f"{_TOKEN_PREFIX[kind]}{digest}"
 
 
 def path_after(path: Sequence[str], state: str) -> list[str]:
@@ -69,6 +75,12 @@ def path_after(path: Sequence[str], state: str) -> list[str]:
     if token not in entered:
         entered.append(token)
     return [*entered, state_token("in", state)]
+
+
+def path_exited(path: Sequence[str], state: str) -> list[str]:
+    """`JourneyPath` once an exit event has ended the execution in `state`."""
+    entered = [token for token in path if token.startswith("e")]
+    return [*entered, state_token("exited", state)]
 
 
 # Visibility queries. Every value in them is an int or a state token (lowercase hex), so
@@ -109,8 +121,9 @@ def executions_query(
     return query
 
 
-def in_state_query(base: str, kind: Literal["entered", "in"], state: str) -> str:
-    """Of `base`'s executions, those that entered `state`, or (`in`) are running in it."""
+def in_state_query(base: str, kind: StateTokenKind, state: str) -> str:
+    """Of `base`'s executions, those that entered `state`, are running in it (`in`), or
+    were ended in it by an exit event (`exited`)."""
     query = f"{base} AND {JOURNEY_PATH.name} = '{state_token(kind, state)}'"
     return query if kind == "entered" else f"{query} AND ExecutionStatus = 'Running'"
 

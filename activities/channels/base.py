@@ -22,6 +22,7 @@ class Outgoing:
     subject: str | None = None  # email
     title: str | None = None  # push
     data: Mapping[str, str] = field(default_factory=dict)  # extra key/values for push/webhook
+    headers: Mapping[str, str] = field(default_factory=dict)  # email: e.g. List-Unsubscribe
 
 
 @dataclass(frozen=True)

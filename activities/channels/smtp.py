@@ -66,6 +66,8 @@ class SmtpChannel:
         mime["To"] = recipient
         mime["Date"] = formatdate(usegmt=True)
         mime["Message-ID"] = self.message_id(message.idempotency_key)
+        for name, value in message.headers.items():
+            mime[name] = value
         # Quoted-printable keeps non-ASCII bodies 7-bit clean for relays without 8BITMIME.
         cte = None if message.body.isascii() else "quoted-printable"
         mime.set_content(message.body, subtype="plain", charset="utf-8", cte=cte)

@@ -196,7 +196,10 @@ async def test_a_send_asks_once_with_a_key_per_visit_and_the_step_says_what_came
         execution_id=handle.id,
         state="send_welcome",
         event=EVENT,
+        # The workflow's clock, by which a marketing send may be held for quiet hours.
+        quiet_hours_at=sent.quiet_hours_at,
     )
+    assert sent.quiet_hours_at is not None
     steps = await progress(handle)
     assert walked(steps) == [("send_welcome", "DONE", "message 12 sent"), ("done", None, None)]
     assert [(s.type, s.visit) for s in steps.steps] == [("send_email", 1), ("final", 1)]

@@ -1,0 +1,56 @@
+"""Customers' local time: IANA zones and the quiet-hours window a marketing send waits out."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+HOUR_MINUTE = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+@lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name` (ValueError if there is none by that name)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"{name!r} is not an IANA time zone such as Europe/Paris or America/New_York"
+        ) from None
+
+
+def zone_name(value: str | None) -> str | None:
+    """A field validator: an IANA zone name, or None."""
+    if value is not None:
+        zone(value)
+    return value
+
+
+def clock(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _at(day: date, moment: time, where: ZoneInfo) -> datetime:
+    """`moment` on `day` in `where`, as UTC. A wall time a spring-forward skips is taken
+    after the gap (02:30 on the change day is 03:30 summer time); one repeated by the
+    fall-back is its first occurrence (PEP 495's fold=0 does both)."""
+    return datetime.combine(day, moment, tzinfo=where).astimezone(UTC)
+
+
+def quiet_until(moment: datetime, where: str, start: str, end: str) -> datetime | None:
+    """When the quiet window (`start` to `end`, local wall clock, overnight if `end` is
+    earlier) that `moment` falls in ends, in UTC; None if `moment` is outside it."""
+    local_zone = zone(where)
+    begins, ends = clock(start), clock(end)
+    if begins == ends:
+        return None
+    local = moment.astimezone(local_zone)
+    today = local.date()
+    # The window that may hold `moment` began today or, overnight, yesterday.
+    for first in (today - timedelta(days=1), today):
+        opened = _at(first, begins, local_zone)
+        closes_on = first if ends > begins else first + timedelta(days=1)
+        closed = _at(closes_on, ends, local_zone)
+        if opened <= moment < closed:
+            return closed
+    return None

@@ -16,6 +16,7 @@ from activities.campaigns import Campaigns
 from activities.channels import Channel, build_channels, close_channels
 from activities.definitions import Definitions
 from activities.delivery import Delivery, SendTiming
+from activities.entries import Entries
 from activities.executions import Executions
 from activities.runs import RunPages
 from activities.waiting import Rechecks
@@ -42,6 +43,7 @@ def build_worker(
     rechecks = Rechecks(client, sessions, settings)
     definitions = Definitions(sessions)
     run_pages = RunPages(client, sessions, settings)
+    journey_entries = Entries(sessions, gate)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -57,6 +59,7 @@ def build_worker(
             executions.end_executions,
             definitions.journey_exists,
             run_pages.start_run_page,
+            journey_entries.release_entry,
         ],
         max_concurrent_activities=settings.worker_activities,
         max_cached_workflows=settings.worker_cached_workflows,

@@ -8,7 +8,8 @@ from temporalio.client import Client
 
 from journeys.settings import Settings
 from orchestration import launcher
-from store import runs
+from store import entries, runs
+from store.clock import now
 from store.db import SessionFactory
 from workflows.contracts import FanOutPage, RunInput
 from workflows.visibility import START_RUN_PAGE
@@ -44,8 +45,9 @@ class RunPages:
             if number and not await self._recorded(request.run_id):
                 # The journey was deleted: its cleanup ends what was started.
                 return FanOutPage(after=after, started=started, done=True)
-            await asyncio.gather(*(self._start(request, customer_id) for customer_id in chunk))
-            after, started = chunk[-1], started + len(chunk)
+            admitted = await self._admitted(request, chunk)
+            await asyncio.gather(*(self._start(request, customer_id) for customer_id in admitted))
+            after, started = chunk[-1], started + len(admitted)
             activity.heartbeat((after, started))
             if time.monotonic() - reported >= PROGRESS_EVERY_SECONDS:
                 await self._record(request.run_id, started, done=False)
@@ -53,6 +55,34 @@ class RunPages:
         done = len(ids) < self.settings.run_page_size
         await self._record(request.run_id, started, done=done)
         return FanOutPage(after=after, started=started, done=done)
+
+    async def _admitted(self, request: RunInput, chunk: list[int]) -> list[int]:
+        """The customers of `chunk` the journey's entry rules let in (recorded as entries);
+        those kept out are counted as the run's `skipped`. A retried chunk admits its own
+        executions again, but counts the kept out twice."""
+        if request.reentry == "always":
+            return chunk
+        admitted = []
+        stamp = now()
+        async with self.sessions() as session:
+            for customer_id in chunk:
+                execution_id = launcher.run_execution_id(
+                    request.journey.id, request.run_id, customer_id
+                )
+                if await entries.admit(
+                    session,
+                    request.place_id,
+                    request.journey.id,
+                    customer_id,
+                    execution_id,
+                    request.reentry,
+                    stamp,
+                ):
+                    admitted.append(customer_id)
+            if len(admitted) < len(chunk):
+                await runs.add_skipped(session, request.run_id, len(chunk) - len(admitted))
+            await session.commit()
+        return admitted
 
     async def _start(self, request: RunInput, customer_id: int) -> None:
         execution_id = launcher.run_execution_id(request.journey.id, request.run_id, customer_id)

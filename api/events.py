@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from api.contract import body_of
 from api.deps import (
@@ -20,10 +21,17 @@ from journeys.schemas import Resource
 from services import events as service
 
 
+class KeptOut(Resource):
+    journey_id: int
+    reason: str
+
+
 class EventAccepted(Resource):
     event_id: str
-    triggered: int
+    triggered: int  # executions started (or, for a repeated event id, found)
     executions: list[str]
+    # Present when a triggered journey's entry rules kept the customer out.
+    skipped: list[KeptOut] | None = Field(default=None, json_schema_extra={"nullable": False})
 
 
 class EventsAccepted(Resource):

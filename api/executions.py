@@ -34,6 +34,7 @@ class ExecutionOut(service.Execution):
 class ExecutionDetail(ExecutionOut):
     steps: list[StepOut]
     steps_total: int
+    exit_reason: str | None = None  # the exit event that ended it, if one did
 
 
 ExecutionEnvelope, _ = envelope_models(KIND, ExecutionDetail)
@@ -94,6 +95,7 @@ async def get_execution(
         **execution.model_dump(),
         steps=[_step(record) for record in progress.steps],
         steps_total=progress.steps_total,
+        exit_reason=progress.exit_reason,
     )
     return envelope(KIND, [detail])
 

@@ -18,6 +18,7 @@ from api.deps import (
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
 from services import journeys as service
+from services.journey_rules import EntryRulesOut, ExitRulesOut, GoalOut
 from services.journeys import JourneyCreate, JourneyUpdate, StopRequest
 from store.tables import Journey
 from workflows.model import TriggerEvent
@@ -33,6 +34,9 @@ class JourneyOut(Resource):
     description: str | None
     trigger_event: str
     machine_config: dict[str, Any] | None
+    entry_rules: EntryRulesOut | None
+    exit_rules: ExitRulesOut | None
+    goal: GoalOut | None
     active: bool
     version: int
     created: int

@@ -38,6 +38,7 @@ class RunOut(Resource):
     exclude_segment_ids: list[int]
     targeted: int
     started: int
+    skipped: int  # targeted customers the journey's entry rules kept out
     status: str
     created: int
     updated: int

@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from journeys.settings import Settings
 from orchestration.temporal_client import reachable
+from store.entries import reentry
 from store.tables import Journey, ManualRun
 from workflows.cleanup import JourneyCleanup
 from workflows.contracts import (
@@ -75,6 +76,7 @@ def execution_input(
         safety_seconds=settings.wait_safety_seconds,
         history_limit=settings.history_limit,
         retry_budget_seconds=settings.step_retry_budget_seconds,
+        release_entry=reentry(journey.entry_rules) == "after_exit",
     )
 
 
@@ -90,6 +92,7 @@ def run_execution_input(run: RunInput, customer_id: int) -> ExecutionInput:
         safety_seconds=run.safety_seconds,
         history_limit=run.history_limit,
         retry_budget_seconds=run.retry_budget_seconds,
+        release_entry=run.reentry == "after_exit",
     )
 
 
@@ -153,6 +156,7 @@ def run_input(settings: Settings, journey: Journey, run: ManualRun) -> RunInput:
         safety_seconds=settings.wait_safety_seconds,
         history_limit=settings.history_limit,
         retry_budget_seconds=settings.step_retry_budget_seconds,
+        reentry=reentry(journey.entry_rules),
     )
 
 

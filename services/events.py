@@ -16,10 +16,13 @@ from journeys.errors import Invalid
 from journeys.schemas import Request, at_most_bytes, issues_from
 from journeys.settings import Settings
 from orchestration import launcher, waking
+from services import journey_outcomes
 from services.customers import CustomerProfile, profile
-from store import customers
+from store import customers, entries
 from store import events as store_events
+from store.clock import now
 from store.db import SessionFactory, read_only
+from store.entries import reentry
 from store.tables import Event, Journey
 from workflows.contracts import EventInfo
 from workflows.model import MANUAL, TriggerEvent
@@ -119,10 +122,12 @@ async def _record(
                 for journey_id in sorted(journeys)
                 if journeys[journey_id].trigger_event == event.event
             ],
+            "skipped": [],
         }
         for event in firsts
     }
     stored = await store_events.record_new(session, place_id, list(values.values()))
+    await _admit(session, place_id, [values[event_id] for event_id in sorted(stored)], journeys)
     found = await store_events.by_ids(session, place_id, set(values) - stored)
     new = [event for event in firsts if str(event.event_id) in stored]
     paths = {id(event): index for index, event in enumerate(events)}
@@ -145,6 +150,40 @@ async def _record(
     missing = {j for row in rows for j, _ in row.executions} - set(journeys)
     journeys.update(await store_events.journeys_by_id(session, missing))
     return rows, changed
+
+
+KEPT_OUT = {
+    "never": "the customer entered this journey before (reentry: never)",
+    "after_exit": "the customer has an execution of this journey running (reentry: after_exit)",
+}
+
+
+async def _admit(
+    session: AsyncSession, place_id: int, new: list[dict[str, Any]], journeys: dict[int, Journey]
+) -> None:
+    """Let each new event's customer into the journeys it triggers whose entry rules allow it
+    (`store.entries`, in the event's transaction); the others move from the event's
+    executions to its `skipped`, which is stored with it."""
+    stamp = now()
+    for values in new:
+        executions, skipped = [], []
+        for journey_id, execution_id in values["executions"]:
+            rule = reentry(journeys[journey_id].entry_rules)
+            if rule == "always" or await entries.admit(
+                session, place_id, journey_id, values["customer_id"], execution_id, rule, stamp
+            ):
+                executions.append([journey_id, execution_id])
+            else:
+                why = KEPT_OUT.get(str(rule)) or (
+                    f"the customer entered this journey less than {rule} s ago "
+                    "(reentry: after_seconds)"
+                )
+                skipped.append([journey_id, why])
+        if skipped:
+            values["executions"], values["skipped"] = executions, skipped
+            await store_events.set_outcome(
+                session, place_id, values["event_id"], executions, skipped
+            )
 
 
 def _attributes_path(index: int, batch: bool) -> str:
@@ -175,7 +214,16 @@ async def _start(
 
 def _answer(row: Event) -> dict[str, Any]:
     executions = [execution_id for _, execution_id in row.executions]
-    return {"eventId": row.event_id, "triggered": len(executions), "executions": executions}
+    answer: dict[str, Any] = {
+        "eventId": row.event_id,
+        "triggered": len(executions),
+        "executions": executions,
+    }
+    if row.skipped:
+        answer["skipped"] = [
+            {"journeyId": journey_id, "reason": reason} for journey_id, reason in row.skipped
+        ]
+    return answer
 
 
 async def receive(
@@ -200,6 +248,7 @@ async def receive(
         rows, changed = await _record(session, place_id, events, journeys)
         await session.commit()
     await _start(temporal, settings, rows, journeys)
+    await journey_outcomes.follow(temporal, sessions, place_id, rows)
     waking.notify_customers_changed(temporal, sessions, place_id, changed)
     answers = [_answer(row) for row in rows]
     if not batch:

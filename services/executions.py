@@ -1,7 +1,7 @@
 """Executions of a journey, read from Temporal's visibility store (the one record of them;
 nothing is copied into the database)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -16,10 +16,12 @@ from workflows.contracts import Progress
 from workflows.visibility import (
     CUSTOMER_ID,
     JOURNEY_ID,
+    JOURNEY_PATH,
     JOURNEY_STEP,
     PLACE_ID,
     TRIGGER_EVENT,
     executions_query,
+    state_token,
 )
 
 Status = Literal["running", "completed", "failed", "cancelled", "terminated"]
@@ -45,18 +47,31 @@ class Execution(Resource):
     run_id: str | None
     started_at: int | None
     closed_at: int | None
+    # The state one of the journey's exit events ended it in (it is then `completed`).
+    exited_at: str | None = None
 
 
 def seconds(moment: datetime | None) -> int | None:
     return int(moment.timestamp()) if moment is not None else None
 
 
-async def _execution(execution: WorkflowExecution, journey_id: int) -> Execution:
+def _exited_at(journey: Journey, path: Sequence[str]) -> str | None:
+    """The state of the `exited` token in an execution's path, by the journey's current
+    states (one only an older version had shows as `?`)."""
+    token = next((t for t in path if t.startswith("x")), None)
+    if token is None:
+        return None
+    names = (journey.machine_config or {}).get("states") or {}
+    return next((n for n in names if state_token("exited", n) == token), "?")
+
+
+async def _execution(execution: WorkflowExecution, journey: Journey) -> Execution:
     attributes = execution.typed_search_attributes
     memo: Mapping[str, Any] = await execution.memo()
+    assert journey.id is not None
     return Execution(
         id=execution.id,
-        journey_id=journey_id,
+        journey_id=journey.id,
         customer_id=attributes.get(CUSTOMER_ID) or 0,
         status=STATUS.get(execution.status or WorkflowExecutionStatus.RUNNING, "running"),
         current_step=attributes.get(JOURNEY_STEP) or None,
@@ -66,6 +81,7 @@ async def _execution(execution: WorkflowExecution, journey_id: int) -> Execution
         run_id=memo.get("runId"),
         started_at=memo.get("startedAt") or seconds(execution.start_time),
         closed_at=seconds(execution.close_time),
+        exited_at=_exited_at(journey, attributes.get(JOURNEY_PATH) or []),
     )
 
 
@@ -84,8 +100,7 @@ async def _one(
     attributes = described.typed_search_attributes
     if attributes.get(PLACE_ID) != journey.place_id or attributes.get(JOURNEY_ID) != journey.id:
         raise NotFound(f"Execution {execution_id} was not found in journey {journey.id}.")
-    assert journey.id is not None
-    return await _execution(described, journey.id), handle
+    return await _execution(described, journey), handle
 
 
 async def page(
@@ -111,7 +126,7 @@ async def page(
             query, limit=offset + limit, page_size=min(1000, limit * 4)
         ):
             if index >= offset:
-                items.append(await _execution(execution, journey.id))
+                items.append(await _execution(execution, journey))
             index += 1
     return items, total
 

@@ -13,6 +13,7 @@ from journeys.schemas import Request, json_size
 from journeys.settings import Settings
 from orchestration import handoff
 from services.auth import Manager
+from services.journey_rules import EntryRules, ExitRules, Goal, stored
 from services.local_refs import CAMPAIGN, SEGMENT, TEMPLATE, LocalRefs
 from store import crud, runs, templates, waiting
 from store import journeys as store
@@ -78,6 +79,9 @@ class JourneyCreate(Request):
     trigger_event: TriggerEvent
     description: Description | None = None
     machine_config: MachineConfig = None
+    entry_rules: EntryRules | None = None
+    exit_rules: ExitRules | None = None
+    goal: Goal | None = None
 
     _name = field_validator("name")(_not_blank)
 
@@ -89,6 +93,10 @@ class JourneyUpdate(Request):
     trigger_event: TriggerEvent | None = None
     description: Description | None = None
     machine_config: MachineConfig = None
+    # null removes the rule.
+    entry_rules: EntryRules | None = None
+    exit_rules: ExitRules | None = None
+    goal: Goal | None = None
 
     _name = field_validator("name")(_not_blank)
 
@@ -246,6 +254,9 @@ async def create(
             session, manager.place_id, body.machine_config, root=root, refs=refs
         ),
         active=active or body.trigger_event == MANUAL,
+        entry_rules=stored(body.entry_rules),
+        exit_rules=stored(body.exit_rules),
+        goal=stored(body.goal),
     )
     return await crud.create(session, journey)
 
@@ -272,6 +283,9 @@ async def update(
         changes["name"] = body.name
     if "description" in given:
         changes["description"] = body.description
+    for field in ("entry_rules", "exit_rules", "goal"):
+        if field in given:
+            changes[field] = stored(getattr(body, field))
     if "machine_config" in given:
         changes["machine_config"] = await checked_config(
             session, journey.place_id, body.machine_config, root=root, refs=refs

@@ -13,12 +13,12 @@ from temporalio.client import Client
 from journeys.schemas import Resource
 from orchestration.temporal_client import reachable
 from services.executions import STATUS
-from store import messages
+from store import conversions, messages
 from store.tables import Journey
 from workflows.model import read_machine_config
-from workflows.visibility import executions_query, in_state_query
+from workflows.visibility import executions_query, in_state_query, state_token
 
-# Count queries in flight at once per request (two per state, and one for the totals).
+# Count queries in flight at once per request (three per state, and one for the totals).
 CONCURRENT_COUNTS = 16
 # Counting a large journey's executions takes visibility a while (1-2 s for 100 000).
 STATS_TIMEOUT = 20.0
@@ -36,7 +36,13 @@ class StateStats(Resource):
     type: str | None
     entered: int
     current: int
+    # Ended here by one of the journey's exit events.
+    exited: int
     messages: MessageCounts | None
+    # With a goal: executions that entered this state and converted, and their share of
+    # those that entered it.
+    conversions: int | None = None
+    conversion_rate: float | None = None
 
 
 class ExecutionCounts(Resource):
@@ -48,11 +54,21 @@ class ExecutionCounts(Resource):
     terminated: int = 0
 
 
+class Conversions(Resource):
+    """Executions whose customer sent the goal event within the window after entering."""
+
+    event: str
+    within_days: int
+    converted: int
+    rate: float  # of every execution of the journey
+
+
 class JourneyStats(Resource):
     id: int
     version: int
     executions: ExecutionCounts
     states: dict[str, StateStats]
+    goal: Conversions | None = None
 
 
 async def journey_stats(session: AsyncSession, temporal: Client, journey: Journey) -> JourneyStats:
@@ -73,21 +89,44 @@ async def journey_stats(session: AsyncSession, temporal: Client, journey: Journe
     base = executions_query(journey.place_id, journey.id)
     counter = _Counter(temporal)
     async with reachable(STATS_TIMEOUT):
-        totals, entered, current = await asyncio.gather(
+        totals, entered, current, exited = await asyncio.gather(
             counter.by_status(base),
             asyncio.gather(*(counter.count(in_state_query(base, "entered", s)) for s in types)),
             asyncio.gather(*(counter.count(in_state_query(base, "in", s)) for s in types)),
+            asyncio.gather(*(counter.count(in_state_query(base, "exited", s)) for s in types)),
         )
-    states = {
-        name: StateStats(
+    goal = journey.goal
+    converted, by_token = await conversions.counts(session, journey.id) if goal else (0, None)
+    states = {}
+    for i, (name, kind) in enumerate(types.items()):
+        stats = StateStats(
             type=kind,
             entered=entered[i],
             current=current[i],
+            exited=exited[i],
             messages=_messages(kind, logged.get(name)),
         )
-        for i, (name, kind) in enumerate(types.items())
-    }
-    return JourneyStats(id=journey.id, version=journey.version, executions=totals, states=states)
+        if by_token is not None:
+            stats.conversions = by_token[state_token("entered", name)]
+            stats.conversion_rate = _rate(stats.conversions, stats.entered)
+        states[name] = stats
+    outcome = (
+        Conversions(
+            event=goal["event"],
+            within_days=goal["within_days"],
+            converted=converted,
+            rate=_rate(converted, totals.total),
+        )
+        if goal
+        else None
+    )
+    return JourneyStats(
+        id=journey.id, version=journey.version, executions=totals, states=states, goal=outcome
+    )
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
 
 
 def _messages(kind: str | None, logged: dict[str, int] | None) -> MessageCounts | None:

@@ -3,7 +3,8 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlmodel import col, select
+from sqlalchemy import or_
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import crud
@@ -24,6 +25,20 @@ async def active_journeys(
         col(Journey.active).is_(True),
     )
     return {journey.id: journey for journey in await session.exec(query) if journey.id is not None}
+
+
+async def journeys_with_outcomes(
+    session: AsyncSession, place_id: int, names: Iterable[str]
+) -> list[Journey]:
+    """The place's journeys that one of these events may exit or convert (their rules are
+    matched by the caller)."""
+    if not names:
+        return []
+    query = select(Journey).where(
+        Journey.place_id == place_id,
+        or_(col(Journey.exit_rules).is_not(None), col(Journey.goal).is_not(None)),
+    )
+    return list(await session.exec(query))
 
 
 async def journeys_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Journey]:
@@ -54,3 +69,18 @@ async def by_ids(session: AsyncSession, place_id: int, ids: Iterable[str]) -> di
         return {}
     query = select(Event).where(Event.place_id == place_id, col(Event.event_id).in_(wanted))
     return {row.event_id: row for row in await session.exec(query)}
+
+
+async def set_outcome(
+    session: AsyncSession,
+    place_id: int,
+    event_id: str,
+    executions: list[list[Any]],
+    skipped: list[list[Any]],
+) -> None:
+    """Record which executions a new event started and which journeys kept its customer out."""
+    await session.exec(
+        update(Event)
+        .where(col(Event.place_id) == place_id, col(Event.event_id) == event_id)
+        .values(executions=executions, skipped=skipped)
+    )

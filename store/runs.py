@@ -147,3 +147,12 @@ async def complete(session: AsyncSession, run_id: str, started: int) -> None:
         .values(status="completed", finished=stamp, updated=stamp)
     )
     await session.exec(delete(ManualRunMember).where(col(ManualRunMember.run_id) == run_id))
+
+
+async def add_skipped(session: AsyncSession, run_id: str, count: int) -> None:
+    """Count targeted customers the journey's entry rules kept out."""
+    await session.exec(
+        update(ManualRun)
+        .where(col(ManualRun.id) == run_id)
+        .values(skipped=col(ManualRun.skipped) + count)
+    )

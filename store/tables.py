@@ -58,6 +58,10 @@ class ApiKey(SQLModel, table=True):
     created: int = _stamp()
 
 
+# An absent rule is SQL NULL (not JSON null), so a query can select the journeys that have one.
+Rule = JSON(none_as_null=True)
+
+
 class Journey(SQLModel, table=True):
     __tablename__ = "journeys"
     # AUTOINCREMENT: a deleted journey's id is never handed out again, because execution ids
@@ -77,9 +81,9 @@ class Journey(SQLModel, table=True):
     machine_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     # Who may enter, and what ends an execution early or counts as its success
     # (`services.journey_rules`); None: the specification's behaviour.
-    entry_rules: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    exit_rules: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    goal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    entry_rules: dict[str, Any] | None = Field(default=None, sa_column=Column(Rule))
+    exit_rules: dict[str, Any] | None = Field(default=None, sa_column=Column(Rule))
+    goal: dict[str, Any] | None = Field(default=None, sa_column=Column(Rule))
     active: bool = Field(default=False)
     version: int = Field(default=1)
     created: int = _stamp()

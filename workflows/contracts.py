@@ -152,6 +152,7 @@ class Progress(BaseModel):
     current_step: str | None
     steps: list[StepRecord]
     steps_total: int
+    exit_reason: str | None = None  # set once an exit event has ended the execution
 
 
 class ExecutionResult(BaseModel):
@@ -200,6 +201,8 @@ class RunInput(BaseModel):
     safety_seconds: int = 604_800
     history_limit: int = 2_000
     retry_budget_seconds: int = 86_400
+    # The journey's re-entry rule at the `/run` call (`services.journey_rules.reentry`).
+    reentry: str | int = "always"
     # Every targeted customer with an id up to `after` has an execution; `started` of them.
     after: int = 0
     started: int = 0

@@ -96,6 +96,7 @@ class JourneyExecution:
         self._steps: list[StepRecord] = []
         self._steps_total = 0
         self._exit: str | None = None
+        self._exited_in: str | None = None
 
     @workflow.signal(name=CUSTOMER_CHANGED)
     def customer_changed(self) -> None:
@@ -111,7 +112,12 @@ class JourneyExecution:
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:
-        return Progress(current_step=self._state, steps=self._steps, steps_total=self._steps_total)
+        return Progress(
+            current_step=self._state,
+            steps=self._steps,
+            steps_total=self._steps_total,
+            exit_reason=self._exit if self._exited_in else None,
+        )
 
     @workflow.run
     async def run(self, request: ExecutionInput) -> ExecutionResult:
@@ -368,6 +374,7 @@ class JourneyExecution:
     def _exited(self, state: str) -> ExecutionResult:
         """End at an exit event: completed, at `state`, counted in the stats as exited there."""
         reason = self._exit
+        self._exited_in = state
         workflow.upsert_search_attributes([JOURNEY_PATH.value_set(path_exited(_path(), state))])
         workflow.set_current_details(f"**Exited** at {state}: {reason}")
         _count("journeys_executions_exited", "Journey executions ended by an exit event.")

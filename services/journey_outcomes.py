@@ -1,0 +1,105 @@
+"""What an event means for executions already under way: an exit event ends a customer's
+running executions of the journeys that name it (`exit_rules`), and a goal event converts
+their executions that entered within the goal's window (`goal`).
+
+Done in the event's request, after its own executions started: a repeated event does it
+again, which changes nothing (an ended execution takes no signal, a conversion is counted
+once per execution)."""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from store import conversions
+from store.db import SessionFactory
+from store.events import journeys_with_outcomes
+from store.tables import Event, Journey
+from workflows.visibility import EXIT_JOURNEY, JOURNEY_PATH, executions_query
+
+log = logging.getLogger(__name__)
+DAY = 86_400
+# Executions of one customer and journey looked at per event: far more than any customer
+# has, so a runaway is bounded.
+MAX_PER_CUSTOMER = 1_000
+CONCURRENCY = 16
+
+
+async def follow(
+    temporal: Client, sessions: SessionFactory, place_id: int, rows: Iterable[Event]
+) -> None:
+    """Apply the place's exit rules and goals to these recorded events."""
+    rows = list(rows)
+    async with sessions() as session:
+        journeys = await journeys_with_outcomes(session, place_id, {row.name for row in rows})
+    if not journeys:
+        return
+    gate = asyncio.Semaphore(CONCURRENCY)
+    work = []
+    for row in rows:
+        own = {execution_id for _, execution_id in row.executions}
+        for journey in journeys:
+            if row.name in (journey.exit_rules or {}).get("events", []):
+                work.append(_exit(temporal, gate, journey, row, own))
+            if (journey.goal or {}).get("event") == row.name:
+                work.append(_convert(temporal, sessions, gate, journey, row, own))
+    await asyncio.gather(*work)
+
+
+async def _exit(
+    temporal: Client, gate: asyncio.Semaphore, journey: Journey, row: Event, own: set[str]
+) -> None:
+    assert journey.id is not None
+    query = executions_query(
+        journey.place_id, journey.id, status="running", customer_id=row.customer_id
+    )
+    reason = f"exit event {row.name} (event {row.event_id})"
+    async with gate:
+        found = [
+            execution.id
+            async for execution in temporal.list_workflows(query, limit=MAX_PER_CUSTOMER)
+            if execution.id not in own
+        ]
+    for execution_id in found:
+        try:
+            await temporal.get_workflow_handle(execution_id).signal(EXIT_JOURNEY, reason)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # It ended meanwhile: nothing to end.
+
+
+async def _convert(
+    temporal: Client,
+    sessions: SessionFactory,
+    gate: asyncio.Semaphore,
+    journey: Journey,
+    row: Event,
+    own: set[str],
+) -> None:
+    assert journey.id is not None and journey.goal is not None
+    happened = row.occurred_at if row.occurred_at is not None else row.created
+    since = datetime.fromtimestamp(happened, UTC) - timedelta(days=journey.goal["within_days"])
+    moment = since.isoformat(timespec="seconds").replace("+00:00", "Z")
+    query = executions_query(journey.place_id, journey.id, customer_id=row.customer_id)
+    query += f" AND StartTime >= '{moment}'"
+    converted = []
+    async with gate:
+        async for execution in temporal.list_workflows(query, limit=MAX_PER_CUSTOMER):
+            if execution.id in own or execution.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+                continue
+            started = execution.start_time.timestamp()
+            if started > happened + 1:
+                continue  # entered after the goal event: not a conversion of that entry
+            path = execution.typed_search_attributes.get(JOURNEY_PATH) or []
+            converted.append((execution.id, list(path)))
+    if not converted:
+        return
+    async with sessions() as session:
+        await conversions.record(
+            session, journey.place_id, journey.id, row.customer_id, row.event_id, converted
+        )
+        await session.commit()

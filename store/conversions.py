@@ -1,0 +1,51 @@
+"""Goal conversions: one row per execution whose customer reached the journey's goal in time."""
+
+from collections import Counter
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store import crud
+from store.clock import now
+from store.tables import Conversion
+
+
+async def record(
+    session: AsyncSession,
+    place_id: int,
+    journey_id: int,
+    customer_id: int,
+    event_id: str,
+    converted: list[tuple[str, list[str]]],
+) -> None:
+    """Count these executions (id, `JourneyPath` tokens) as converted, each once."""
+    stamp = now()
+    rows = [
+        {
+            "execution_id": execution_id,
+            "place_id": place_id,
+            "journey_id": journey_id,
+            "customer_id": customer_id,
+            "event_id": event_id,
+            "path": path,
+            "converted": stamp,
+        }
+        for execution_id, path in sorted(converted)
+    ]
+    await crud.insert_new(session, Conversion, rows, "execution_id")
+
+
+async def counts(session: AsyncSession, journey_id: int) -> tuple[int, Counter[str]]:
+    """The journey's conversions, and of them how many had entered each state (by its
+    `JourneyPath` entered token)."""
+    total = (
+        await session.exec(select(func.count()).where(col(Conversion.journey_id) == journey_id))
+    ).one()
+    tokens: Counter[str] = Counter()
+    if total:
+        paths = await session.exec(
+            select(Conversion.path).where(col(Conversion.journey_id) == journey_id)
+        )
+        for path in paths:
+            tokens.update(token for token in set(path) if token.startswith("e"))
+    return total, tokens

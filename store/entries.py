@@ -1,0 +1,82 @@
+"""Customers' entries into journeys with entry rules (`JourneyEntry`).
+
+Each admission is one conditional upsert: it creates the customer's row, or takes it over
+only while the rule allows, and says whether it did. Two at once for one customer can't both
+get in: PostgreSQL makes the second wait on the row and re-checks its condition against the
+first's result; SQLite has one writer. Admitting the same execution again (a retried fan-out)
+is a yes."""
+
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.tables import JourneyEntry
+
+
+def reentry(entry_rules: dict[str, Any] | None) -> str | int:
+    """A journey's re-entry rule: `always`, `never`, `after_exit`, or seconds."""
+    rule = (entry_rules or {}).get("reentry", "always")
+    return int(rule["after_seconds"]) if isinstance(rule, dict) else str(rule)
+
+
+async def admit(
+    session: AsyncSession,
+    place_id: int,
+    journey_id: int,
+    customer_id: int,
+    execution_id: str,
+    reentry: str | int,
+    stamp: int,
+) -> bool:
+    """Whether the rule (`never`, `after_exit`, or seconds since the last entry) lets the
+    customer in with this execution; if so, the entry is recorded."""
+    table: Any = JourneyEntry.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(
+        journey_id=journey_id,
+        customer_id=customer_id,
+        place_id=place_id,
+        entries=1,
+        entered=stamp,
+        execution_id=execution_id,
+    )
+    same = table.c.execution_id == execution_id
+    if reentry == "never":
+        allowed: Any = same
+    elif reentry == "after_exit":
+        allowed = or_(same, table.c.execution_id.is_(None))
+    else:
+        allowed = or_(same, table.c.entered <= stamp - int(reentry))
+    upsert = statement.on_conflict_do_update(
+        index_elements=[table.c.journey_id, table.c.customer_id],
+        set_={
+            "entries": table.c.entries + 1,
+            "entered": stamp,
+            "execution_id": execution_id,
+        },
+        where=allowed,
+    ).returning(table.c.customer_id)
+    return (await session.exec(upsert)).first() is not None
+
+
+async def release(
+    session: AsyncSession, journey_id: int, customer_id: int, execution_id: str
+) -> None:
+    """The execution has ended: an `after_exit` journey lets the customer in again (unless
+    another execution has taken the entry since)."""
+    table: Any = JourneyEntry.__table__  # type: ignore[attr-defined]
+    await session.exec(
+        update(table)
+        .where(
+            and_(
+                table.c.journey_id == journey_id,
+                table.c.customer_id == customer_id,
+                table.c.execution_id == execution_id,
+            )
+        )
+        .values(execution_id=None)
+    )

@@ -51,6 +51,8 @@ _DESCRIPTIONS = {
     "again after `Retry-After` seconds: repeating it is safe.",
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": _DESCRIPTIONS["409"]}}
+# Public endpoints (no Api-Key) for mail clients and SMS providers; they use the database.
+PUBLIC_PREFIXES = ("/unsubscribe/", "/inbound/")
 # Request bodies a route reads itself (`body_of`), added to the document's schemas.
 _BODIES: dict[str, type[BaseModel]] = {}
 
@@ -106,7 +108,7 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     errors = []
     if path.startswith("/places/{place_id}"):
         errors += ["401", "403", "503"]
-    elif path == "/readyz":
+    elif path == "/readyz" or path.startswith(PUBLIC_PREFIXES):
         errors.append("503")
     if any(name != "place_id" for name in names):
         errors.append("404")
@@ -119,6 +121,8 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     for status, response in responses.items():
         if not status.startswith(("4", "5")):
             continue
+        if "text/html" in response.get("content", {}):
+            continue  # a page for people (the unsubscribe link's), declared by its route
         response["description"] = _DESCRIPTIONS.get(status, response.get("description", ""))
         response["content"] = {"application/json": {"schema": ERROR_REF}}
         if status == "503":

@@ -48,7 +48,31 @@ def _verify(request: Request, settings: Settings, raw: bytes, params: dict[str, 
         )
 
 
-@router.post("/sms/{place_id}", response_class=Response)
+FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"From": {"type": "string"}, "Body": {"type": "string"}},
+                    "required": ["From", "Body"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/sms/{place_id}",
+    response_class=Response,
+    responses={
+        200: {"description": "Taken (an empty TwiML answer).", "content": {"text/xml": {}}},
+        403: {"description": "The provider's signature is missing or wrong."},
+    },
+    openapi_extra=FORM,
+)
 async def inbound_sms(
     request: Request, session: Session, settings: AppSettings, place_id: PlaceId
 ) -> Response:

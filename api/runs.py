@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from api.contract import CONFLICT
 from api.deps import AppSettings, CurrentJourney, Pagination, Session, TemporalClient
@@ -28,6 +29,8 @@ IdempotencyKey = Annotated[
 class Triggered(Resource):
     triggered: int
     run_id: str
+    # Present when the journey's entry rules kept customers of the audience out.
+    skipped: int | None = Field(default=None, json_schema_extra={"nullable": False})
 
 
 class RunOut(Resource):
@@ -53,7 +56,7 @@ def _out(run: ManualRun) -> RunOut:
     return RunOut.model_validate(run, from_attributes=True)
 
 
-@router.post("/run", response_model=Triggered, responses=CONFLICT)
+@router.post("/run", response_model=Triggered, response_model_exclude_none=True, responses=CONFLICT)
 async def run_journey(
     session: Session,
     temporal: TemporalClient,
@@ -68,7 +71,7 @@ async def run_journey(
     (follow them at `/runs/{runId}`)."""
     body = body or RunRequest()
     run = await service.run(session, temporal, settings, journey, body, idempotency_key)
-    return Triggered(triggered=run.targeted, run_id=run.id)
+    return Triggered(triggered=run.targeted, run_id=run.id, skipped=run.skipped or None)
 
 
 @router.get("/runs", response_model=None, responses={200: {"model": RunPage}})

@@ -3,7 +3,7 @@ signed token is the authority. GET shows a confirmation page (link scanners only
 they unsubscribe no one); POST, what mail clients send, unsubscribes at once."""
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
@@ -43,7 +43,13 @@ def _refused(error: BadToken | NotFound) -> HTMLResponse:
     return _page("Not found", str(error), 404)
 
 
-@router.get("/{token}", response_class=HTMLResponse)
+PAGES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The link is malformed or forged.", "content": {"text/html": {}}},
+    404: {"description": "The link's customer no longer exists.", "content": {"text/html": {}}},
+}
+
+
+@router.get("/{token}", response_class=HTMLResponse, responses=PAGES)
 async def confirm(session: Session, settings: AppSettings, token: Token) -> HTMLResponse:
     """A page asking to confirm: nothing changes until it is submitted."""
     try:
@@ -54,7 +60,7 @@ async def confirm(session: Session, settings: AppSettings, token: Token) -> HTML
     return _page("Unsubscribe?", f"You will no longer receive {what} from us.", form=True)
 
 
-@router.post("/{token}", response_class=HTMLResponse)
+@router.post("/{token}", response_class=HTMLResponse, responses=PAGES)
 async def one_click(session: Session, settings: AppSettings, token: Token) -> HTMLResponse:
     """Unsubscribe at once (RFC 8058: the body `List-Unsubscribe=One-Click` is what mail
     clients send; any body is taken, the token decides)."""

@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -202,6 +203,16 @@ class DevOptions:
     api_key: str | None
 
 
+def _unsubscribe_secret(data_dir: Path) -> str:
+    """The dev stack's secret for unsubscribe links: made once, so links in emails already
+    sent keep working across restarts."""
+    path = data_dir / "unsubscribe-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def run(options: DevOptions, echo: Callable[[str], None]) -> None:
     """Start the stack and supervise it until a signal; raises `DevError` if it can't run."""
     data_dir = options.data_dir.resolve()
@@ -220,6 +231,9 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
 
     database_url = database_url_for(data_dir)
     env = {
+        # Unsubscribe links point at this API, signed with a secret kept in the data dir.
+        "JOURNEYS_PUBLIC_URL": f"http://{temporal_host}:{options.port}",
+        "JOURNEYS_UNSUBSCRIBE_SECRET": _unsubscribe_secret(data_dir),
         **os.environ,
         "JOURNEYS_DATABASE_URL": database_url,
         "JOURNEYS_TEMPORAL_ADDRESS": f"{temporal_host}:{options.temporal_port}",

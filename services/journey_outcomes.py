@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from store import conversions
+from store.clock import now
 from store.db import SessionFactory
 from store.events import journeys_with_outcomes
 from store.tables import Event, Journey
@@ -81,7 +82,8 @@ async def _convert(
     own: set[str],
 ) -> None:
     assert journey.id is not None and journey.goal is not None
-    happened = row.occurred_at if row.occurred_at is not None else row.created
+    # When the customer reached the goal: as the event says, else when it was received.
+    happened = row.occurred_at if row.occurred_at is not None else (row.created or now())
     since = datetime.fromtimestamp(happened, UTC) - timedelta(days=journey.goal["within_days"])
     moment = since.isoformat(timespec="seconds").replace("+00:00", "Z")
     query = executions_query(journey.place_id, journey.id, customer_id=row.customer_id)

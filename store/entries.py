@@ -8,12 +8,12 @@ is a yes."""
 
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.tables import JourneyEntry
+from store.tables import Customer, JourneyEntry
 
 
 def reentry(entry_rules: dict[str, Any] | None) -> str | int:
@@ -80,3 +80,15 @@ async def release(
         )
         .values(execution_id=None)
     )
+
+
+def kept_out(journey_id: int, reentry_rule: str | int, stamp: int) -> ColumnElement[bool]:
+    """A condition on `Customer` rows: the rule keeps the customer out of the journey now
+    (what a `/run` leaves out of its audience; the fan-out's `admit` still decides)."""
+    table: Any = JourneyEntry.__table__  # type: ignore[attr-defined]
+    mine = and_(table.c.journey_id == journey_id, table.c.customer_id == Customer.id)
+    if reentry_rule == "after_exit":
+        mine = and_(mine, table.c.execution_id.is_not(None))
+    elif reentry_rule != "never":
+        mine = and_(mine, table.c.entered > stamp - int(reentry_rule))
+    return exists(select(table.c.customer_id).where(mine))

@@ -9,12 +9,12 @@ the fan-out pages through it by keyset without holding it in memory.
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, insert, literal, update
+from sqlalchemy import and_, delete, func, insert, literal, not_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys.errors import NotFound
-from store import crud
+from store import crud, entries
 from store.clock import now
 from store.segments import audience_clause
 from store.tables import Customer, Journey, ManualRun, ManualRunMember
@@ -54,6 +54,12 @@ async def create(
         if winner is not run:
             return winner, False
     clause = await audience_clause(session, journey.place_id, include_ids, exclude_ids)
+    rule = entries.reentry(journey.entry_rules)
+    if rule != "always":
+        # Those the journey's entry rules keep out now are counted, not targeted.
+        kept = entries.kept_out(journey.id, rule, now())
+        run.skipped = (await session.exec(select(func.count()).where(clause, kept))).one()
+        clause = and_(clause, not_(kept))
     audience = select(literal(run.id), col(Customer.id)).where(clause)
     copied = await session.exec(
         insert(ManualRunMember).from_select(["run_id", "customer_id"], audience)

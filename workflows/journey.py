@@ -208,6 +208,7 @@ class JourneyExecution:
                 quiet_hours_at=workflow.now(),
             )
             sent = await self._send(request, state, step, message)
+            held = ""
             if sent.held_until is not None:
                 until = sent.held_until
                 ends = _stamp(until)
@@ -215,14 +216,16 @@ class JourneyExecution:
                 workflow.set_current_details(
                     f"**Step:** {state} ({step.type}): held for quiet hours until {ends}"
                 )
-                held = until - workflow.now()
-                if not await self._pause(held, f"{state}: quiet hours until {ends}"):
+                held = f" after quiet hours until {ends}"
+                if not await self._pause(
+                    until - workflow.now(), f"{state}: quiet hours until {ends}"
+                ):
                     return None, f"not sent: held for quiet hours until {ends}"
                 # Once only: the window is over, whatever its settings have become.
                 message = message.model_copy(update={"quiet_hours_at": None})
                 sent = await self._send(request, state, step, message)
             reason = f": {sent.reason}" if sent.reason else ""
-            return None, f"message {sent.message_id} {sent.status}{reason}"
+            return None, f"message {sent.message_id} {sent.status}{reason}{held}"
         if isinstance(step, CreateCampaignStep):
             assert step.campaign_id is not None
             clone = await workflow.execute_activity(

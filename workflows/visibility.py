@@ -125,7 +125,7 @@ def in_state_query(base: str, kind: StateTokenKind, state: str) -> str:
     """Of `base`'s executions, those that entered `state`, are running in it (`in`), or
     were ended in it by an exit event (`exited`)."""
     query = f"{base} AND {JOURNEY_PATH.name} = '{state_token(kind, state)}'"
-    return query if kind == "entered" else f"{query} AND ExecutionStatus = 'Running'"
+    return f"{query} AND ExecutionStatus = 'Running'" if kind == "in" else query
 
 
 def running_for_customers_query(place_id: int, customer_ids: Iterable[int]) -> str:

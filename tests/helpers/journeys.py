@@ -32,7 +32,8 @@ async def started_journey(api, create, config):
     response = await api.post(JOURNEYS, json=create)
     journey = only(response.json(), "journey_definition")
     url = f"{JOURNEYS}/{journey['id']}"
-    assert (await api.put(url, json={"machine_config": config})).status_code == 200
+    put = await api.put(url, json={"machine_config": config})
+    assert put.status_code == 200, put.text
     if create["trigger_event"] != "manual":
         assert (await api.post(f"{url}/start")).status_code == 200
     return journey["id"]

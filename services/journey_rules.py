@@ -6,7 +6,14 @@ run to their final state, nothing is counted as converted."""
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import PydanticCustomError
 
 from journeys.schemas import Request, Resource
 from workflows.model import MANUAL, TriggerEvent
@@ -34,12 +41,26 @@ class AfterSeconds(Request):
     after_seconds: Annotated[int, Field(ge=1, le=MAX_REENTRY_SECONDS)]
 
 
+def _one_problem(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One error at `reentry` for a value that is neither form (not one per form)."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "reentry",
+            "must be 'always', 'never', 'after_exit' or {form} with N from 1 to {most}",
+            {"form": '{"after_seconds": N}', "most": MAX_REENTRY_SECONDS},
+        ) from None
+
+
 class EntryRules(Request):
     """`always` (the default): every trigger starts an execution; `never`: once per customer,
     ever; `after_exit`: not while the customer has an execution of the journey running;
     `{"after_seconds": N}`: not within N seconds of their last entry."""
 
-    reentry: Literal["always", "never", "after_exit"] | AfterSeconds = "always"
+    reentry: Annotated[
+        Literal["always", "never", "after_exit"] | AfterSeconds, WrapValidator(_one_problem)
+    ] = "always"
 
 
 class ExitRules(Request):

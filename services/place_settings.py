@@ -1,5 +1,6 @@
 """A place's settings for marketing sends: its time zone, quiet hours and frequency caps."""
 
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field
@@ -10,7 +11,18 @@ from journeys.schemas import Request, Resource
 from store import place_settings as store
 from store.tables import PlaceSettings
 
-Clock = Annotated[str, Field(pattern=HOUR_MINUTE, description="Local wall-clock time, HH:MM.")]
+
+def _clock(value: str) -> str:
+    if not re.match(HOUR_MINUTE, value):
+        raise ValueError("must be a local time HH:MM, 00:00 to 23:59")
+    return value
+
+
+Clock = Annotated[
+    str,
+    Field(description="Local wall-clock time, HH:MM.", examples=["21:00"]),
+    AfterValidator(_clock),
+]
 
 
 class QuietHours(Request):

@@ -6,7 +6,9 @@ the delivery log grouped in the database.
 """
 
 import asyncio
+from typing import Any
 
+from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
@@ -32,17 +34,22 @@ class MessageCounts(Resource):
     failed: int = 0
 
 
+def _shown_if_set() -> Any:
+    """A field shown only when set: for a journey with exit rules, or with a goal."""
+    return Field(default=None, exclude_if=lambda value: value is None)
+
+
 class StateStats(Resource):
     type: str | None
     entered: int
     current: int
-    # Ended here by one of the journey's exit events.
-    exited: int
+    # With exit rules: executions one of them ended in this state.
+    exited: int | None = _shown_if_set()
     messages: MessageCounts | None
     # With a goal: executions that entered this state and converted, and their share of
     # those that entered it.
-    conversions: int | None = None
-    conversion_rate: float | None = None
+    conversions: int | None = _shown_if_set()
+    conversion_rate: float | None = _shown_if_set()
 
 
 class ExecutionCounts(Resource):
@@ -68,7 +75,7 @@ class JourneyStats(Resource):
     version: int
     executions: ExecutionCounts
     states: dict[str, StateStats]
-    goal: Conversions | None = None
+    goal: Conversions | None = _shown_if_set()
 
 
 async def journey_stats(session: AsyncSession, temporal: Client, journey: Journey) -> JourneyStats:
@@ -89,11 +96,12 @@ async def journey_stats(session: AsyncSession, temporal: Client, journey: Journe
     base = executions_query(journey.place_id, journey.id)
     counter = _Counter(temporal)
     async with reachable(STATS_TIMEOUT):
+        exits = [in_state_query(base, "exited", s) for s in types] if journey.exit_rules else []
         totals, entered, current, exited = await asyncio.gather(
             counter.by_status(base),
             asyncio.gather(*(counter.count(in_state_query(base, "entered", s)) for s in types)),
             asyncio.gather(*(counter.count(in_state_query(base, "in", s)) for s in types)),
-            asyncio.gather(*(counter.count(in_state_query(base, "exited", s)) for s in types)),
+            asyncio.gather(*(counter.count(query) for query in exits)),
         )
     goal = journey.goal
     converted, by_token = await conversions.counts(session, journey.id) if goal else (0, None)
@@ -103,7 +111,7 @@ async def journey_stats(session: AsyncSession, temporal: Client, journey: Journe
             type=kind,
             entered=entered[i],
             current=current[i],
-            exited=exited[i],
+            exited=exited[i] if exited else None,
             messages=_messages(kind, logged.get(name)),
         )
         if by_token is not None:

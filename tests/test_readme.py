@@ -16,12 +16,12 @@ from tests.helpers.dev import WELCOME_ANA_SENT, Dev
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def walk_through() -> str:
-    """The shell blocks of the README's walk-through section, in order."""
+def walk_through(heading: str = "Walk-through") -> str:
+    """The shell blocks of a README section, in order."""
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Walk-through", 1)[1].split("\n## ", 1)[0]
+    section = readme.split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
-    assert blocks, "the walk-through has no shell block"
+    assert blocks, f"{heading} has no shell block"
     return "\n".join(blocks)
 
 
@@ -65,6 +65,43 @@ def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
     assert broken["error"]["code"] == "validation_error"
     assert broken["error"]["details"][0]["path"] == "machine_config.states.wait.on"
     assert WELCOME_ANA_SENT in dev.lines
+
+
+@pytest.mark.e2e
+def test_the_safety_controls_example_runs_as_written(tmp_path):
+    """The README's worked example of the controls: consent, a cap, entry rules, a goal and
+    the one-click link in a sent email's body."""
+    dev = Dev(Path(".journeys"), cwd=tmp_path)
+    setup = "API=${JOURNEYS_API_URL}/places/42\nKEY=$(cat .journeys/dev-api-key)\n"
+    try:
+        env = {**os.environ, "JOURNEYS_API_URL": f"http://127.0.0.1:{dev.port}"}
+        done = subprocess.run(
+            ["bash", "-e", "-c", setup + walk_through("Safe to run on real customers")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    finally:
+        assert dev.stop(signal.SIGINT) == 0
+    lines = done.stdout.splitlines()
+    answers = [json.loads(line) for line in lines if line.startswith(("{", "["))]
+    ben, place, events, again, outcomes, stats, ana = answers
+    (shown,) = ben["node.customer"].values()
+    assert shown["subscriptions"]["email"] == "unsubscribed"
+    (settings,) = place["node.place_settings"].values()
+    assert settings["frequencyCaps"] == {"sms": {"max": 2, "perDays": 1}}
+    assert events["triggered"] == 2
+    assert (again["triggered"], len(again["skipped"])) == (0, 1)
+    assert outcomes == [[1, "sent", None], [2, "skipped", "unsubscribed"]]
+    (journey,) = stats["node.journey_stats"].values()
+    assert (journey["goal"]["converted"], journey["goal"]["rate"]) == (1, 0.5)
+    assert "200" in lines
+    (customer,) = ana["node.customer"].values()
+    assert customer["subscriptions"]["email"] == "unsubscribed"
+    assert customer["subscriptionChanges"]["email"]["source"] == "unsubscribe_link"
 
 
 def test_every_link_of_the_docs_leads_inside_the_repository():

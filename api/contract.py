@@ -121,10 +121,11 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     for status, response in responses.items():
         if not status.startswith(("4", "5")):
             continue
-        if "text/html" in response.get("content", {}):
-            continue  # a page for people (the unsubscribe link's), declared by its route
-        response["description"] = _DESCRIPTIONS.get(status, response.get("description", ""))
-        response["content"] = {"application/json": {"schema": ERROR_REF}}
+        # A page for people (the unsubscribe link's, to a browser) is declared by its route.
+        page = {k: v for k, v in response.get("content", {}).items() if k == "text/html"}
+        if not page:
+            response["description"] = _DESCRIPTIONS.get(status, response.get("description", ""))
+        response["content"] = {"application/json": {"schema": ERROR_REF}, **page}
         if status == "503":
             response["headers"] = {"Retry-After": RETRY_AFTER}
     operation["responses"] = dict(sorted(responses.items()))

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import Field
 
 from api.contract import CONFLICT
 from api.deps import (
@@ -34,9 +35,10 @@ class JourneyOut(Resource):
     description: str | None
     trigger_event: str
     machine_config: dict[str, Any] | None
-    entry_rules: EntryRulesOut | None
-    exit_rules: ExitRulesOut | None
-    goal: GoalOut | None
+    # Shown when set: a journey without them answers as the specification's do.
+    entry_rules: EntryRulesOut | None = Field(default=None, exclude_if=lambda v: v is None)
+    exit_rules: ExitRulesOut | None = Field(default=None, exclude_if=lambda v: v is None)
+    goal: GoalOut | None = Field(default=None, exclude_if=lambda v: v is None)
     active: bool
     version: int
     created: int

@@ -31,7 +31,8 @@ def _mac(secret: str, place_id: int, customer_id: int, channel: str) -> str:
 
 def _secrets(settings: Settings) -> list[str]:
     given = (settings.unsubscribe_secret, settings.unsubscribe_previous_secret)
-    return [secret.get_secret_value() for secret in given if secret is not None]
+    # An empty secret signs nothing: anyone could forge with it.
+    return [secret.get_secret_value() for secret in given if secret and secret.get_secret_value()]
 
 
 def configured(settings: Settings) -> str | None:

@@ -25,13 +25,14 @@ def walk_through(heading: str = "Walk-through") -> str:
     return "\n".join(blocks)
 
 
-@pytest.mark.e2e
-def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
-    dev = Dev(Path(".journeys"), cwd=tmp_path)  # the default data dir, as the README has it
+def pasted(tmp_path: Path, script: str) -> tuple[str, Dev]:
+    """What `script` prints, pasted into a shell beside a fresh `journeys dev` (the default
+    data dir, as the README has it), and the dev stack it ran beside."""
+    dev = Dev(Path(".journeys"), cwd=tmp_path)
     try:
         env = {**os.environ, "JOURNEYS_API_URL": f"http://127.0.0.1:{dev.port}"}
         done = subprocess.run(
-            ["bash", "-e", "-c", walk_through()],
+            ["bash", "-e", "-c", script],
             cwd=tmp_path,
             env=env,
             capture_output=True,
@@ -41,7 +42,13 @@ def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
         assert done.returncode == 0, done.stderr
     finally:
         assert dev.stop(signal.SIGINT) == 0
-    answers = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return done.stdout, dev
+
+
+@pytest.mark.e2e
+def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
+    printed, dev = pasted(tmp_path, walk_through())
+    answers = [line for line in printed.splitlines() if line.startswith("{")]
     created, configured, started, event, messages, execution, broken = map(json.loads, answers)
     (journey,) = created["node.journey_definition"].values()
     assert journey["name"] == "Welcome new members"
@@ -71,22 +78,9 @@ def test_the_walk_through_ends_with_a_delivered_message(tmp_path):
 def test_the_safety_controls_example_runs_as_written(tmp_path):
     """The README's worked example of the controls: consent, a cap, entry rules, a goal and
     the one-click link in a sent email's body."""
-    dev = Dev(Path(".journeys"), cwd=tmp_path)
     setup = "API=${JOURNEYS_API_URL}/places/42\nKEY=$(cat .journeys/dev-api-key)\n"
-    try:
-        env = {**os.environ, "JOURNEYS_API_URL": f"http://127.0.0.1:{dev.port}"}
-        done = subprocess.run(
-            ["bash", "-e", "-c", setup + walk_through("Safe to run on real customers")],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-    finally:
-        assert dev.stop(signal.SIGINT) == 0
-    lines = done.stdout.splitlines()
+    printed, _ = pasted(tmp_path, setup + walk_through("Safe to run on real customers"))
+    lines = printed.splitlines()
     answers = [json.loads(line) for line in lines if line.startswith(("{", "["))]
     ben, place, events, again, outcomes, stats, ana = answers
     (shown,) = ben["node.customer"].values()

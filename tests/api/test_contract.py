@@ -20,7 +20,15 @@ async def document(api) -> dict:
 async def test_request_bodies_are_documented_in_snake_case(api):
     schemas = (await document(api))["components"]["schemas"]
     create = schemas["JourneyCreate"]
-    assert {"name", "trigger_event", "description", "machine_config"} == set(create["properties"])
+    assert {
+        "name",
+        "trigger_event",
+        "description",
+        "machine_config",
+        "entry_rules",
+        "exit_rules",
+        "goal",
+    } == set(create["properties"])
     assert create["required"] == ["name", "trigger_event"]
     assert set(schemas["RunRequest"]["properties"]) == {
         "include_segment_ids",

@@ -14,6 +14,13 @@ ONE_EMAIL = {
         "done": {"type": "final"},
     },
 }
+ONE_SMS = {
+    "initial": "sms",
+    "states": {
+        "sms": {"meta": {"type": "send_sms", "templateId": 12}, "on": {"DONE": "done"}},
+        "done": {"type": "final"},
+    },
+}
 WAIT_FOR_GOLD = {
     "initial": "wait_gold",
     "states": {

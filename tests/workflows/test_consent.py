@@ -137,19 +137,25 @@ async def test_a_forged_or_stale_link_fails_cleanly(engine_under_test, mailbox):
         "not-a-token",
         "v1." + "9" * 30 + ".1.email." + "A" * 43,
     ]
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     for bad in forged:
         for method in ("GET", "POST"):
-            answer = await engine.api.request(method, f"/unsubscribe/{bad}")
+            answer = await engine.api.request(method, f"/unsubscribe/{bad}", headers=browser)
             assert answer.status_code == 400, (bad, answer.text)
             assert answer.headers["content-type"].startswith("text/html")
             assert "not valid" in answer.text or "malformed" in answer.text
+            # Any other client gets the API's error body.
+            plain = await engine.api.request(method, f"/unsubscribe/{bad}")
+            assert plain.status_code == 400
+            assert plain.json()["error"]["code"] == "invalid_link"
     assert (await customer(engine.api, 7))["subscriptions"]["email"] == "subscribed"
 
     # A genuine link whose customer was deleted since.
     assert (await engine.api.delete(f"{CUSTOMERS}/7")).status_code == 204
-    gone = await engine.api.post(link)
+    gone = await engine.api.post(link, headers=browser)
     assert gone.status_code == 404
     assert gone.headers["content-type"].startswith("text/html")
+    assert (await engine.api.post(link)).json()["error"]["code"] == "not_found"
 
 
 def twilio_signature(token, url, params):

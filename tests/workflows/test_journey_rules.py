@@ -1,15 +1,17 @@
 """Frequency caps, entry rules, exit rules and goals, end to end through the HTTP API.
 
 The caps and the entry rules are races between concurrent requests settled by the database:
-they run on SQLite and PostgreSQL."""
+they run on SQLite and PostgreSQL; the rest is the engine's, and runs on SQLite."""
 
 import asyncio
 
 import pytest
 
+from tests.fixtures.database import one_backend
 from tests.helpers.api import PLACE, import_customers, only
 from tests.helpers.journeys import (
     JOURNEYS,
+    ONE_SMS,
     WAIT_FOR_GOLD,
     eventually,
     execution,
@@ -23,13 +25,6 @@ from tests.workflows.replay import keep
 pytestmark = [pytest.mark.e2e]
 
 EVENTS = f"/places/{PLACE}/events"
-ONE_SMS = {
-    "initial": "sms",
-    "states": {
-        "sms": {"meta": {"type": "send_sms", "templateId": 12}, "on": {"DONE": "done"}},
-        "done": {"type": "final"},
-    },
-}
 WAIT_A_DAY = {
     "initial": "wait",
     "states": {
@@ -150,6 +145,7 @@ async def test_after_seconds_lets_a_customer_in_again_only_after_the_interval(en
     assert sum(answer["triggered"] for answer in answers) == 1
 
 
+@one_backend
 async def test_a_manual_run_skips_customers_a_never_journey_has_had(engine_under_test):
     engine = engine_under_test
     journey_id = await manual_journey(engine.api, "Once", ONE_SMS)
@@ -176,6 +172,7 @@ async def test_a_manual_run_skips_customers_a_never_journey_has_had(engine_under
     assert (run["started"], run["skipped"]) == (0, 3)
 
 
+@one_backend
 async def test_an_exit_event_ends_executions_waiting_in_either_kind_of_wait(engine_under_test):
     engine = engine_under_test
     exit_rules = {"events": ["order.created"]}
@@ -215,6 +212,7 @@ async def test_an_exit_event_ends_executions_waiting_in_either_kind_of_wait(engi
         assert described.status.name == "RUNNING"
 
 
+@one_backend
 async def test_goal_conversions_are_counted_per_journey_and_per_state(engine_under_test, http):
     engine = engine_under_test
     http.route("POST", TWILIO_PATH, twilio_created)

@@ -94,11 +94,14 @@ def _parse(body: dict[str, Any]) -> tuple[list[EventIn], bool]:
 
 async def _journeys(
     sessions: SessionFactory, place_id: int, events: list[EventIn]
-) -> dict[int, Journey]:
-    """The active journeys the events trigger, read before (and outside) the write."""
+) -> tuple[dict[int, Journey], list[Journey]]:
+    """The active journeys the events trigger, and the journeys whose exit rules or goal
+    they may meet; read before (and outside) the write."""
+    names = {e.event for e in events}
     async with sessions() as reading:
         await read_only(reading)
-        return await store_events.active_journeys(reading, place_id, {e.event for e in events})
+        triggered = await store_events.active_journeys(reading, place_id, names)
+        return triggered, await store_events.journeys_with_outcomes(reading, place_id, names)
 
 
 async def _record(
@@ -243,12 +246,12 @@ async def receive(
     events, batch = _parse(body)
     for event in events:
         event.event_id = event.event_id or uuid.uuid4().hex
-    journeys = await _journeys(sessions, place_id, events)
+    journeys, followed = await _journeys(sessions, place_id, events)
     async with gate:
         rows, changed = await _record(session, place_id, events, journeys)
         await session.commit()
     await _start(temporal, settings, rows, journeys)
-    await journey_outcomes.follow(temporal, sessions, place_id, rows)
+    await journey_outcomes.follow(temporal, sessions, followed, rows)
     waking.notify_customers_changed(temporal, sessions, place_id, changed)
     answers = [_answer(row) for row in rows]
     if not batch:

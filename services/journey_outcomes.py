@@ -17,7 +17,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from store import conversions
 from store.clock import now
 from store.db import SessionFactory
-from store.events import journeys_with_outcomes
 from store.tables import Event, Journey
 from workflows.visibility import EXIT_JOURNEY, JOURNEY_PATH, executions_query
 
@@ -30,12 +29,10 @@ CONCURRENCY = 16
 
 
 async def follow(
-    temporal: Client, sessions: SessionFactory, place_id: int, rows: Iterable[Event]
+    temporal: Client, sessions: SessionFactory, journeys: list[Journey], rows: Iterable[Event]
 ) -> None:
-    """Apply the place's exit rules and goals to these recorded events."""
-    rows = list(rows)
-    async with sessions() as session:
-        journeys = await journeys_with_outcomes(session, place_id, {row.name for row in rows})
+    """Apply these journeys' exit rules and goals (`store.events.journeys_with_outcomes`)
+    to the recorded events."""
     if not journeys:
         return
     gate = asyncio.Semaphore(CONCURRENCY)

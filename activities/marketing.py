@@ -3,7 +3,7 @@ of their local time, and the place's frequency caps. Transactional sends obey no
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,8 +43,11 @@ async def admit(
     rules = await place_settings.get(session, request.place_id)
     if request.quiet_hours_at is not None and rules.quiet_hours:
         where = customer.timezone or rules.timezone
+        # The later of the step's time and now: a send that ran late (a backlog, an outage
+        # before its claim) is judged by when it would go out.
+        moment = max(request.quiet_hours_at, datetime.now(UTC))
         until = local_time.quiet_until(
-            request.quiet_hours_at, where, rules.quiet_hours["start"], rules.quiet_hours["end"]
+            moment, where, rules.quiet_hours["start"], rules.quiet_hours["end"]
         )
         if until is not None:
             return Verdict(hold_until=until)

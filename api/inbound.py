@@ -1,8 +1,8 @@
 """Inbound SMS: the webhook the SMS provider calls with the messages a place's number
 receives (Twilio's form fields: `From`, `Body`). STOP and its synonyms unsubscribe the
 sender's number from SMS, START resubscribes it; no Api-Key, the provider's signature is
-the authority (`X-Twilio-Signature` with the Twilio provider, `X-Journeys-Signature` with
-`JOURNEYS_WEBHOOK_SECRET` otherwise)."""
+the authority (`X-Twilio-Signature` when a Twilio auth token is set, `X-Journeys-Signature`
+with `JOURNEYS_WEBHOOK_SECRET` otherwise; neither set: refused)."""
 
 import hmac
 from typing import Annotated
@@ -33,15 +33,23 @@ def _url(request: Request, settings: Settings) -> str:
 
 
 def _verify(request: Request, settings: Settings, raw: bytes, params: dict[str, str]) -> None:
-    if settings.sms_provider == "twilio" and settings.twilio_auth_token is not None:
+    """The provider signed the request, or `Forbidden`. With no secret to check against
+    nothing is taken: anyone could otherwise opt anyone out, or back in."""
+    twilio = settings.twilio_auth_token
+    ours = settings.webhook_secret
+    if twilio is not None and twilio.get_secret_value():
         given = request.headers.get("X-Twilio-Signature", "")
-        token = settings.twilio_auth_token.get_secret_value()
-        wanted = consent.twilio_signature(token, _url(request, settings), params)
-    elif settings.webhook_secret is not None:
+        wanted = consent.twilio_signature(
+            twilio.get_secret_value(), _url(request, settings), params
+        )
+    elif ours is not None and ours.get_secret_value():
         given = request.headers.get(SIGNATURE_HEADER, "")
-        wanted = signature(settings.webhook_secret.get_secret_value().encode(), raw)
+        wanted = signature(ours.get_secret_value().encode(), raw)
     else:
-        return  # no provider secret to check against (`journeys dev`, the outbox)
+        raise Forbidden(
+            "Inbound SMS are taken only when signed: set JOURNEYS_TWILIO_AUTH_TOKEN (Twilio) "
+            "or JOURNEYS_WEBHOOK_SECRET on the API."
+        )
     if not hmac.compare_digest(given.encode(), wanted.encode()):
         raise Forbidden(
             "The request's signature does not match: it did not come from the provider."

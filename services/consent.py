@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from journeys.errors import NotFound
 from journeys.settings import Settings
 from journeys.unsubscribe import Unsubscriber, verify
+from services.customers import PHONE
 from store import consent
 from store.consent import Status
 from store.tables import Customer
@@ -62,9 +63,10 @@ async def sms_reply(session: AsyncSession, place_id: int, sender: str, body: str
     """An SMS the place's number received: STOP and its synonyms unsubscribe every customer
     of the place with the sender's number from SMS, START resubscribes them."""
     wanted = keyword(body)
-    if wanted is None:
-        return Reply(None, 0)
-    found = await consent.locked(session, place_id, phone=sender.strip())
+    sender = sender.strip()
+    if wanted is None or not PHONE.match(sender):
+        return Reply(wanted, 0)  # not a keyword, or no customer can have that number
+    found = await consent.locked(session, place_id, phone=sender)
     changed = await consent.set_status(session, found, "sms", wanted, "sms_reply")
     return Reply(wanted, len(changed))
 

@@ -26,7 +26,7 @@ MAX_IMPORT = 10_000
 MAX_ATTRIBUTES_BYTES = store.MAX_ATTRIBUTES_BYTES
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def _email(value: str | None) -> str | None:
@@ -36,7 +36,7 @@ def _email(value: str | None) -> str | None:
 
 
 def _phone(value: str | None) -> str | None:
-    if value is not None and not _PHONE.match(value):
+    if value is not None and not PHONE.match(value):
         raise ValueError("must be an E.164 phone number such as +14155550123")
     return value
 

@@ -166,26 +166,35 @@ async def _admit(
 ) -> None:
     """Let each new event's customer into the journeys it triggers whose entry rules allow it
     (`store.entries`, in the event's transaction); the others move from the event's
-    executions to its `skipped`, which is stored with it."""
+    executions to its `skipped`, which is stored with it. Entries are taken in (journey,
+    customer) order, as a run's fan-out takes them, so two writers never wait on each other."""
     stamp = now()
+    asked = sorted(
+        (
+            (journey_id, values["customer_id"], str(values["event_id"]), execution_id, values)
+            for values in new
+            for journey_id, execution_id in values["executions"]
+            if reentry(journeys[journey_id].entry_rules) != "always"
+        ),
+        key=lambda asking: asking[:3],
+    )
+    refused: dict[str, list[tuple[int, str]]] = {}
+    for journey_id, customer_id, event_id, execution_id, _ in asked:
+        rule = reentry(journeys[journey_id].entry_rules)
+        if not await entries.admit(
+            session, place_id, journey_id, customer_id, execution_id, rule, stamp
+        ):
+            why = KEPT_OUT.get(str(rule)) or (
+                f"the customer entered this journey less than {rule} s ago (reentry: after_seconds)"
+            )
+            refused.setdefault(event_id, []).append((journey_id, why))
     for values in new:
-        executions, skipped = [], []
-        for journey_id, execution_id in values["executions"]:
-            rule = reentry(journeys[journey_id].entry_rules)
-            if rule == "always" or await entries.admit(
-                session, place_id, journey_id, values["customer_id"], execution_id, rule, stamp
-            ):
-                executions.append([journey_id, execution_id])
-            else:
-                why = KEPT_OUT.get(str(rule)) or (
-                    f"the customer entered this journey less than {rule} s ago "
-                    "(reentry: after_seconds)"
-                )
-                skipped.append([journey_id, why])
-        if skipped:
-            values["executions"], values["skipped"] = executions, skipped
+        kept_out = dict(refused.get(str(values["event_id"]), []))
+        if kept_out:
+            values["executions"] = [p for p in values["executions"] if p[0] not in kept_out]
+            values["skipped"] = [[j, why] for j, why in sorted(kept_out.items())]
             await store_events.set_outcome(
-                session, place_id, values["event_id"], executions, skipped
+                session, place_id, values["event_id"], values["executions"], values["skipped"]
             )
 
 
@@ -251,8 +260,8 @@ async def receive(
         rows, changed = await _record(session, place_id, events, journeys)
         await session.commit()
     await _start(temporal, settings, rows, journeys)
-    await journey_outcomes.follow(temporal, sessions, followed, rows)
     waking.notify_customers_changed(temporal, sessions, place_id, changed)
+    await journey_outcomes.follow(temporal, sessions, followed, rows)
     answers = [_answer(row) for row in rows]
     if not batch:
         return answers[0]

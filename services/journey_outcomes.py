@@ -9,11 +9,12 @@ once per execution)."""
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from orchestration.temporal_client import reachable
 from store import conversions
 from store.clock import now
 from store.db import SessionFactory
@@ -26,29 +27,47 @@ DAY = 86_400
 # has, so a runaway is bounded.
 MAX_PER_CUSTOMER = 1_000
 CONCURRENCY = 16
+# Bounds the lookups of one request, like any other call to Temporal.
+TIMEOUT = 15.0
+# The last second a visibility timestamp can say (an event's `occurred_at` may be later).
+LATEST = 253_402_300_799
 
 
 async def follow(
     temporal: Client, sessions: SessionFactory, journeys: list[Journey], rows: Iterable[Event]
 ) -> None:
     """Apply these journeys' exit rules and goals (`store.events.journeys_with_outcomes`)
-    to the recorded events."""
+    to the recorded events, in their order. Temporal away or slow: `Unavailable` (a 503;
+    sending the events again does this again)."""
     if not journeys:
         return
     gate = asyncio.Semaphore(CONCURRENCY)
     work = []
+    # Executions this request started, by journey and customer: visibility may not list
+    # them yet, and a later event of the batch may be their exit.
+    started: dict[tuple[int, int], list[str]] = {}
     for row in rows:
         own = {execution_id for _, execution_id in row.executions}
         for journey in journeys:
+            assert journey.id is not None
+            earlier = started.get((journey.id, row.customer_id), [])
             if row.name in (journey.exit_rules or {}).get("events", []):
-                work.append(_exit(temporal, gate, journey, row, own))
+                work.append(_exit(temporal, gate, journey, row, own, earlier))
             if (journey.goal or {}).get("event") == row.name:
                 work.append(_convert(temporal, sessions, gate, journey, row, own))
-    await asyncio.gather(*work)
+        for journey_id, execution_id in row.executions:
+            started.setdefault((journey_id, row.customer_id), []).append(execution_id)
+    async with reachable(TIMEOUT):
+        await asyncio.gather(*work)
 
 
 async def _exit(
-    temporal: Client, gate: asyncio.Semaphore, journey: Journey, row: Event, own: set[str]
+    temporal: Client,
+    gate: asyncio.Semaphore,
+    journey: Journey,
+    row: Event,
+    own: set[str],
+    earlier: list[str],
 ) -> None:
     assert journey.id is not None
     query = executions_query(
@@ -56,18 +75,18 @@ async def _exit(
     )
     reason = f"exit event {row.name} (event {row.event_id})"
     async with gate:
-        found = [
+        listed = [
             execution.id
             async for execution in temporal.list_workflows(query, limit=MAX_PER_CUSTOMER)
-            if execution.id not in own
         ]
+    found = [e for e in dict.fromkeys([*earlier, *listed]) if e not in own]
     for execution_id in found:
         try:
             await temporal.get_workflow_handle(execution_id).signal(EXIT_JOURNEY, reason)
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
-            # It ended meanwhile: nothing to end.
+            # It ended meanwhile (or never started): nothing to end.
 
 
 async def _convert(
@@ -81,7 +100,10 @@ async def _convert(
     assert journey.id is not None and journey.goal is not None
     # When the customer reached the goal: as the event says, else when it was received.
     happened = row.occurred_at if row.occurred_at is not None else (row.created or now())
-    since = datetime.fromtimestamp(happened, UTC) - timedelta(days=journey.goal["within_days"])
+    window = journey.goal["within_days"] * DAY
+    # Visibility's StartTime is the latest run's (later than the entry after a continue-as-new):
+    # it narrows the search; the entry time kept in the memo decides.
+    since = datetime.fromtimestamp(min(max(happened - window, 0), LATEST), UTC)
     moment = since.isoformat(timespec="seconds").replace("+00:00", "Z")
     query = executions_query(journey.place_id, journey.id, customer_id=row.customer_id)
     query += f" AND StartTime >= '{moment}'"
@@ -90,9 +112,10 @@ async def _convert(
         async for execution in temporal.list_workflows(query, limit=MAX_PER_CUSTOMER):
             if execution.id in own or execution.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
                 continue
-            started = execution.start_time.timestamp()
-            if started > happened + 1:
-                continue  # entered after the goal event: not a conversion of that entry
+            memo = await execution.memo()
+            entered = memo.get("startedAt") or execution.start_time.timestamp()
+            if not happened - window <= entered <= happened + 1:
+                continue  # entered after the goal event, or too long before it
             path = execution.typed_search_attributes.get(JOURNEY_PATH) or []
             converted.append((execution.id, list(path)))
     if not converted:

@@ -48,7 +48,10 @@ async def admit(
     if reentry == "never":
         allowed: Any = same
     elif reentry == "after_exit":
-        allowed = or_(same, table.c.execution_id.is_(None))
+        # Free, unless this very execution is the one that freed it (a retried fan-out
+        # page admitting an execution that has already run and ended).
+        released_by_other = or_(table.c.released.is_(None), table.c.released != execution_id)
+        allowed = or_(same, and_(table.c.execution_id.is_(None), released_by_other))
     else:
         allowed = or_(same, table.c.entered <= stamp - int(reentry))
     upsert = statement.on_conflict_do_update(
@@ -78,7 +81,7 @@ async def release(
                 table.c.execution_id == execution_id,
             )
         )
-        .values(execution_id=None)
+        .values(execution_id=None, released=execution_id)
     )
 
 

@@ -383,8 +383,10 @@ class JourneyEntry(SQLModel, table=True):
     place_id: int = _place_id()
     entries: int = Field(default=1)
     entered: int = _stamp()
-    # The execution in the journey now (`after_exit`): cleared by it as it ends.
+    # The execution in the journey now (`after_exit`): cleared by it as it ends, and kept
+    # as `released`, so a retried admission of that same execution can't take it again.
     execution_id: str | None = Field(default=None, max_length=255)
+    released: str | None = Field(default=None, max_length=255)
 
 
 class Conversion(SQLModel, table=True):

@@ -156,8 +156,9 @@ class JourneyExecution:
             _count("journeys_executions_started", "Journey executions started.")
 
         while not config.states[state].final:
-            if self._exit is not None and self._state is not None:
-                return self._exited(self._state)
+            if self._exit is not None:
+                # Signalled before the first step, or as a continue-as-new began.
+                return self._exited(state)
             if not resume:
                 visits[state] = visits.get(state, 0) + 1
             self._enter(config, state, visits[state], resumed=resume)

@@ -183,3 +183,18 @@ async def test_bad_journey_rules_name_the_field(api):
     empty = {"name": "E", "trigger_event": "account.created", "exit_rules": {"events": []}}
     assert "exit_rules.events" in paths(await api.post(JOURNEYS, json=empty))
     assert (await api.get(JOURNEYS)).json()["meta"]["total"] == 0
+
+
+async def test_unsigned_inbound_sms_are_refused_without_a_provider_secret(api):
+    """This API has no Twilio token and no webhook secret: nothing it can check a signature
+    against, so it takes nothing."""
+    await api.put(f"{CUSTOMERS}/7", json={"phone": "+14155550123"})
+    answer = await api.post(
+        f"/inbound/sms/{PLACE}",
+        content="From=%2B14155550123&Body=STOP",
+        headers={"Api-Key": "", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 403
+    assert "JOURNEYS_WEBHOOK_SECRET" in answer.json()["error"]["message"]
+    shown = only((await api.get(f"{CUSTOMERS}/7")).json(), "customer")
+    assert shown["subscriptions"]["sms"] == "subscribed"

@@ -178,8 +178,8 @@ async def test_stop_replied_to_an_sms_unsubscribes_the_phone(engine_under_test):
     url = f"{engine.settings.public_url}{path}"
     token = engine.settings.twilio_auth_token.get_secret_value()
 
-    async def reply(body, signature=None):
-        params = {"From": phone, "To": "+15005550006", "Body": body, "MessageSid": "SM1"}
+    async def reply(body, signature=None, sender=phone):
+        params = {"From": sender, "To": "+15005550006", "Body": body, "MessageSid": "SM1"}
         signed = signature or twilio_signature(token, url, params)
         return await engine.api.post(
             path,
@@ -206,6 +206,8 @@ async def test_stop_replied_to_an_sms_unsubscribes_the_phone(engine_under_test):
     assert (await customer(engine.api, 9))["subscriptions"]["sms"] == "subscribed"
 
     assert (await reply("When is my reward due?")).status_code == 200
+    # A sender no customer can have (not E.164, a NUL) changes nothing.
+    assert (await reply("START", sender="\x00")).status_code == 200
     assert (await customer(engine.api, 7))["subscriptions"]["sms"] == "unsubscribed"
     assert (await reply("START")).status_code == 200
     assert (await customer(engine.api, 7))["subscriptions"]["sms"] == "subscribed"

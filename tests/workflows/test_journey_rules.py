@@ -213,6 +213,30 @@ async def test_an_exit_event_ends_executions_waiting_in_either_kind_of_wait(engi
 
 
 @one_backend
+async def test_an_exit_event_later_in_the_same_batch_ends_what_an_earlier_one_started(
+    engine_under_test,
+):
+    engine = engine_under_test
+    exit_rules = {"events": ["order.created"]}
+    journey_id = await rule_journey(
+        engine.api, WAIT_A_DAY, "account.created", exit_rules=exit_rules
+    )
+    batch = {
+        "events": [
+            {"event": "account.created", "customer_id": 7, "event_id": "joined"},
+            {"event": "order.created", "customer_id": 7, "event_id": "ordered"},
+        ]
+    }
+    answer = await engine.api.post(EVENTS, json=batch)
+    assert answer.status_code == 202, answer.text
+    (execution_id,) = answer.json()["events"][0]["executions"]
+    result = await engine.execution_result(execution_id)
+    assert result.exited_at == "wait"
+    shown = await execution(engine, journey_id, execution_id)
+    assert shown["exitReason"] == "exit event order.created (event ordered)"
+
+
+@one_backend
 async def test_goal_conversions_are_counted_per_journey_and_per_state(engine_under_test, http):
     engine = engine_under_test
     http.route("POST", TWILIO_PATH, twilio_created)
@@ -243,6 +267,9 @@ async def test_goal_conversions_are_counted_per_journey_and_per_state(engine_und
         assert (await engine.api.post(EVENTS, json=body)).status_code == 202
     body = {"event": "order.created", "customer_id": 8, "event_id": "o3"}
     assert (await engine.api.post(EVENTS, json=body)).status_code == 202
+    # A goal event dated far in the future converts nothing, and fails nothing.
+    late = {"event": "order.created", "customer_id": 9, "event_id": "o4", "occurred_at": 2**40}
+    assert (await engine.api.post(EVENTS, json=late)).status_code == 202
 
     stats = await stats_when(engine, journey_id, lambda s: s["executions"]["completed"] == 4)
     assert stats["goal"] == {

@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("entries", sa.Integer(), nullable=False),
         sa.Column("entered", sa.BigInteger(), nullable=False),
         sa.Column("execution_id", sa.String(length=255), nullable=True),
+        sa.Column("released", sa.String(length=255), nullable=True),
         sa.ForeignKeyConstraint(["journey_id"], ["journeys.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["place_id"], ["places.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("journey_id", "customer_id"),

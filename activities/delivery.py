@@ -36,7 +36,7 @@ from activities.channels import Channel, Outgoing, ProviderUnavailable, Rejected
 from journeys import rendering, unsubscribe
 from journeys.logs import SENT_LOGGER
 from journeys.settings import Settings
-from store import messages, templates
+from store import customers, messages, templates
 from store.db import SessionFactory
 from store.messages import FINAL
 from store.tables import Customer, Message, Place, Template
@@ -106,38 +106,19 @@ class SendTiming:
 LAST_CHANCE = timedelta(minutes=6)
 
 
-def _recipients(channel: str, customer: Customer) -> tuple[tuple[str, ...], str | None]:
-    """Who to send to, or why there is no one."""
-    if channel == "email":
-        return (
-            ((customer.email,), None) if customer.email else ((), "customer has no email address")
-        )
-    if channel == "sms":
-        return ((customer.phone,), None) if customer.phone else ((), "customer has no phone number")
-    tokens = tuple(customer.push_tokens)
-    return (tokens, None) if tokens else ((), "customer has no push token")
-
-
 def _scope(
     place: Place | None, customer: Customer, request: SendInput, unsubscribe_url: str
 ) -> Mapping[str, Any]:
     event = request.event
-    return {
-        "unsubscribe_url": unsubscribe_url,
-        "customer": rendering.customer_scope(
-            customer.id, customer.email, customer.phone, customer.attributes
-        ),
-        "event": {
-            "name": event.name,
-            "id": event.id,
-            "data": event.data,
-            "occurredAt": event.occurred_at,
-        }
+    return rendering.message_scope(
+        rendering.customer_scope(customer.id, customer.email, customer.phone, customer.attributes),
+        rendering.event_scope(event.name, event.id, event.data, event.occurred_at)
         if event
-        else {},
-        "journey": request.journey.model_dump() if request.journey else {},
-        "place": {"id": request.place_id, "name": place.name if place else ""},
-    }
+        else None,
+        request.journey.model_dump() if request.journey else None,
+        {"id": request.place_id, "name": place.name if place else ""},
+        unsubscribe_url,
+    )
 
 
 @dataclass(frozen=True)
@@ -260,7 +241,7 @@ class Delivery:
                 await session.commit()
                 return _counted(message)
             assert customer is not None
-            recipients, _ = _recipients(request.channel, customer)
+            recipients, _ = customers.recipients(request.channel, customer)
             lease_until = int(time.time()) + self.timing.lease
             pending = await messages.record(
                 session,
@@ -432,17 +413,12 @@ def _problem(
             f"template {request.template_id} is now an {template.channel} template, "
             f"not {request.channel}"
         )
-    _, missing = _recipients(request.channel, customer)
+    _, missing = customers.recipients(request.channel, customer)
     return ("skipped", missing) if missing else None
 
 
 def _render(template: Template, scope: Mapping[str, Any]) -> dict[str, str]:
-    content = {"body": rendering.render(template.body, scope)}
-    if template.subject is not None:
-        content["subject"] = rendering.render(template.subject, scope)
-    if template.title is not None:
-        content["title"] = rendering.render(template.title, scope)
-    return content
+    return rendering.render_message(template.subject, template.title, template.body, scope)
 
 
 def _counted(message: Message) -> SendResult:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from api.contract import CONFLICT
-from api.deps import CurrentManager, Pagination, Session
+from api.deps import AppSettings, CurrentManager, Pagination, Session
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
 from services import templates as service
@@ -84,3 +84,17 @@ async def delete_template(
 ) -> None:
     """Delete a template that no journey's current config sends (409 names the journeys)."""
     await service.delete(session, manager.place_id, template_id)
+
+
+@router.post("/{template_id}/preview", response_model=service.Preview)
+async def preview_template(
+    manager: CurrentManager,
+    session: Session,
+    settings: AppSettings,
+    template_id: TemplateId,
+    body: service.PreviewRequest,
+) -> service.Preview:
+    """Render the template for a stored customer (`customer_id`) or one described in the
+    body (`customer`), with an optional `event`: what a journey would send them. Nothing is
+    sent or stored; a field that fails to render is a 422 naming it."""
+    return await service.preview(session, settings, manager.place_id, template_id, body)

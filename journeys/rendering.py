@@ -41,7 +41,10 @@ _LARGEST_INT = 10**MAX_DIGITS
 
 
 class TemplateError(Exception):
-    """A template that can't be parsed or rendered; the message names the line."""
+    """A template that can't be parsed or rendered; the message names the line, `field`
+    (when known) the template's field."""
+
+    field: str | None = None
 
 
 class _BoundedRange(RangeLiteral):
@@ -315,3 +318,45 @@ def customer_scope(
         "phone": phone,
         "attributes": dict(attributes),
     }
+
+
+def event_scope(
+    name: str, event_id: str | None, data: Mapping[str, Any], occurred_at: int | None
+) -> dict[str, Any]:
+    """`event` in templates: the trigger (or, in a preview, the event given)."""
+    return {"name": name, "id": event_id, "data": dict(data), "occurredAt": occurred_at}
+
+
+def message_scope(
+    customer: Mapping[str, Any],
+    event: Mapping[str, Any] | None,
+    journey: Mapping[str, Any] | None,
+    place: Mapping[str, Any],
+    unsubscribe_url: str,
+) -> dict[str, Any]:
+    """Everything a message's template sees: `customer` (`customer_scope`), `event`,
+    `journey`, `place` and `unsubscribe_url` — for a send, and for a preview alike."""
+    return {
+        "unsubscribe_url": unsubscribe_url,
+        "customer": customer,
+        "event": dict(event or {}),
+        "journey": dict(journey or {}),
+        "place": dict(place),
+    }
+
+
+def render_message(
+    subject: str | None, title: str | None, body: str, scope: Mapping[str, Any]
+) -> dict[str, str]:
+    """A template's fields rendered for one customer (a `TemplateError` says which field)."""
+    fields = {"body": body, "subject": subject, "title": title}
+    rendered = {}
+    for name, source in fields.items():
+        if source is None:
+            continue
+        try:
+            rendered[name] = render(source, scope)
+        except TemplateError as error:
+            error.field = name
+            raise
+    return rendered

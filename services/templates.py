@@ -2,16 +2,18 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from journeys import rendering
+from journeys import rendering, unsubscribe
 from journeys.errors import Invalid, Issue
-from journeys.schemas import Request
+from journeys.schemas import Request, Resource, at_most_bytes
+from journeys.settings import Settings
 from services import usage
-from store import crud
-from store.tables import Template
-from workflows.model.machine import ChannelName
+from services.customers import CustomerProfile
+from store import crud, customers
+from store.tables import Customer, Place, Template
+from workflows.model.machine import MAX_ID, ChannelName
 
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 Text = Annotated[str, Field(max_length=100_000)]
@@ -146,3 +148,100 @@ async def delete(session: AsyncSession, place_id: int, template_id: int) -> None
     template = await get(session, place_id, template_id, lock=True)
     await usage.refuse_if_used(session, place_id, "template", template_id)
     await crud.delete(session, template)
+
+
+class PreviewEvent(Request):
+    """The event the template sees as `event` (in a journey: its trigger)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    id: Annotated[str, Field(max_length=200)] | None = None
+    data: Annotated[dict[str, JsonValue], at_most_bytes(64 * 1024)] = Field(default_factory=dict)
+    occurred_at: Annotated[int, Field(ge=0, le=2**40)] | None = None
+
+
+class PreviewRequest(Request):
+    """A stored customer (`customer_id`) or one described here (`customer`), not both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"customer_id": 7, "event": {"name": "order.created", "data": {"total": 140}}}
+            ]
+        }
+    )
+
+    customer_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    customer: CustomerProfile | None = None
+    event: PreviewEvent | None = None
+
+
+class Preview(Resource):
+    """A template rendered for one customer; nothing is sent or stored."""
+
+    template_id: int
+    channel: str
+    category: str
+    to: list[str]  # where it would go: the customer's address, phone or push tokens
+    subject: str | None = None
+    title: str | None = None
+    body: str
+
+
+async def preview(
+    session: AsyncSession,
+    settings: Settings,
+    place_id: int,
+    template_id: int,
+    body: PreviewRequest,
+) -> Preview:
+    """Render the template as a journey would send it to the customer (their unsubscribe
+    link included, for a stored customer). A field that fails to render is a 422 naming it."""
+    if (body.customer_id is None) == (body.customer is None):
+        raise Invalid([Issue("customer_id", "give customer_id or customer, not both nor neither")])
+    template = await get(session, place_id, template_id)
+    if body.customer_id is not None:
+        stored = await session.get(Customer, (place_id, body.customer_id))
+        if stored is None:
+            raise Invalid(
+                [Issue("customer_id", f"customer {body.customer_id} does not exist in this place")]
+            )
+        customer = stored
+    else:
+        given = body.customer
+        assert given is not None
+        customer = Customer(
+            place_id=place_id,
+            id=0,
+            email=given.email,
+            phone=given.phone,
+            push_tokens=list(given.push_tokens or []),
+            attributes={k: v for k, v in (given.attributes or {}).items() if v is not None},
+        )
+    link = ""
+    if body.customer_id is not None and unsubscribe.configured(settings) is None:
+        link = unsubscribe.url(settings, place_id, body.customer_id, template.channel)
+    place = await session.get(Place, place_id)
+    event = body.event
+    scope = rendering.message_scope(
+        rendering.customer_scope(
+            customer.id, customer.email, customer.phone, customer.attributes or {}
+        ),
+        rendering.event_scope(event.name, event.id, event.data, event.occurred_at)
+        if event
+        else None,
+        None,
+        {"id": place_id, "name": place.name if place else ""},
+        link,
+    )
+    try:
+        content = rendering.render_message(template.subject, template.title, template.body, scope)
+    except rendering.TemplateError as error:
+        raise Invalid([Issue(error.field or "body", f"does not render: {error}")]) from None
+    assert template.id is not None
+    return Preview(
+        template_id=template.id,
+        channel=template.channel,
+        category=template.category,
+        to=list(customers.recipients(template.channel, customer)[0]),
+        **content,
+    )

@@ -160,3 +160,15 @@ async def upsert_many(
             results.append(Upserted(customer, created, changed))
         await session.flush()
     return results
+
+
+def recipients(channel: str, customer: Customer) -> tuple[tuple[str, ...], str | None]:
+    """Where a message on `channel` goes for the customer, or why there is no one."""
+    if channel == "email":
+        return (
+            ((customer.email,), None) if customer.email else ((), "customer has no email address")
+        )
+    if channel == "sms":
+        return ((customer.phone,), None) if customer.phone else ((), "customer has no phone number")
+    tokens = tuple(customer.push_tokens)
+    return (tokens, None) if tokens else ((), "customer has no push token")

@@ -51,6 +51,7 @@ def build_worker(
         activities=[
             delivery.send_message,
             audience.read_customer_attribute,
+            audience.next_local_time,
             audience.customer_in_segments,
             audience.forget_waiting,
             rechecks.recheck_waiting,

@@ -1,5 +1,5 @@
 """Activities that read the audience: a customer's attribute, segment membership (and the
-registry of executions waiting for it)."""
+registry of executions waiting for it), their local time."""
 
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -7,13 +7,16 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from store import segments, waiting
+from journeys import local_time
+from store import place_settings, segments, waiting
 from store.db import SessionFactory, read_only
 from store.tables import Customer
 from store.waiting import SegmentCondition
 from workflows.contracts import (
     AttributeInput,
     AttributeValue,
+    LocalTime,
+    LocalTimeInput,
     SegmentCheckInput,
     SegmentCheckResult,
 )
@@ -22,6 +25,7 @@ from workflows.visibility import (
     CUSTOMER_IN_SEGMENTS,
     FORGET_WAITING,
     JOURNEY_EXECUTION,
+    NEXT_LOCAL_TIME,
     READ_CUSTOMER_ATTRIBUTE,
 )
 
@@ -30,6 +34,28 @@ class Audience:
     def __init__(self, sessions: SessionFactory, gate: AbstractAsyncContextManager[Any]) -> None:
         self.sessions = sessions
         self.gate = gate  # SQLite's writers queue (`store.db.write_gate`)
+
+    @activity.defn(name=NEXT_LOCAL_TIME)
+    async def next_local_time(self, request: LocalTimeInput) -> LocalTime:
+        """When a `wait_until` step ends: the customer's zone (else the place's), the place's,
+        or the one the step names."""
+        where = request.timezone
+        if where in ("customer", "place"):
+            async with self.sessions() as session:
+                await read_only(session)
+                customer = (
+                    await session.get(Customer, (request.place_id, request.customer_id))
+                    if where == "customer"
+                    else None
+                )
+                settings = await place_settings.get(session, request.place_id)
+            where = (customer.timezone if customer else None) or settings.timezone
+        try:
+            at = local_time.next_time(request.after, where, request.time, tuple(request.weekdays))
+        except ValueError as error:
+            # No retry can cure it: the step fails, saying why.
+            raise ApplicationError(str(error), type="BadTimeZone", non_retryable=True) from None
+        return LocalTime(at=at, zone=where)
 
     @activity.defn(name=READ_CUSTOMER_ATTRIBUTE)
     async def read_customer_attribute(self, request: AttributeInput) -> AttributeValue:

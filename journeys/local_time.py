@@ -54,3 +54,24 @@ def quiet_until(moment: datetime, where: str, start: str, end: str) -> datetime 
         if opened <= moment < closed:
             return closed
     return None
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def next_time(moment: datetime, where: str, at: str, weekdays: tuple[str, ...] = ()) -> datetime:
+    """The first local wall-clock `at` strictly after `moment` in zone `where`, on one of
+    `weekdays` (any day if none), in UTC. DST-correct: 10:00 is 10:00 local on either side of
+    a change (a skipped wall time counts as the same time after the gap)."""
+    local_zone = zone(where)
+    wanted = clock(at)
+    day = moment.astimezone(local_zone).date()
+    allowed = {WEEKDAYS.index(d) for d in weekdays} if weekdays else set(range(7))
+    for offset in range(8):
+        candidate = day + timedelta(days=offset)
+        if candidate.weekday() not in allowed:
+            continue
+        when = _at(candidate, wanted, local_zone)
+        if when > moment:
+            return when
+    raise AssertionError("a week always holds an allowed day")  # pragma: no cover

@@ -83,6 +83,22 @@ class AttributeValue(BaseModel):
     outcome: bool | None = None  # the condition's truth, when the input named one
 
 
+class LocalTimeInput(BaseModel):
+    """A `wait_until` step: the next local `time` after `after` (the workflow's clock)."""
+
+    place_id: int
+    customer_id: int
+    time: str
+    weekdays: list[str] = Field(default_factory=list)
+    timezone: str = "customer"  # "customer", "place" or an IANA zone
+    after: datetime
+
+
+class LocalTime(BaseModel):
+    at: datetime  # UTC
+    zone: str  # the zone it was computed in
+
+
 class SegmentCheckInput(BaseModel):
     place_id: int
     customer_id: int

@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
         EntryRelease,
         ExecutionInput,
         ExecutionResult,
+        LocalTime,
+        LocalTimeInput,
         Progress,
         SegmentCheckInput,
         SegmentCheckResult,
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         SendStep,
         WaitForConditionStep,
         WaitForDurationStep,
+        WaitUntilStep,
     )
     from workflows.model.operators import compare
     from workflows.visibility import (
@@ -55,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         JOURNEY_EXECUTION,
         JOURNEY_PATH,
         JOURNEY_STEP,
+        NEXT_LOCAL_TIME,
         READ_CUSTOMER_ATTRIBUTE,
         RELEASE_ENTRY,
         SEND_MESSAGE,
@@ -259,6 +263,30 @@ class JourneyExecution:
             ):
                 return None, f"cut short at {_stamp(workflow.now())}, waiting until {ends}"
             return None, f"waited until {ends}"
+        if isinstance(step, WaitUntilStep):
+            now = workflow.now()
+            local = await workflow.execute_activity(
+                NEXT_LOCAL_TIME,
+                LocalTimeInput(
+                    place_id=request.place_id,
+                    customer_id=request.customer_id,
+                    time=step.time,
+                    weekdays=list(step.weekdays),
+                    timezone=step.timezone,
+                    after=now,
+                ),
+                result_type=LocalTime,
+                start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
+                retry_policy=READ_RETRY,
+                summary=f"{state}: next {step.time} local",
+            )
+            ends = _stamp(local.at)
+            what = f"{step.time} {local.zone}"
+            self._steps[-1].detail = f"waiting until {ends} ({what})"
+            if not await self._pause(local.at - now, f"{state}: until {ends} ({what})"):
+                return None, f"cut short at {_stamp(workflow.now())}, waiting until {ends}"
+            return None, f"waited until {ends} ({what})"
         if isinstance(step, ConditionStep):
             read = await workflow.execute_activity(
                 READ_CUSTOMER_ATTRIBUTE,

@@ -30,6 +30,7 @@ START_RUN_PAGE = "start_run_page"
 FORGET_WAITING = "forget_waiting"
 RECHECK_WAITING = "recheck_waiting"
 RELEASE_ENTRY = "release_entry"
+NEXT_LOCAL_TIME = "next_local_time"
 
 # Signals.
 CUSTOMER_CHANGED = "customer_changed"

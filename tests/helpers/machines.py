@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from journeys.local_time import WEEKDAYS
 from workflows.model.machine import (
     CHANNELS,
     DURATION_UNITS,
@@ -85,6 +86,14 @@ def _meta(
         pairs.append(_target_pairs(draw, keys, ids_for("campaign"), refs))
     elif step_type == "wait_for_duration":
         pairs += _durations(draw, pauses)
+    elif step_type == "wait_until":
+        pairs.append(("time", f"{draw(st.integers(0, 23)):02d}:{draw(st.integers(0, 59)):02d}"))
+        if draw(st.booleans()):
+            days = draw(st.lists(st.sampled_from(WEEKDAYS), min_size=1, unique=True))
+            pairs.append(("weekdays", days))
+        if draw(st.booleans()):
+            zones = ["customer", "place", "Europe/Amsterdam", "America/New_York", "UTC"]
+            pairs.append(("timezone", draw(st.sampled_from(zones))))
     elif step_type == "wait_for_condition":
         which = draw(st.sampled_from([["include"], ["exclude"], ["include", "exclude"]]))
         lists = [draw(st.lists(ids_for("segment"), max_size=4)) for _ in which]
@@ -104,7 +113,7 @@ def _meta(
 
 @st.composite
 def valid_configs(draw: st.DrawFn, refs: bool = False, ids_for: IdsFor = any_ids) -> dict[str, Any]:
-    """A valid machineConfig of any of the seven step types, with branches and loops.
+    """A valid machineConfig of any of the step types, with branches and loops.
 
     States are numbered in the order they are wired: each one after the first fills an open
     transition of an earlier one (so all are reachable and a final state always is). The

@@ -7,12 +7,14 @@ reader (`read_machine_config`) takes only the structure the interpreter walks: a
 accepted under older, looser rules still runs after a rule is tightened.
 """
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from journeys.errors import Invalid, Issue
+from journeys.local_time import HOUR_MINUTE, WEEKDAYS, zone
 from workflows.model.graph import check_graph
 from workflows.model.operators import CONDITION_OPERATORS, check_condition, describe
 
@@ -87,6 +89,16 @@ class WaitForConditionStep(_Step):
     segment_refs: tuple[tuple[str, int, str], ...] = ()
 
 
+class WaitUntilStep(_Step):
+    """Until the next local wall-clock `time` (on one of `weekdays`, if given) in the
+    customer's zone, the place's, or a named IANA zone."""
+
+    type: Literal["wait_until"]
+    time: str
+    weekdays: tuple[str, ...] = ()
+    timezone: str = "customer"
+
+
 class ConditionStep(_Step):
     type: Literal["condition"]
     attribute: str
@@ -95,7 +107,12 @@ class ConditionStep(_Step):
 
 
 Step = Annotated[
-    SendStep | CreateCampaignStep | WaitForDurationStep | WaitForConditionStep | ConditionStep,
+    SendStep
+    | CreateCampaignStep
+    | WaitForDurationStep
+    | WaitForConditionStep
+    | ConditionStep
+    | WaitUntilStep,
     Field(discriminator="type"),
 ]
 
@@ -108,6 +125,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "wait_for_duration": ("ELAPSED",),
     "wait_for_condition": ("DONE",),
     "condition": ("TRUE", "FALSE"),
+    "wait_until": ("ELAPSED",),
 }
 STEP_TYPES = tuple(TRANSITIONS)
 
@@ -119,6 +137,7 @@ _META_KEYS: dict[str, tuple[str, ...]] = {
     "wait_for_duration": tuple(DURATION_UNITS),
     "wait_for_condition": ("include", "exclude"),
     "condition": ("attribute", "operator", "value"),
+    "wait_until": ("time", "weekdays", "timezone"),
 }
 
 
@@ -138,7 +157,7 @@ class State(BaseModel):
         step = self.step
         if isinstance(step, WaitForDurationStep):
             return step.pauses
-        return isinstance(step, WaitForConditionStep)
+        return isinstance(step, WaitForConditionStep | WaitUntilStep)
 
 
 class MachineConfig(BaseModel):
@@ -308,6 +327,7 @@ class _Parser:
             "wait_for_duration": self.duration,
             "wait_for_condition": self.wait_condition,
             "condition": self.condition,
+            "wait_until": self.wait_until,
         }.get(step_type, self.send)
         result = parser(path, step_type, raw)
         return result if len(self.issues) == before else None
@@ -353,6 +373,42 @@ class _Parser:
         ):
             self.problem(path, "the duration is longer than 100 years")
         return WaitForDurationStep(type="wait_for_duration", **units)
+
+    def wait_until(self, path: str, step_type: str, raw: dict[str, Any]) -> WaitUntilStep:
+        at = raw.get("time")
+        if not isinstance(at, str) or not re.match(HOUR_MINUTE, at):
+            self.problem(
+                f"{path}.time", f"must be a local time HH:MM, 00:00 to 23:59, not {describe(at)}"
+            )
+            at = "00:00"
+        weekdays = raw.get("weekdays", [])
+        if not isinstance(weekdays, list) or not all(isinstance(d, str) for d in weekdays):
+            self.problem(f"{path}.weekdays", f"must be a list of {', '.join(WEEKDAYS)}")
+            weekdays = []
+        elif "weekdays" in raw and not weekdays:
+            self.problem(f"{path}.weekdays", "must name at least one day (or be left out: any day)")
+        for i, day in enumerate(weekdays):
+            if day not in WEEKDAYS:
+                self.problem(
+                    f"{path}.weekdays.{i}", f"must be one of {', '.join(WEEKDAYS)}, not {day!r}"
+                )
+        if len(set(weekdays)) != len(weekdays):
+            self.problem(f"{path}.weekdays", "must not name a day twice")
+        where = raw.get("timezone", "customer")
+        if not isinstance(where, str):
+            self.problem(
+                f"{path}.timezone",
+                f"must be customer, place or an IANA zone, not {describe(where)}",
+            )
+            where = "customer"
+        elif where not in ("customer", "place"):
+            try:
+                zone(where)
+            except ValueError as error:
+                self.problem(
+                    f"{path}.timezone", f"must be customer, place or an IANA zone: {error}"
+                )
+        return WaitUntilStep(type="wait_until", time=at, weekdays=tuple(weekdays), timezone=where)
 
     def wait_condition(
         self, path: str, step_type: str, raw: dict[str, Any]

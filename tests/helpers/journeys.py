@@ -34,6 +34,14 @@ WAIT_FOR_GOLD = {
 }
 
 
+def duration_of(seconds):
+    """A `wait_for_duration` meta's units for `seconds` (each unit within its bounds)."""
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds}
+
+
 async def started_journey(api, create, config):
     """A journey made from `create`, given `config` and (unless manual) started; its id."""
     response = await api.post(JOURNEYS, json=create)

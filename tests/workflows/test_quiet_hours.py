@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures.database import one_backend
 from tests.helpers.api import PLACE, only
-from tests.helpers.journeys import execution_steps, send_event, started_journey
+from tests.helpers.journeys import duration_of, execution_steps, send_event, started_journey
 from tests.helpers.providers import TWILIO_PATH, twilio_created
 from tests.workflows.replay import keep
 
@@ -20,10 +20,7 @@ NIGHTS = {"timezone": "America/New_York", "quiet_hours": {"start": "21:00", "end
 
 
 def wait_then_sms(seconds, template_id):
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    duration = {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds}
+    duration = duration_of(seconds)
     return {
         "initial": "wait",
         "states": {

@@ -9,15 +9,18 @@ import pytest
 from journeys.local_time import next_time
 from tests.fixtures.database import one_backend
 from tests.helpers.api import PLACE
-from tests.helpers.journeys import JOURNEYS, execution_steps, send_event, started_journey
+from tests.helpers.journeys import (
+    JOURNEYS,
+    duration_of,
+    execution_steps,
+    send_event,
+    started_journey,
+)
 from tests.workflows.replay import keep
 
 
 def wait_then_ten(seconds, **meta):
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    duration = {"days": days, "hours": hours, "minutes": minutes, "seconds": seconds}
+    duration = duration_of(seconds)
     return {
         "initial": "first",
         "states": {

@@ -9,10 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from journeys import local_time
 from store import consent, messages, place_settings
+from store.clock import DAY
 from store.tables import Customer, Template
 from workflows.contracts import SendInput
-
-DAY = 86_400
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.contract import PUBLIC_PREFIXES
 from api.deps import BODY_STATE, MANAGER_STATE
 from api.errors import dependency_response, domain_response
 from api.problems import error_response
@@ -29,9 +30,6 @@ from workflows.model.machine import MAX_ID
 MAX_DEPTH = 64
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _PLACE_PATH = re.compile(r"^/places/([0-9]{1,19})(?:/|$)")
-# Public endpoints that take what mail clients and SMS providers send (form fields, not
-# JSON): bounded like every body, but not read as JSON.
-_FORM_PATH = re.compile(r"^/(unsubscribe|inbound)/")
 
 
 class _BadBody(Exception):
@@ -157,7 +155,8 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if _FORM_PATH.match(scope["path"]):
+        if scope["path"].startswith(PUBLIC_PREFIXES):
+            # What mail clients and SMS providers send (form fields): bounded, not JSON.
             pass
         elif not body.strip():
             # Whitespace is no body at all: answer "a JSON body is required", not a parse error.

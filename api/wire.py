@@ -35,21 +35,11 @@ class CustomerOut(Resource):
 
     @classmethod
     def of(cls, customer: Customer) -> "CustomerOut":
-        return cls(
-            id=customer.id,
-            place_id=customer.place_id,
-            email=customer.email,
-            phone=customer.phone,
-            push_tokens=customer.push_tokens,
-            attributes=customer.attributes,
-            timezone=customer.timezone,
-            subscriptions=consent.statuses(customer),
-            subscription_changes={
-                channel: SubscriptionChange.model_validate(change)
-                for channel, change in customer.subscriptions.items()
-            },
-            created=customer.created,
-            updated=customer.updated,
+        # The row's columns, with its consent as every channel's status and the changes.
+        row = customer.model_dump()
+        changes = row.pop("subscriptions")
+        return cls.model_validate(
+            {**row, "subscriptions": consent.statuses(customer), "subscription_changes": changes}
         )
 
 

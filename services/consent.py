@@ -66,7 +66,7 @@ async def sms_reply(session: AsyncSession, place_id: int, sender: str, body: str
     sender = sender.strip()
     if wanted is None or not PHONE.match(sender):
         return Reply(wanted, 0)  # not a keyword, or no customer can have that number
-    found = await consent.locked(session, place_id, phone=sender)
+    found = await consent.with_phone(session, place_id, sender)
     changed = await consent.set_status(session, found, "sms", wanted, "sms_reply")
     return Reply(wanted, len(changed))
 

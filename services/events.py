@@ -169,18 +169,16 @@ async def _admit(
     executions to its `skipped`, which is stored with it. Entries are taken in (journey,
     customer) order, as a run's fan-out takes them, so two writers never wait on each other."""
     stamp = now()
+    rules = {journey_id: reentry(journey.entry_rules) for journey_id, journey in journeys.items()}
     asked = sorted(
-        (
-            (journey_id, values["customer_id"], str(values["event_id"]), execution_id, values)
-            for values in new
-            for journey_id, execution_id in values["executions"]
-            if reentry(journeys[journey_id].entry_rules) != "always"
-        ),
-        key=lambda asking: asking[:3],
+        (journey_id, values["customer_id"], str(values["event_id"]), execution_id)
+        for values in new
+        for journey_id, execution_id in values["executions"]
+        if rules[journey_id] != "always"
     )
     refused: dict[str, list[tuple[int, str]]] = {}
-    for journey_id, customer_id, event_id, execution_id, _ in asked:
-        rule = reentry(journeys[journey_id].entry_rules)
+    for journey_id, customer_id, event_id, execution_id in asked:
+        rule = rules[journey_id]
         if not await entries.admit(
             session, place_id, journey_id, customer_id, execution_id, rule, stamp
         ):

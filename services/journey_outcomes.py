@@ -7,7 +7,6 @@ again, which changes nothing (an ended execution takes no signal, a conversion i
 once per execution)."""
 
 import asyncio
-import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -16,13 +15,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.temporal_client import reachable
 from store import conversions
-from store.clock import now
+from store.clock import DAY, now
 from store.db import SessionFactory
 from store.tables import Event, Journey
 from workflows.visibility import EXIT_JOURNEY, JOURNEY_PATH, executions_query
 
-log = logging.getLogger(__name__)
-DAY = 86_400
 # Executions of one customer and journey looked at per event: far more than any customer
 # has, so a runaway is bounded.
 MAX_PER_CUSTOMER = 1_000

@@ -2,6 +2,8 @@
 
 import time
 
+DAY = 86_400  # seconds
+
 
 def now() -> int:
     return int(time.time())

@@ -61,18 +61,8 @@ async def set_status(
     return done
 
 
-async def locked(
-    session: AsyncSession,
-    place_id: int,
-    *,
-    customer_id: int | None = None,
-    phone: str | None = None,
-) -> list[Customer]:
-    """The place's customers with this id or phone number, locked until the transaction ends."""
-    query = select(Customer).where(Customer.place_id == place_id)
-    if customer_id is not None:
-        query = query.where(Customer.id == customer_id)
-    if phone is not None:
-        query = query.where(Customer.phone == phone)
+async def with_phone(session: AsyncSession, place_id: int, phone: str) -> list[Customer]:
+    """The place's customers with this phone number, locked until the transaction ends."""
+    query = select(Customer).where(Customer.place_id == place_id, Customer.phone == phone)
     query = query.order_by(col(Customer.id)).with_for_update()
     return list(await session.exec(query.execution_options(populate_existing=True)))

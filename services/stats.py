@@ -18,7 +18,14 @@ from services.executions import STATUS
 from store import conversions, messages
 from store.tables import Journey
 from workflows.model import read_machine_config
-from workflows.visibility import executions_query, in_state_query, state_token
+from workflows.model.machine import SplitStep
+from workflows.visibility import (
+    branch_token,
+    executions_query,
+    in_state_query,
+    state_token,
+    with_token,
+)
 
 # Count queries in flight at once per request (three per state, and one for the totals).
 CONCURRENT_COUNTS = 16
@@ -39,6 +46,15 @@ def _shown_if_set() -> Any:
     return Field(default=None, exclude_if=lambda value: value is None)
 
 
+class BranchStats(Resource):
+    """A split branch: the executions that took it, and with a goal those that converted."""
+
+    weight: int
+    entered: int
+    conversions: int | None = _shown_if_set()
+    conversion_rate: float | None = _shown_if_set()
+
+
 class StateStats(Resource):
     type: str | None
     entered: int
@@ -50,6 +66,8 @@ class StateStats(Resource):
     # those that entered it.
     conversions: int | None = _shown_if_set()
     conversion_rate: float | None = _shown_if_set()
+    # A split: each branch's executions (A vs B vs a holdout, read off one response).
+    branches: dict[str, BranchStats] | None = _shown_if_set()
 
 
 class ExecutionCounts(Resource):
@@ -86,10 +104,18 @@ async def journey_stats(session: AsyncSession, temporal: Client, journey: Journe
     assert journey.id is not None
     logged = await messages.counts_by_state(session, journey.place_id, journey.id)
     types: dict[str, str | None] = {}
+    splits: dict[str, SplitStep] = {}
     if journey.machine_config is not None:
         config = read_machine_config(journey.machine_config)
         for name, state in config.states.items():
             types[name] = state.step.type if state.step else "final"
+            if isinstance(state.step, SplitStep):
+                splits[name] = state.step
+    branch_tokens = [
+        (name, branch, weight, branch_token(name, branch))
+        for name, step in splits.items()
+        for branch, weight in step.branches
+    ]
     for name in logged:
         types.setdefault(name, None)
 
@@ -97,11 +123,12 @@ async def journey_stats(session: AsyncSession, temporal: Client, journey: Journe
     counter = _Counter(temporal)
     async with reachable(STATS_TIMEOUT):
         exits = [in_state_query(base, "exited", s) for s in types] if journey.exit_rules else []
-        totals, entered, current, exited = await asyncio.gather(
+        totals, entered, current, exited, took = await asyncio.gather(
             counter.by_status(base),
             asyncio.gather(*(counter.count(in_state_query(base, "entered", s)) for s in types)),
             asyncio.gather(*(counter.count(in_state_query(base, "in", s)) for s in types)),
             asyncio.gather(*(counter.count(query) for query in exits)),
+            asyncio.gather(*(counter.count(with_token(base, t)) for *_, t in branch_tokens)),
         )
     goal = journey.goal
     converted, by_token = await conversions.counts(session, journey.id) if goal else (0, None)
@@ -118,6 +145,12 @@ async def journey_stats(session: AsyncSession, temporal: Client, journey: Journe
             stats.conversions = by_token[state_token("entered", name)]
             stats.conversion_rate = _rate(stats.conversions, stats.entered)
         states[name] = stats
+    for (name, branch, weight, token), count in zip(branch_tokens, took, strict=True):
+        taken = BranchStats(weight=weight, entered=count)
+        if by_token is not None:
+            taken.conversions = by_token[token]
+            taken.conversion_rate = _rate(taken.conversions, count)
+        states[name].branches = {**(states[name].branches or {}), branch: taken}
     outcome = (
         Conversions(
             event=goal["event"],

@@ -36,8 +36,8 @@ async def record(
 
 
 async def counts(session: AsyncSession, journey_id: int) -> tuple[int, Counter[str]]:
-    """The journey's conversions, and of them how many had entered each state (by its
-    `JourneyPath` entered token)."""
+    """The journey's conversions, and of them how many had entered each state and taken
+    each split branch (by their `JourneyPath` tokens)."""
     total = (
         await session.exec(select(func.count()).where(col(Conversion.journey_id) == journey_id))
     ).one()
@@ -47,5 +47,5 @@ async def counts(session: AsyncSession, journey_id: int) -> tuple[int, Counter[s
             select(Conversion.path).where(col(Conversion.journey_id) == journey_id)
         )
         for path in paths:
-            tokens.update(token for token in set(path) if token.startswith("e"))
+            tokens.update(token for token in set(path) if token[:1] in ("e", "b"))
     return total, tokens

@@ -39,11 +39,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.model import MachineConfig, read_machine_config
     from workflows.model.durations import wait_until
-    from workflows.model.interpreter import event_after
+    from workflows.model.interpreter import Outcome, event_after, split_branch
     from workflows.model.machine import (
         ConditionStep,
         CreateCampaignStep,
         SendStep,
+        SplitStep,
         WaitForConditionStep,
         WaitForDurationStep,
         WaitUntilStep,
@@ -63,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         RELEASE_ENTRY,
         SEND_MESSAGE,
         path_after,
+        path_branched,
         path_exited,
     )
 
@@ -194,8 +196,9 @@ class JourneyExecution:
         state: str,
         visits: dict[str, int],
         resumed: bool,
-    ) -> tuple[bool | None, str | None]:
-        """Run one step; (outcome, detail): the outcome is a condition's truth, else None."""
+    ) -> tuple[Outcome, str | None]:
+        """Run one step; (outcome, detail): the outcome is a condition's truth or a split's
+        branch, else None."""
         step = config.states[state].step
         key = f"{workflow.info().workflow_id}:{state}:{visits[state]}"
         if isinstance(step, SendStep):
@@ -313,6 +316,15 @@ class JourneyExecution:
             return outcome, f"{step.attribute} {step.operator} {value}: {outcome}"
         if isinstance(step, WaitForConditionStep):
             return None, await self._wait_for_segments(request, state, step, visits, resumed)
+        if isinstance(step, SplitStep):
+            branch, point = split_branch(step, workflow.info().workflow_id, state)
+            # The stats count each branch's executions by this token (no command otherwise:
+            # a split reads nothing).
+            workflow.upsert_search_attributes(
+                [JOURNEY_PATH.value_set(path_branched(_path(), state, branch))]
+            )
+            total = sum(weight for _, weight in step.branches)
+            return branch, f"branch {branch} (point {point} of {total})"
         raise AssertionError(f"unknown step {step!r}")
 
     async def _wait_for_segments(

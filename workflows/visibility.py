@@ -6,6 +6,7 @@ the activities, the API, the launcher, the namespace setup and the tests.
 """
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
@@ -43,7 +44,8 @@ CUSTOMER_ID = SearchAttributeKey.for_int("CustomerId")
 JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")
 TRIGGER_EVENT = SearchAttributeKey.for_keyword("TriggerEvent")
 # Tokens that journey statistics count: one per state the execution has entered, one for
-# the state it is in, and one for the state an exit event ended it in (see `state_token`).
+# the state it is in, one for the state an exit event ended it in (see `state_token`), and
+# one per split branch it took (`branch_token`).
 JOURNEY_PATH = SearchAttributeKey.for_keyword_list("JourneyPath")
 SEARCH_ATTRIBUTE_KEYS = (
     PLACE_ID,
@@ -68,10 +70,21 @@ def state_token(kind: StateTokenKind, state: str) -> str:
     return f"{_TOKEN_PREFIX[kind]}{digest}"
 
 
+def branch_token(state: str, branch: str) -> str:
+    """A split branch taken, as a token (hashed for the reasons `state_token` gives)."""
+    text = json.dumps([state, branch])
+    return f"b{hashlib.blake2b(text.encode(), digest_size=10).hexdigest()}"
+
+
+def _kept(path: Sequence[str]) -> list[str]:
+    """The tokens that stay as the execution moves on: states entered, branches taken."""
+    return [token for token in path if token[:1] in ("e", "b")]
+
+
 def path_after(path: Sequence[str], state: str) -> list[str]:
     """`JourneyPath` once `state` is entered: its entered token added, the one for the
     state the execution is in replaced."""
-    entered = [token for token in path if token.startswith("e")]
+    entered = _kept(path)
     token = state_token("entered", state)
     if token not in entered:
         entered.append(token)
@@ -80,8 +93,13 @@ def path_after(path: Sequence[str], state: str) -> list[str]:
 
 def path_exited(path: Sequence[str], state: str) -> list[str]:
     """`JourneyPath` once an exit event has ended the execution in `state`."""
-    entered = [token for token in path if token.startswith("e")]
-    return [*entered, state_token("exited", state)]
+    return [*_kept(path), state_token("exited", state)]
+
+
+def path_branched(path: Sequence[str], state: str, branch: str) -> list[str]:
+    """`JourneyPath` once the split in `state` has taken `branch`."""
+    token = branch_token(state, branch)
+    return list(path) if token in path else [*path, token]
 
 
 # Visibility queries. Every value in them is an int or a state token (lowercase hex), so
@@ -125,8 +143,13 @@ def executions_query(
 def in_state_query(base: str, kind: StateTokenKind, state: str) -> str:
     """Of `base`'s executions, those that entered `state`, are running in it (`in`), or
     were ended in it by an exit event (`exited`)."""
-    query = f"{base} AND {JOURNEY_PATH.name} = '{state_token(kind, state)}'"
+    query = with_token(base, state_token(kind, state))
     return f"{query} AND ExecutionStatus = 'Running'" if kind == "in" else query
+
+
+def with_token(base: str, token: str) -> str:
+    """Of `base`'s executions, those whose `JourneyPath` holds this token."""
+    return f"{base} AND {JOURNEY_PATH.name} = '{token}'"
 
 
 def running_for_customers_query(place_id: int, customer_ids: Iterable[int]) -> str:

@@ -74,11 +74,30 @@ def _durations(draw: st.DrawFn, pauses: bool) -> list[tuple[str, Any]]:
     return list(zip(units, values, strict=True))
 
 
+BRANCHES = ["A", "B", "C", "CONTROL", "holdout", "Variant_2"]
+
+
+def _events(draw: st.DrawFn, step_type: str) -> list[str]:
+    """The transition events of a step of this type (a split's are drawn branch names)."""
+    if step_type == "split":
+        return draw(st.lists(st.sampled_from(BRANCHES), min_size=2, max_size=4, unique=True))
+    return list(TRANSITIONS[step_type])
+
+
 def _meta(
-    draw: st.DrawFn, step_type: str, pauses: bool, refs: bool, ids_for: IdsFor
+    draw: st.DrawFn,
+    step_type: str,
+    pauses: bool,
+    refs: bool,
+    ids_for: IdsFor,
+    events: list[str],
 ) -> dict[str, Any]:
     pairs: list[tuple[str, Any]] = [("type", step_type)]
-    if step_type in CHANNELS:
+    if step_type == "split":
+        weights = [draw(st.integers(0, 100)) for _ in events]
+        weights[0] = weights[0] or 1
+        pairs.append(("branches", dict(zip(events, weights, strict=True))))
+    elif step_type in CHANNELS:
         keys = ("templateId", "templateRef")
         pairs.append(_target_pairs(draw, keys, ids_for(CHANNELS[step_type]), refs))
     elif step_type == "create_campaign":
@@ -122,9 +141,10 @@ def valid_configs(draw: st.DrawFn, refs: bool = False, ids_for: IdsFor = any_ids
     With `refs`, sends and campaigns may use templateRef/campaignRef (recommendation configs);
     `ids_for` gives the template, campaign and segment ids to use.
     """
-    # Only a condition's second transition is left over once every state is reachable, so
-    # conditions are drawn more often: they are where branches and loops come from.
-    types = draw(st.lists(st.sampled_from([*STEP_TYPES, "condition", "condition"]), max_size=8))
+    # Only a condition's or a split's further transitions are left over once every state is
+    # reachable, so conditions are drawn more often: branches and loops come from them.
+    kinds = [*STEP_TYPES, "condition", "condition"]
+    types = draw(st.lists(st.sampled_from(kinds), max_size=8))
     n = len(types)
     finals = 1 if n == 0 else draw(st.integers(1, 2))
     labels = draw(st.lists(names, min_size=n + finals, max_size=n + finals, unique=True))
@@ -132,15 +152,16 @@ def valid_configs(draw: st.DrawFn, refs: bool = False, ids_for: IdsFor = any_ids
         t == "wait_for_condition" or (t == "wait_for_duration" and draw(st.integers(0, 3)) > 0)
         for t in types
     ]
+    events = [_events(draw, t) for t in types]
     edges: dict[tuple[int, str], int] = {}
-    open_slots = [(0, event) for event in TRANSITIONS[types[0]]] if n else []
+    open_slots = [(0, event) for event in events[0]] if n else []
     count = 1
     for j in range(1, n + finals):
         if not open_slots:  # only extra finals can run out of places to hang from
             break
         edges[open_slots.pop(draw(st.integers(0, len(open_slots) - 1)))] = j
         if j < n:
-            open_slots += [(j, event) for event in TRANSITIONS[types[j]]]
+            open_slots += [(j, event) for event in events[j]]
         count = j + 1
     for i, event in open_slots:
         back = [j for j in range(i + 1) if pauses[i] or pauses[j]]
@@ -154,8 +175,8 @@ def valid_configs(draw: st.DrawFn, refs: bool = False, ids_for: IdsFor = any_ids
         if i >= n:
             states.append((labels[i], dict(FINAL)))
             continue
-        on = shuffled(draw, [(e, labels[edges[(i, e)]]) for e in TRANSITIONS[types[i]]])
-        meta = _meta(draw, types[i], pauses[i], refs, ids_for)
+        on = shuffled(draw, [(e, labels[edges[(i, e)]]) for e in events[i]])
+        meta = _meta(draw, types[i], pauses[i], refs, ids_for, events[i])
         states.append((labels[i], shuffled(draw, [("meta", meta), ("on", on)])))
     return shuffled(draw, [("initial", labels[0]), ("states", shuffled(draw, states))])
 

@@ -10,7 +10,7 @@ accepted under older, looser rules still runs after a rule is tightened.
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from journeys.errors import Invalid, Issue
@@ -99,6 +99,20 @@ class WaitUntilStep(_Step):
     timezone: str = "customer"
 
 
+class SplitStep(_Step):
+    """Weighted branches, one taken per execution: its name is the transition event."""
+
+    type: Literal["split"]
+    # (branch, weight) in the order written.
+    branches: tuple[tuple[str, int], ...]
+
+    @field_validator("branches", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        # As written in a config: an object of branch names and weights.
+        return list(value.items()) if isinstance(value, dict) else value
+
+
 class ConditionStep(_Step):
     type: Literal["condition"]
     attribute: str
@@ -112,7 +126,8 @@ Step = Annotated[
     | WaitForDurationStep
     | WaitForConditionStep
     | ConditionStep
-    | WaitUntilStep,
+    | WaitUntilStep
+    | SplitStep,
     Field(discriminator="type"),
 ]
 
@@ -126,8 +141,13 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "wait_for_condition": ("DONE",),
     "condition": ("TRUE", "FALSE"),
     "wait_until": ("ELAPSED",),
+    # A split's events are its branch names (`transitions`).
+    "split": (),
 }
 STEP_TYPES = tuple(TRANSITIONS)
+MAX_BRANCHES = 10
+MAX_WEIGHT = 10_000
+BRANCH_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
 _META_KEYS: dict[str, tuple[str, ...]] = {
     "send_email": ("templateId", "templateRef"),
@@ -138,7 +158,15 @@ _META_KEYS: dict[str, tuple[str, ...]] = {
     "wait_for_condition": ("include", "exclude"),
     "condition": ("attribute", "operator", "value"),
     "wait_until": ("time", "weekdays", "timezone"),
+    "split": ("branches",),
 }
+
+
+def transitions(step: "Step") -> tuple[str, ...]:
+    """The events a step ends with, which its state's `on` must handle exactly."""
+    if isinstance(step, SplitStep):
+        return tuple(name for name, _ in step.branches)
+    return TRANSITIONS[step.type]
 
 
 class State(BaseModel):
@@ -266,16 +294,24 @@ class _Parser:
         step_type = _step_type(raw["meta"])
         if step_type is None:
             return None
-        on = self.on(f"{path}.on", raw.get("on"), "on" in raw, step_type, names)
+        # A split's events are its branches: unknown while its meta has problems, when
+        # only the targets are checked.
+        expected = transitions(step) if step is not None else TRANSITIONS[step_type] or None
+        on = self.on(f"{path}.on", raw.get("on"), "on" in raw, step_type, expected, names)
         if step is None or on is None:
             return None
         return State(step=step, on=on)
 
     def on(
-        self, path: str, raw: Any, present: bool, step_type: str, names: dict[str, Any]
+        self,
+        path: str,
+        raw: Any,
+        present: bool,
+        step_type: str,
+        expected: tuple[str, ...] | None,
+        names: dict[str, Any],
     ) -> dict[str, str] | None:
-        expected = TRANSITIONS[step_type]
-        wanted = " and ".join(expected)
+        wanted = " and ".join(expected) if expected else "its branch names"
         if not present:
             self.problem(path, f"is required: a {step_type} step moves on with {wanted}")
             return None
@@ -284,15 +320,15 @@ class _Parser:
                 path, f"must be an object mapping {wanted} to a state, not {describe(raw)}"
             )
             return None
-        ok = True
-        for event in expected:
+        ok = expected is not None
+        for event in expected or ():
             if event not in raw:
                 self.problem(
                     path, f"must handle {event}: a {step_type} step moves on with {wanted}"
                 )
                 ok = False
         for event, target in raw.items():
-            if event not in expected:
+            if expected is not None and event not in expected:
                 self.problem(
                     f"{path}.{event}", f"a {step_type} step never sends {event}; it sends {wanted}"
                 )
@@ -328,6 +364,7 @@ class _Parser:
             "wait_for_condition": self.wait_condition,
             "condition": self.condition,
             "wait_until": self.wait_until,
+            "split": self.split,
         }.get(step_type, self.send)
         result = parser(path, step_type, raw)
         return result if len(self.issues) == before else None
@@ -410,6 +447,35 @@ class _Parser:
                 )
         return WaitUntilStep(type="wait_until", time=at, weekdays=tuple(weekdays), timezone=where)
 
+    def split(self, path: str, step_type: str, raw: dict[str, Any]) -> SplitStep:
+        branches = raw.get("branches")
+        where = f"{path}.branches"
+        if not isinstance(branches, dict) or not 2 <= len(branches) <= MAX_BRANCHES:
+            self.problem(
+                where,
+                f"must be an object of 2 to {MAX_BRANCHES} branch names, each with its weight, "
+                f"not {describe(branches)}",
+            )
+            return SplitStep(type="split", branches=())
+        for name, weight in branches.items():
+            if not re.match(BRANCH_NAME, name):
+                self.problem(
+                    f"{where}.{name}",
+                    "a branch name is its transition event: a letter, then up to 63 letters, "
+                    "digits or _",
+                )
+            if isinstance(weight, bool) or not isinstance(weight, int):
+                self.problem(
+                    f"{where}.{name}", f"a weight must be a whole number, not {describe(weight)}"
+                )
+            elif not 0 <= weight <= MAX_WEIGHT:
+                self.problem(f"{where}.{name}", f"a weight must be 0 to {MAX_WEIGHT}")
+        weights = [w for w in branches.values() if isinstance(w, int)]
+        if len(weights) == len(branches) and not sum(weights):
+            self.problem(where, "the weights add up to 0: at least one branch needs a weight")
+        pairs = [(n, w) for n, w in branches.items() if type(w) is int]
+        return SplitStep(type="split", branches=tuple(pairs))
+
     def wait_condition(
         self, path: str, step_type: str, raw: dict[str, Any]
     ) -> WaitForConditionStep:
@@ -484,7 +550,7 @@ def read_machine_config(raw: Any) -> MachineConfig:
             raise ValueError(f"machine_config.states.{name}.meta: a step is required")
         state = State.model_validate({"step": value["meta"], "on": value.get("on") or {}})
         assert state.step is not None
-        for event in TRANSITIONS[state.step.type]:
+        for event in transitions(state.step):
             if state.on.get(event) not in raw["states"]:
                 raise ValueError(f"machine_config.states.{name}.on.{event}: names no state")
         states[name] = state

@@ -27,6 +27,7 @@ from workflows.cleanup import JourneyCleanup
 from workflows.journey import JourneyExecution
 from workflows.recheck import WaitingRecheck
 from workflows.run import RunFanOut
+from workflows.template_test_send import TemplateTestSend
 
 log = logging.getLogger("journeys.worker")
 
@@ -47,7 +48,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyExecution, JourneyCleanup, RunFanOut, WaitingRecheck],
+        workflows=[JourneyExecution, JourneyCleanup, RunFanOut, WaitingRecheck, TemplateTestSend],
         activities=[
             delivery.send_message,
             audience.read_customer_attribute,
@@ -61,6 +62,7 @@ def build_worker(
             definitions.journey_exists,
             run_pages.start_run_page,
             journey_entries.release_entry,
+            delivery.send_test_message,
         ],
         max_concurrent_activities=settings.worker_activities,
         max_cached_workflows=settings.worker_cached_workflows,

@@ -14,6 +14,9 @@ still be talking to the provider: through a provider that drops repeats of the i
 key (Twilio, webhooks) it sends anyway and says so in the log; through one that can't (SMTP,
 FCM) it waits for the lease to run out, and sends again only once that attempt is surely
 over — then the log says the recipient may get the message twice.
+
+A test send (`send_test_message`: a template the API rendered, to an operator's address)
+goes through the same claim, send and record, marked `test`.
 """
 
 import asyncio
@@ -28,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -40,8 +44,8 @@ from store import customers, messages, templates
 from store.db import SessionFactory
 from store.messages import FINAL
 from store.tables import Customer, Message, Place, Template
-from workflows.contracts import SendInput, SendResult
-from workflows.visibility import SEND_MESSAGE
+from workflows.contracts import SendInput, SendResult, SendTestInput
+from workflows.visibility import SEND_MESSAGE, SEND_TEST_MESSAGE
 
 T = TypeVar("T")
 # One line per message handed to a provider: `journeys dev` shows these in its terminal.
@@ -156,47 +160,116 @@ class Delivery:
             claim = await self._claim(request)
             if isinstance(claim, SendResult):
                 return claim
-            channel = self.channels[request.channel]
-            try:
-                async with asyncio.timeout(self.timing.deadline):
-                    delivered = await channel.send(claim.outgoing)
-            except Rejected as rejected:
-                return await self._finish(claim, "failed", rejected.reason, channel.provider)
-            except (ProviderUnavailable, TimeoutError) as down:
-                reason = (
-                    down.reason
-                    if isinstance(down, ProviderUnavailable)
-                    else f"no answer within {self.timing.deadline:g} s"
-                )
-                uncertain = not isinstance(down, ProviderUnavailable) or down.uncertain
-                if _budget_spent():
-                    return await self._finish(
-                        claim, "failed", f"gave up, still unavailable: {reason}", channel.provider
-                    )
-                # A message that may have been handed over keeps its claim: a provider that
-                # can't drop repeats is asked again only once this attempt is surely over.
-                keep = uncertain and not channel.idempotent
-                await self._finish(claim, "pending", reason, channel.provider, keep_lease=keep)
-                raise ApplicationError(
-                    f"{channel.provider} is unavailable: {reason}", type="ProviderUnavailable"
-                ) from down
-            note = "; ".join(n for n in (claim.note, delivered.note) if n) or None
-            result = await self._finish(
-                claim, "sent", note, delivered.provider, delivered.provider_message_id
+            return await self._deliver(claim)
+
+    @activity.defn(name=SEND_TEST_MESSAGE)
+    async def send_test_message(self, request: SendTestInput) -> SendResult:
+        """A template the API rendered, to an operator's own address: claimed, sent and
+        recorded as any message is (so a repeat never sends twice), marked `test`. No
+        consent, quiet hours or cap applies, and no unsubscribe header goes with it: a click
+        in a test must not unsubscribe the customer it was rendered for."""
+        async with _heartbeating():
+            key = request.idempotency_key
+            async with self.gate, self.sessions() as session:
+                done = await self._earlier(session, key, request.channel)
+                if isinstance(done, SendResult):
+                    return done
+                message, note = done
+                # The rest of the input is the row's: place, template, content, customer.
+                fields = {**request.model_dump(exclude={"to", "idempotency_key"}), "test": True}
+                claim = await self._pending(session, key, message, fields, (request.to,), {}, note)
+            return await self._deliver(claim)
+
+    async def _deliver(self, claim: _Claim) -> SendResult:
+        """Hand a claimed message to its provider and record the answer."""
+        channel = self.channels[claim.outgoing.channel]
+        try:
+            async with asyncio.timeout(self.timing.deadline):
+                delivered = await channel.send(claim.outgoing)
+        except Rejected as rejected:
+            return await self._finish(claim, "failed", rejected.reason, channel.provider)
+        except (ProviderUnavailable, TimeoutError) as down:
+            reason = (
+                down.reason
+                if isinstance(down, ProviderUnavailable)
+                else f"no answer within {self.timing.deadline:g} s"
             )
-            sent_log.info("%s", sent_line(claim.outgoing, delivered.provider, claim.message_id))
-            return result
+            uncertain = not isinstance(down, ProviderUnavailable) or down.uncertain
+            if _budget_spent():
+                return await self._finish(
+                    claim, "failed", f"gave up, still unavailable: {reason}", channel.provider
+                )
+            # A message that may have been handed over keeps its claim: a provider that
+            # can't drop repeats is asked again only once this attempt is surely over.
+            keep = uncertain and not channel.idempotent
+            await self._finish(claim, "pending", reason, channel.provider, keep_lease=keep)
+            raise ApplicationError(
+                f"{channel.provider} is unavailable: {reason}", type="ProviderUnavailable"
+            ) from down
+        note = "; ".join(n for n in (claim.note, delivered.note) if n) or None
+        result = await self._finish(
+            claim, "sent", note, delivered.provider, delivered.provider_message_id
+        )
+        sent_log.info("%s", sent_line(claim.outgoing, delivered.provider, claim.message_id))
+        return result
+
+    async def _earlier(
+        self, session: AsyncSession, key: str, channel: str
+    ) -> SendResult | tuple[Message | None, str | None]:
+        """The message's final result if an earlier attempt got one; else its row (locked
+        until the claim commits, so two attempts take turns) and what the log should say
+        about an earlier attempt."""
+        done = await messages.by_key(session, key, lock=True)
+        if done is not None and done.status in FINAL:
+            return _result(done)
+        return done, _earlier_attempt(done, self.channels[channel])
+
+    async def _pending(
+        self,
+        session: AsyncSession,
+        key: str,
+        done: Message | None,
+        fields: dict[str, Any],
+        recipients: tuple[str, ...],
+        headers: dict[str, str],
+        note: str | None,
+    ) -> _Claim:
+        """Claim the message for this attempt: its row (`fields`, the rendered content among
+        them) `pending` under a lease, committed."""
+        lease_until = int(time.time()) + self.timing.lease
+        pending = await messages.record(
+            session,
+            key,
+            {
+                **fields,
+                "recipient": ", ".join(recipients),
+                "status": "pending",
+                "attempts": (done.attempts if done is not None else 0) + 1,
+                "lease_until": lease_until,
+            },
+        )
+        await session.commit()
+        assert pending.id is not None
+        outgoing = Outgoing(
+            channel=fields["channel"],
+            recipients=recipients,
+            body=fields["body"],
+            idempotency_key=key,
+            subject=fields.get("subject"),
+            title=fields.get("title"),
+            headers=headers,
+        )
+        return _Claim(message_id=pending.id, outgoing=outgoing, note=note, lease_until=lease_until)
 
     async def _claim(self, request: SendInput) -> SendResult | _Claim:
         """The message's final result if it has one; else this attempt's claim on it (a
         `pending` row with a lease), or a skipped/failed result for a per-customer problem."""
         key = request.idempotency_key
-        channel = self.channels[request.channel]
         async with self.gate, self.sessions() as session:
-            done = await messages.by_key(session, key, lock=True)
-            if done is not None and done.status in FINAL:
-                return _result(done)
-            note = _earlier_attempt(done, channel)
+            earlier = await self._earlier(session, key, request.channel)
+            if isinstance(earlier, SendResult):
+                return earlier
+            done, note = earlier
             base: dict[str, Any] = {
                 "place_id": request.place_id,
                 "customer_id": request.customer_id,
@@ -242,31 +315,8 @@ class Delivery:
                 return _counted(message)
             assert customer is not None
             recipients, _ = customers.recipients(request.channel, customer)
-            lease_until = int(time.time()) + self.timing.lease
-            pending = await messages.record(
-                session,
-                key,
-                {
-                    **base,
-                    **content,
-                    "recipient": ", ".join(recipients),
-                    "status": "pending",
-                    "attempts": (done.attempts if done is not None else 0) + 1,
-                    "lease_until": lease_until,
-                },
-            )
-            await session.commit()
-        assert pending.id is not None
-        outgoing = Outgoing(
-            channel=request.channel,
-            recipients=recipients,
-            body=content["body"],
-            idempotency_key=key,
-            subject=content.get("subject"),
-            title=content.get("title"),
-            headers=headers,
-        )
-        return _Claim(message_id=pending.id, outgoing=outgoing, note=note, lease_until=lease_until)
+            fields = {**base, **content}
+            return await self._pending(session, key, done, fields, recipients, headers, note)
 
     def _unsubscribe(
         self, request: SendInput, template: Template

@@ -19,7 +19,8 @@ AnId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 class MessageOut(Resource):
     id: int
     place_id: int
-    customer_id: int
+    # A test's: the stored customer it was rendered for, or null.
+    customer_id: int | None
     journey_id: int | None
     execution_id: str | None
     state: str | None
@@ -36,13 +37,15 @@ class MessageOut(Resource):
     attempts: int
     created: int
     updated: int
+    # Sent to an operator's own address (`POST /templates/{id}/test`), not to a customer.
+    test: bool
 
 
 MessageEnvelope, MessagePage = envelope_models(KIND, MessageOut)
 router = APIRouter(prefix="/places/{place_id}/messages", tags=["messages"])
 
 
-def _out(message: Message) -> MessageOut:
+def message_out(message: Message) -> MessageOut:
     return MessageOut.model_validate({**message.model_dump(), "to": message.recipient})
 
 
@@ -56,9 +59,11 @@ async def list_messages(
     execution_id: Annotated[str | None, Query(max_length=255)] = None,
     channel: Annotated[ChannelName | None, Query()] = None,
     status: Annotated[service.Status | None, Query()] = None,
+    test: Annotated[bool | None, Query(description="true: only test sends; false: none.")] = None,
 ) -> JSONResponse:
     """Every send attempt, ordered by id: channel, template, recipient, rendered content,
-    status (`sent`, `skipped`, `failed`; `pending` while a provider is retried) and reason."""
+    status (`sent`, `skipped`, `failed`; `pending` while a provider is retried) and reason;
+    `test` marks a template sent to an operator's address (`POST /templates/{id}/test`)."""
     rows, total = await service.page(
         session,
         manager.place_id,
@@ -69,5 +74,6 @@ async def list_messages(
         execution_id=execution_id,
         channel=channel,
         status=status,
+        test=test,
     )
-    return envelope(KIND, [_out(row) for row in rows], paging.meta(total))
+    return envelope(KIND, [message_out(row) for row in rows], paging.meta(total))

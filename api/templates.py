@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from api import messages
 from api.contract import CONFLICT
-from api.deps import AppSettings, CurrentManager, Pagination, Session
+from api.deps import AppSettings, CurrentManager, Pagination, Session, Sessions, TemporalClient
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
 from services import templates as service
@@ -98,3 +99,29 @@ async def preview_template(
     body (`customer`), with an optional `event`: what a journey would send them. Nothing is
     sent or stored; a field that fails to render is a 422 naming it."""
     return await service.preview(session, settings, manager.place_id, template_id, body)
+
+
+@router.post(
+    "/{template_id}/test",
+    response_model=None,
+    responses={200: {"model": messages.MessageEnvelope}, **CONFLICT},
+)
+async def send_test_message(
+    manager: CurrentManager,
+    sessions: Sessions,
+    settings: AppSettings,
+    temporal: TemporalClient,
+    template_id: TemplateId,
+    body: service.SendTestRequest,
+) -> JSONResponse:
+    """Send the template once to `to` (an operator's address, phone or push token, as the
+    channel wants) through the channel's provider, rendered for `customer_id`, `customer`
+    or an empty customer, with an optional `event`. Answers the message as the log keeps it,
+    marked `test`: `sent`, or `failed` with the provider's answer. No consent, quiet hours
+    or frequency cap applies, and it counts in no statistics or cap. The same
+    `idempotency_key` again never sends twice; a provider still down after a few seconds of
+    retries is a 503."""
+    message = await service.send_test(
+        sessions, settings, temporal, manager.place_id, template_id, body
+    )
+    return envelope(messages.KIND, [messages.message_out(message)])

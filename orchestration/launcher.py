@@ -1,6 +1,7 @@
 """Starting journey executions on Temporal: ids, snapshot, search attributes, dedup.
 
-Shared by the events API and the `/run` fan-out, so every execution starts the same way.
+Shared by the events API and the `/run` fan-out, so every execution starts the same way;
+the other workflows (cleanups, the central re-check, test sends) start here too.
 """
 
 import asyncio
@@ -8,6 +9,7 @@ import contextlib
 import logging
 import time
 import uuid
+from datetime import timedelta
 from typing import Any, Literal
 
 from temporalio.client import Client
@@ -31,11 +33,14 @@ from workflows.contracts import (
     JourneyInfo,
     RecheckInput,
     RunInput,
+    SendResult,
+    SendTestInput,
 )
 from workflows.journey import JourneyExecution
 from workflows.model import MANUAL
 from workflows.recheck import WaitingRecheck
 from workflows.run import RunFanOut
+from workflows.template_test_send import TemplateTestSend
 from workflows.visibility import (
     CUSTOMER_ID,
     JOURNEY_ID,
@@ -245,6 +250,47 @@ async def keep_recheck_started(client: Client, settings: Settings, stop: asyncio
             log.warning("could not start the re-check of waiting executions: %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RECHECK_LOOK_SECONDS)
+
+
+def test_send_id(place_id: int, key: str) -> str:
+    """A test send's workflow id, and its message's idempotency key: one per place and key."""
+    return f"template-test-{place_id}-{key}"
+
+
+# A test send no worker has taken by then is dropped rather than sent hours later, when
+# whoever asked for it has long stopped waiting.
+TEST_SEND_LIFETIME = timedelta(minutes=10)
+
+
+async def send_test(
+    client: Client, settings: Settings, request: SendTestInput, wait: float
+) -> SendResult:
+    """Send a test message (`TemplateTestSend`), once per idempotency key: a repeat joins the
+    send under way or answers the outcome it had, and only one that failed (its provider
+    still down after the retries) is tried again. Waits up to `wait` seconds for the outcome:
+    longer is `Unavailable`, the send going on; a failure is `WorkflowFailureError`."""
+    await _start_once(
+        client,
+        settings,
+        TemplateTestSend.run,
+        request,
+        request.idempotency_key,
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        execution_timeout=TEST_SEND_LIFETIME,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(PLACE_ID, request.place_id)]),
+        static_summary=(
+            f"Test send of {request.channel} template {request.template_id}, "
+            f"place {request.place_id}"
+        ),
+    )
+    handle = client.get_workflow_handle_for(TemplateTestSend.run, request.idempotency_key)
+    slow = (
+        f"The test message was not sent within {wait:g} s (the provider or the worker is "
+        "slow); it is still being sent. Repeat the request with the same idempotency_key "
+        "for its outcome."
+    )
+    async with reachable(wait, slow):
+        return await handle.result()
 
 
 async def _start_once(

@@ -72,15 +72,18 @@ _REFUSED = {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.OUT_OF_RANGE}
 
 
 @contextlib.asynccontextmanager
-async def reachable(seconds: float = REQUEST_TIMEOUT) -> AsyncIterator[None]:
+async def reachable(
+    seconds: float = REQUEST_TIMEOUT, slow: str | None = None
+) -> AsyncIterator[None]:
     """Temporal out of reach, failing or not answering within `seconds` becomes
-    `Unavailable` (a 503 the caller may retry); a request Temporal refuses as invalid becomes
+    `Unavailable` (a 503 the caller may retry; `slow` says what waiting that long means, when
+    it is more than Temporal being slow); a request Temporal refuses as invalid becomes
     `Invalid`. A lazy client that can't connect raises RuntimeError; a failed call, RPCError."""
     try:
         async with asyncio.timeout(seconds):
             yield
     except TimeoutError:
-        raise Unavailable(f"Temporal did not answer within {seconds:g} s.") from None
+        raise Unavailable(slow or f"Temporal did not answer within {seconds:g} s.") from None
     except RPCError as error:
         if error.status in _REFUSED:
             log.warning("Temporal refused a request: %s", error)

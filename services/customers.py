@@ -27,22 +27,34 @@ MAX_ATTRIBUTES_BYTES = store.MAX_ATTRIBUTES_BYTES
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# Device tokens are opaque, but never hold whitespace or control characters.
+_PUSH_TOKEN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,4096}$")
+# What each channel's recipient must look like, and what to say when it doesn't.
+_ADDRESSES = {
+    "email": (_EMAIL, "must be an email address such as ana@example.com"),
+    "sms": (PHONE, "must be an E.164 phone number such as +14155550123"),
+    "push": (_PUSH_TOKEN, "must be a push token: 1 to 4096 characters, no spaces"),
+}
 
 
-def _email(value: str | None) -> str | None:
-    if value is not None and not _EMAIL.match(value):
-        raise ValueError("must be an email address such as ana@example.com")
-    return value
+def recipient_problem(channel: str, value: str) -> str | None:
+    """What is wrong with `value` as a recipient on `channel`, or None if nothing is."""
+    pattern, problem = _ADDRESSES[channel]
+    return None if pattern.match(value) else problem
 
 
-def _phone(value: str | None) -> str | None:
-    if value is not None and not PHONE.match(value):
-        raise ValueError("must be an E.164 phone number such as +14155550123")
-    return value
+def _recipient(channel: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        problem = recipient_problem(channel, value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
 
 
-Email = Annotated[str | None, Field(max_length=320), AfterValidator(_email)]
-Phone = Annotated[str | None, AfterValidator(_phone)]
+Email = Annotated[str | None, Field(max_length=320), _recipient("email")]
+Phone = Annotated[str | None, _recipient("sms")]
 PushTokens = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=4096)]], Field(max_length=100)
 ]

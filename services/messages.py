@@ -22,6 +22,7 @@ async def page(
     execution_id: str | None = None,
     channel: ChannelName | None = None,
     status: Status | None = None,
+    test: bool | None = None,
 ) -> tuple[list[Message], int]:
     """The place's messages by id, filtered by every criterion given, and the total."""
     filters: list[tuple[Any, Any]] = [
@@ -30,6 +31,7 @@ async def page(
         (Message.execution_id, execution_id),
         (Message.channel, channel),
         (Message.status, status),
+        (Message.test, test),
     ]
     conditions: list[Any] = [Message.place_id == place_id]
     conditions += [column == value for column, value in filters if value is not None]

@@ -1,18 +1,23 @@
 """Communication templates: channel fields and Liquid checked before anything is stored."""
 
 from typing import Annotated, Any, Literal
+from uuid import uuid4
 
 from pydantic import ConfigDict, Field, JsonValue
 from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client, WorkflowFailureError
 
 from journeys import rendering, unsubscribe
-from journeys.errors import Invalid, Issue
+from journeys.errors import Conflict, Invalid, Issue, Unavailable
 from journeys.schemas import Request, Resource, at_most_bytes
 from journeys.settings import Settings
+from orchestration import launcher
 from services import usage
-from services.customers import CustomerProfile
+from services.customers import CustomerProfile, recipient_problem
 from store import crud, customers
-from store.tables import Customer, Place, Template
+from store.db import SessionFactory, read_only
+from store.tables import Customer, Message, Place, Template
+from workflows.contracts import SendTestInput
 from workflows.model.machine import MAX_ID, ChannelName
 
 Name = Annotated[str, Field(min_length=1, max_length=255)]
@@ -199,6 +204,29 @@ async def preview(
     if (body.customer_id is None) == (body.customer is None):
         raise Invalid([Issue("customer_id", "give customer_id or customer, not both nor neither")])
     template = await get(session, place_id, template_id)
+    customer, content = await _rendered(session, settings, template, body, with_link=True)
+    assert template.id is not None
+    return Preview(
+        template_id=template.id,
+        channel=template.channel,
+        category=template.category,
+        to=list(customers.recipients(template.channel, customer)[0]),
+        **content,
+    )
+
+
+async def _rendered(
+    session: AsyncSession,
+    settings: Settings,
+    template: Template,
+    body: PreviewRequest,
+    *,
+    with_link: bool,
+) -> tuple[Customer, dict[str, str]]:
+    """The customer `body` names (stored, described, or else an empty one) and the template
+    rendered for them as a send renders it; `with_link`: the stored customer's unsubscribe
+    link as `unsubscribe_url`. A field that fails to render is an `Invalid` naming it."""
+    place_id = template.place_id
     if body.customer_id is not None:
         stored = await session.get(Customer, (place_id, body.customer_id))
         if stored is None:
@@ -207,8 +235,7 @@ async def preview(
             )
         customer = stored
     else:
-        given = body.customer
-        assert given is not None
+        given = body.customer or CustomerProfile()
         customer = Customer(
             place_id=place_id,
             id=0,
@@ -218,7 +245,7 @@ async def preview(
             attributes={k: v for k, v in (given.attributes or {}).items() if v is not None},
         )
     link = ""
-    if body.customer_id is not None and unsubscribe.configured(settings) is None:
+    if with_link and body.customer_id is not None and unsubscribe.configured(settings) is None:
         link = unsubscribe.url(settings, place_id, body.customer_id, template.channel)
     place = await session.get(Place, place_id)
     event = body.event
@@ -237,11 +264,90 @@ async def preview(
         content = rendering.render_message(template.subject, template.title, template.body, scope)
     except rendering.TemplateError as error:
         raise Invalid([Issue(error.field or "body", f"does not render: {error}")]) from None
-    assert template.id is not None
-    return Preview(
-        template_id=template.id,
+    return customer, content
+
+
+# Printable ASCII without spaces: it becomes part of a workflow id and a message's key.
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
+
+
+class SendTestRequest(PreviewRequest):
+    """Where the test goes (`to`: an email address, an E.164 phone number or a push token,
+    as the template's channel wants) and, as for a preview, the customer (`customer_id` or
+    `customer`; neither: an empty one) and `event` it is rendered for. The same
+    `idempotency_key` again never sends twice."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"to": "you@example.com", "customer_id": 7, "idempotency_key": "test-welcome-1"}
+            ]
+        }
+    )
+
+    to: Annotated[str, Field(min_length=1, max_length=4096)]
+    idempotency_key: IdempotencyKey | None = None
+
+
+# How long a test send's request waits for the provider's answer before a 503.
+TEST_SEND_WAIT = 15.0
+
+
+async def send_test(
+    sessions: SessionFactory,
+    settings: Settings,
+    temporal: Client,
+    place_id: int,
+    template_id: int,
+    body: SendTestRequest,
+) -> Message:
+    """Send the template, rendered for the customer and event given, once to `to` through
+    the channel's provider (the worker's: this starts `TemplateTestSend` and waits for it),
+    and answer the message as logged. No consent, quiet hours or cap applies; its message is
+    marked `test` and counted nowhere. The database is read in short sessions of their own,
+    none held open while the provider is asked."""
+    if body.customer_id is not None and body.customer is not None:
+        raise Invalid([Issue("customer_id", "give customer_id or customer, not both")])
+    async with sessions() as session:
+        await read_only(session)
+        template = await get(session, place_id, template_id)
+        problem = recipient_problem(template.channel, body.to)
+        if problem:
+            where = f"template {template_id} sends {template.channel}"
+            raise Invalid([Issue("to", f"{problem}: {where}")])
+        _, content = await _rendered(session, settings, template, body, with_link=False)
+    request = SendTestInput(
+        place_id=place_id,
+        template_id=template_id,
         channel=template.channel,
         category=template.category,
-        to=list(customers.recipients(template.channel, customer)[0]),
+        to=body.to,
+        idempotency_key=launcher.test_send_id(place_id, body.idempotency_key or uuid4().hex),
+        customer_id=body.customer_id,
         **content,
     )
+    try:
+        result = await launcher.send_test(temporal, settings, request, TEST_SEND_WAIT)
+    except WorkflowFailureError as failure:
+        again = " with the same idempotency_key" if body.idempotency_key else ""
+        raise Unavailable(
+            f"The test message was not sent: {_root_cause(failure)}. It stays pending in the "
+            f"message log; repeat the request{again} to try again."
+        ) from None
+    async with sessions() as session:
+        await read_only(session)
+        message = await session.get(Message, result.message_id)
+    assert message is not None
+    if (message.template_id, message.recipient) != (template_id, body.to):
+        raise Conflict(
+            f"idempotency_key {body.idempotency_key!r} was used for a test of template "
+            f"{message.template_id} to {message.recipient}: use a new key for another test."
+        )
+    return message
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost cause's message: the provider's answer behind the activity's failure."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(getattr(error, "message", None) or error)

@@ -38,13 +38,15 @@ async def record(session: AsyncSession, key: str, fields: dict[str, Any]) -> Mes
 async def counts_by_state(
     session: AsyncSession, place_id: int, journey_id: int
 ) -> dict[str, dict[str, int]]:
-    """How many of the journey's messages each state logged, by final status."""
+    """How many of the journey's messages each state logged, by final status (test sends,
+    which reach no customer, are not the journey's)."""
     query = (
         select(Message.state, Message.status, func.count())
         .where(
             Message.place_id == place_id,
             Message.journey_id == journey_id,
             col(Message.status).in_(FINAL),
+            col(Message.test).is_(False),
         )
         .group_by(col(Message.state), col(Message.status))
     )
@@ -59,7 +61,8 @@ async def marketing_sent_since(
     session: AsyncSession, place_id: int, customer_id: int, channel: str, since: int
 ) -> int:
     """The customer's marketing messages on `channel` sent, or being sent, since `since`:
-    what a frequency cap counts (a pending one will most likely be sent)."""
+    what a frequency cap counts (a pending one will most likely be sent). A test rendered
+    for the customer went to an operator, not to them."""
     query = select(func.count()).where(
         Message.place_id == place_id,
         Message.customer_id == customer_id,
@@ -67,5 +70,6 @@ async def marketing_sent_since(
         Message.category == "marketing",
         col(Message.status).in_(("sent", "pending")),
         Message.created >= since,
+        col(Message.test).is_(False),
     )
     return (await session.exec(query)).one()

@@ -208,7 +208,8 @@ class Message(SQLModel, table=True):
 
     id: int | None = _id()
     place_id: int = _place_id()
-    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # A test send's is the stored customer it was rendered for, or None (see `test`).
+    customer_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     journey_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     execution_id: str | None = Field(default=None, max_length=255)
     state: str | None = Field(default=None, max_length=255)
@@ -232,6 +233,9 @@ class Message(SQLModel, table=True):
     lease_until: int | None = Field(default=None, sa_column=Column(BigInteger))
     created: int = _stamp()
     updated: int = _stamp()
+    # A template sent once to an operator's own address (`POST /templates/{id}/test`): no
+    # journey's, counted in no statistics or frequency cap.
+    test: bool = Field(default=False)
 
 
 class Event(SQLModel, table=True):

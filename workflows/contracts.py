@@ -246,3 +246,22 @@ class RecheckReport(BaseModel):
 class RecheckInput(BaseModel):
     # Until the first round reports the workers' setting.
     interval_seconds: int = 300
+
+
+class SendTestInput(BaseModel):
+    """A template rendered by the API for one send to an operator's own address
+    (`TemplateTestSend`): its message is marked `test`, and no consent, quiet hours or
+    frequency cap applies (they protect customers; this goes to whoever asked for it)."""
+
+    place_id: int
+    template_id: int
+    channel: ChannelName
+    category: str
+    to: str
+    # Also the workflow's id: one send per key, however often the request is repeated.
+    idempotency_key: str
+    # The stored customer it was rendered for; None for a described or empty one.
+    customer_id: int | None = None
+    subject: str | None = None
+    title: str | None = None
+    body: str

@@ -180,3 +180,8 @@ def to_end_query(
             moment = datetime.fromtimestamp(started_before, UTC).isoformat(timespec="milliseconds")
             query += f" AND StartTime < '{moment.replace('+00:00', 'Z')}'"
     return query
+
+
+# A template sent once to an operator's address (`POST /templates/{id}/test`).
+TEMPLATE_TEST_SEND = "TemplateTestSend"
+SEND_TEST_MESSAGE = "send_test_message"

@@ -78,6 +78,7 @@ async def test_every_error_answer_is_documented_with_the_error_body(api):
         "POST /places/{place_id}/journeys/{journey_id}/run",
         "DELETE /places/{place_id}/segments/{segment_id}",
         "DELETE /places/{place_id}/templates/{template_id}",
+        "POST /places/{place_id}/templates/{template_id}/test",
         "DELETE /places/{place_id}/campaigns/{campaign_id}",
         "POST /places/{place_id}/recommendations/{recommendation_id}/accept",
         "POST /places/{place_id}/recommendations/{recommendation_id}/reject",

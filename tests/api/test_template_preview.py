@@ -1,15 +1,9 @@
 """Previewing a template for a customer through the HTTP API: rendered as a journey would
 send it, for every channel, nothing sent or stored."""
 
-from tests.helpers.api import PLACE
+from tests.helpers.api import ANA, PLACE
 
 TEMPLATES = f"/places/{PLACE}/templates"
-ANA = {
-    "email": "ana@example.com",
-    "phone": "+14155550123",
-    "push_tokens": ["device-1"],
-    "attributes": {"first_name": "Ana", "points": 1200},
-}
 
 
 async def preview(api, template_id, body):

@@ -5,6 +5,13 @@ from typing import Any
 
 PLACE = 42
 OTHER_PLACE = 43
+# A customer with an address on every channel, as the template tests store or describe her.
+ANA = {
+    "email": "ana@example.com",
+    "phone": "+14155550123",
+    "push_tokens": ["device-1"],
+    "attributes": {"first_name": "Ana", "points": 1200},
+}
 
 
 def only(envelope: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Communication templates: channel fields and Liquid checked before anything is stored."""
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, JsonValue
@@ -9,6 +10,7 @@ from journeys import rendering, unsubscribe
 from journeys.errors import Invalid, Issue
 from journeys.schemas import Request, Resource, at_most_bytes
 from journeys.settings import Settings
+from services import customers as customers_service
 from services import usage
 from services.customers import CustomerProfile
 from store import crud, customers
@@ -187,6 +189,36 @@ class Preview(Resource):
     body: str
 
 
+def unsubscribe_link(settings: Settings, customer: Customer, channel: str) -> str:
+    """The unsubscribe link a message on `channel` carries: none for a described customer
+    (id 0, `store.customers.described`), nor where links aren't configured."""
+    if not customer.id or unsubscribe.configured(settings) is not None:
+        return ""
+    return unsubscribe.url(settings, customer.place_id, customer.id, channel)
+
+
+def render_for(
+    template: Template,
+    customer: Customer,
+    event: Mapping[str, Any] | None,
+    journey: Mapping[str, Any] | None,
+    place: Mapping[str, Any],
+    link: str,
+) -> dict[str, str]:
+    """The template's fields rendered for the customer, with what a send's template sees
+    (`rendering.message_scope`); a `rendering.TemplateError` names the field that failed."""
+    scope = rendering.message_scope(
+        rendering.customer_scope(
+            customer.id, customer.email, customer.phone, customer.attributes or {}
+        ),
+        event,
+        journey,
+        place,
+        link,
+    )
+    return rendering.render_message(template.subject, template.title, template.body, scope)
+
+
 async def preview(
     session: AsyncSession,
     settings: Settings,
@@ -196,45 +228,21 @@ async def preview(
 ) -> Preview:
     """Render the template as a journey would send it to the customer (their unsubscribe
     link included, for a stored customer). A field that fails to render is a 422 naming it."""
-    if (body.customer_id is None) == (body.customer is None):
-        raise Invalid([Issue("customer_id", "give customer_id or customer, not both nor neither")])
     template = await get(session, place_id, template_id)
-    if body.customer_id is not None:
-        stored = await session.get(Customer, (place_id, body.customer_id))
-        if stored is None:
-            raise Invalid(
-                [Issue("customer_id", f"customer {body.customer_id} does not exist in this place")]
-            )
-        customer = stored
-    else:
-        given = body.customer
-        assert given is not None
-        customer = Customer(
-            place_id=place_id,
-            id=0,
-            email=given.email,
-            phone=given.phone,
-            push_tokens=list(given.push_tokens or []),
-            attributes={k: v for k, v in (given.attributes or {}).items() if v is not None},
-        )
-    link = ""
-    if body.customer_id is not None and unsubscribe.configured(settings) is None:
-        link = unsubscribe.url(settings, place_id, body.customer_id, template.channel)
+    customer = await customers_service.chosen(session, place_id, body.customer_id, body.customer)
     place = await session.get(Place, place_id)
     event = body.event
-    scope = rendering.message_scope(
-        rendering.customer_scope(
-            customer.id, customer.email, customer.phone, customer.attributes or {}
-        ),
-        rendering.event_scope(event.name, event.id, event.data, event.occurred_at)
-        if event
-        else None,
-        None,
-        {"id": place_id, "name": place.name if place else ""},
-        link,
-    )
     try:
-        content = rendering.render_message(template.subject, template.title, template.body, scope)
+        content = render_for(
+            template,
+            customer,
+            rendering.event_scope(event.name, event.id, event.data, event.occurred_at)
+            if event
+            else None,
+            None,
+            {"id": place_id, "name": place.name if place else ""},
+            unsubscribe_link(settings, customer, template.channel),
+        )
     except rendering.TemplateError as error:
         raise Invalid([Issue(error.field or "body", f"does not render: {error}")]) from None
     assert template.id is not None

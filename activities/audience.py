@@ -49,7 +49,9 @@ class Audience:
                     else None
                 )
                 settings = await place_settings.get(session, request.place_id)
-            where = (customer.timezone if customer else None) or settings.timezone
+            where = local_time.step_zone(
+                where, customer.timezone if customer else None, settings.timezone
+            )
         try:
             at = local_time.next_time(request.after, where, request.time, tuple(request.weekdays))
         except ValueError as error:

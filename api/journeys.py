@@ -11,14 +11,17 @@ from api.deps import (
     AppSettings,
     CurrentJourney,
     CurrentManager,
+    JourneyId,
     LockedJourney,
     Pagination,
     Session,
+    Sessions,
     TemporalClient,
 )
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
 from services import journeys as service
+from services import simulation
 from services.journey_rules import EntryRulesOut, ExitRulesOut, GoalOut
 from services.journeys import JourneyCreate, JourneyUpdate, StopRequest
 from store.tables import Journey
@@ -132,3 +135,19 @@ async def stop_journey(
     the body says `{"cancel_running": true}` (manual journeys are always active → 409)."""
     cancel = body is not None and body.cancel_running
     return _one(await service.stop(session, temporal, settings, journey, cancel))
+
+
+@router.post("/{journey_id}/simulate", response_model=simulation.Simulation)
+async def simulate_journey(
+    manager: CurrentManager,
+    sessions: Sessions,
+    settings: AppSettings,
+    journey_id: JourneyId,
+    body: simulation.SimulateRequest,
+) -> simulation.Simulation:
+    """A dry run of the journey's current `machine_config` for one customer (`customer_id`,
+    or one described as `customer`): each state with its simulated time, the transition taken
+    and why, every message rendered as it would be sent. Waits are fast-forwarded; `segments`
+    and `events` say what happens to the customer meanwhile (days from `start_at`). Reads
+    only: nothing is sent, stored or started."""
+    return await simulation.simulate(sessions, settings, manager.place_id, journey_id, body)

@@ -59,6 +59,16 @@ def quiet_until(moment: datetime, where: str, start: str, end: str) -> datetime 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def step_zone(wanted: str, customer_zone: str | None, place_zone: str) -> str:
+    """The zone a `wait_until` step's `timezone` means: `customer` (theirs, else the
+    place's), `place`, or the IANA zone it names."""
+    if wanted == "customer":
+        return customer_zone or place_zone
+    if wanted == "place":
+        return place_zone
+    return wanted
+
+
 def next_time(moment: datetime, where: str, at: str, weekdays: tuple[str, ...] = ()) -> datetime:
     """The first local wall-clock `at` strictly after `moment` in zone `where`, on one of
     `weekdays` (any day if none), in UTC. DST-correct: 10:00 is 10:00 local on either side of

@@ -85,6 +85,28 @@ def profile(body: CustomerProfile) -> dict[str, Any]:
     return body.model_dump(include=body.model_fields_set - {"id"})
 
 
+async def chosen(
+    session: AsyncSession,
+    place_id: int,
+    customer_id: int | None,
+    described: CustomerProfile | None,
+) -> Customer:
+    """The customer a preview or a simulation is for: the stored one (`customer_id`) or one
+    described in the request, exactly one of them (`Invalid` at customer_id otherwise, or when
+    there is no such customer)."""
+    if (customer_id is None) == (described is None):
+        raise Invalid([Issue("customer_id", "give customer_id or customer, not both nor neither")])
+    if described is not None:
+        return store.described(place_id, profile(described))
+    assert customer_id is not None
+    stored = await session.get(Customer, (place_id, customer_id))
+    if stored is None:
+        raise Invalid(
+            [Issue("customer_id", f"customer {customer_id} does not exist in this place")]
+        )
+    return stored
+
+
 async def page(
     session: AsyncSession, place_id: int, offset: int, limit: int
 ) -> tuple[list[Customer], int]:

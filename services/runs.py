@@ -7,12 +7,13 @@ from pydantic import ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from journeys.errors import Conflict, Invalid, Issue
+from journeys.errors import Conflict, Invalid
 from journeys.schemas import Request
 from journeys.settings import Settings
 from orchestration import handoff, launcher
-from store import crud, runs
-from store.tables import Journey, ManualRun, Segment
+from services import segments
+from store import runs
+from store.tables import Journey, ManualRun
 from workflows.model import MANUAL
 from workflows.model.machine import MAX_ID
 
@@ -35,12 +36,7 @@ async def _check_segments(session: AsyncSession, place_id: int, body: RunRequest
     issues = []
     for field in ("include_segment_ids", "exclude_segment_ids"):
         ids: list[int] = getattr(body, field)
-        found = await crud.existing_ids(session, Segment, place_id, ids)
-        issues += [
-            Issue(f"{field}.{i}", f"segment {segment} does not exist in this place")
-            for i, segment in enumerate(ids)
-            if segment not in found
-        ]
+        issues += await segments.unknown(session, place_id, ids, field)
     if issues:
         raise Invalid(issues)
 

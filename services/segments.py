@@ -1,6 +1,7 @@
 """Targeting segments: rule segments (conditions over attributes) and static ones (a list
 of customer ids); one a journey waits on can't be deleted."""
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, JsonValue
@@ -20,6 +21,20 @@ MAX_STATIC = 100_000
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 CustomerIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(max_length=MAX_STATIC)]
 Conditions = Annotated[list[dict[str, JsonValue]], Field(max_length=MAX_CONDITIONS)]
+
+
+async def unknown(
+    session: AsyncSession, place_id: int, ids: Sequence[int], field: str, key: str = ""
+) -> list[Issue]:
+    """An issue at `field.i` (`field.i.key`) for each of `ids` that names no segment of the
+    place."""
+    found = await crud.existing_ids(session, Segment, place_id, ids)
+    suffix = f".{key}" if key else ""
+    return [
+        Issue(f"{field}.{i}{suffix}", f"segment {segment} does not exist in this place")
+        for i, segment in enumerate(ids)
+        if segment not in found
+    ]
 
 
 class SegmentCreate(Request):

@@ -1,5 +1,6 @@
 """Communication templates: channel fields and Liquid checked before anything is stored."""
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from uuid import uuid4
 
@@ -12,6 +13,7 @@ from journeys.errors import Conflict, Invalid, Issue, Unavailable
 from journeys.schemas import Request, Resource, at_most_bytes
 from journeys.settings import Settings
 from orchestration import launcher
+from services import customers as customers_service
 from services import usage
 from services.customers import CustomerProfile, recipient_problem
 from store import crud, customers
@@ -192,6 +194,36 @@ class Preview(Resource):
     body: str
 
 
+def unsubscribe_link(settings: Settings, customer: Customer, channel: str) -> str:
+    """The unsubscribe link a message on `channel` carries: none for a described customer
+    (id 0, `store.customers.described`), nor where links aren't configured."""
+    if not customer.id or unsubscribe.configured(settings) is not None:
+        return ""
+    return unsubscribe.url(settings, customer.place_id, customer.id, channel)
+
+
+def render_for(
+    template: Template,
+    customer: Customer,
+    event: Mapping[str, Any] | None,
+    journey: Mapping[str, Any] | None,
+    place: Mapping[str, Any],
+    link: str,
+) -> dict[str, str]:
+    """The template's fields rendered for the customer, with what a send's template sees
+    (`rendering.message_scope`); a `rendering.TemplateError` names the field that failed."""
+    scope = rendering.message_scope(
+        rendering.customer_scope(
+            customer.id, customer.email, customer.phone, customer.attributes or {}
+        ),
+        event,
+        journey,
+        place,
+        link,
+    )
+    return rendering.render_message(template.subject, template.title, template.body, scope)
+
+
 async def preview(
     session: AsyncSession,
     settings: Settings,
@@ -201,10 +233,9 @@ async def preview(
 ) -> Preview:
     """Render the template as a journey would send it to the customer (their unsubscribe
     link included, for a stored customer). A field that fails to render is a 422 naming it."""
-    if (body.customer_id is None) == (body.customer is None):
-        raise Invalid([Issue("customer_id", "give customer_id or customer, not both nor neither")])
     template = await get(session, place_id, template_id)
-    customer, content = await _rendered(session, settings, template, body, with_link=True)
+    customer = await customers_service.chosen(session, place_id, body.customer_id, body.customer)
+    content = await _rendered(session, settings, template, customer, body.event, with_link=True)
     assert template.id is not None
     return Preview(
         template_id=template.id,
@@ -219,52 +250,29 @@ async def _rendered(
     session: AsyncSession,
     settings: Settings,
     template: Template,
-    body: PreviewRequest,
+    customer: Customer,
+    event: PreviewEvent | None,
     *,
     with_link: bool,
-) -> tuple[Customer, dict[str, str]]:
-    """The customer `body` names (stored, described, or else an empty one) and the template
-    rendered for them as a send renders it; `with_link`: the stored customer's unsubscribe
-    link as `unsubscribe_url`. A field that fails to render is an `Invalid` naming it."""
+) -> dict[str, str]:
+    """The template rendered for the customer as a send renders it; `with_link`: a stored
+    customer's unsubscribe link as `unsubscribe_url`. A field that fails to render is an
+    `Invalid` naming it."""
     place_id = template.place_id
-    if body.customer_id is not None:
-        stored = await session.get(Customer, (place_id, body.customer_id))
-        if stored is None:
-            raise Invalid(
-                [Issue("customer_id", f"customer {body.customer_id} does not exist in this place")]
-            )
-        customer = stored
-    else:
-        given = body.customer or CustomerProfile()
-        customer = Customer(
-            place_id=place_id,
-            id=0,
-            email=given.email,
-            phone=given.phone,
-            push_tokens=list(given.push_tokens or []),
-            attributes={k: v for k, v in (given.attributes or {}).items() if v is not None},
-        )
-    link = ""
-    if with_link and body.customer_id is not None and unsubscribe.configured(settings) is None:
-        link = unsubscribe.url(settings, place_id, body.customer_id, template.channel)
     place = await session.get(Place, place_id)
-    event = body.event
-    scope = rendering.message_scope(
-        rendering.customer_scope(
-            customer.id, customer.email, customer.phone, customer.attributes or {}
-        ),
-        rendering.event_scope(event.name, event.id, event.data, event.occurred_at)
-        if event
-        else None,
-        None,
-        {"id": place_id, "name": place.name if place else ""},
-        link,
-    )
     try:
-        content = rendering.render_message(template.subject, template.title, template.body, scope)
+        return render_for(
+            template,
+            customer,
+            rendering.event_scope(event.name, event.id, event.data, event.occurred_at)
+            if event
+            else None,
+            None,
+            {"id": place_id, "name": place.name if place else ""},
+            unsubscribe_link(settings, customer, template.channel) if with_link else "",
+        )
     except rendering.TemplateError as error:
         raise Invalid([Issue(error.field or "body", f"does not render: {error}")]) from None
-    return customer, content
 
 
 # Printable ASCII without spaces: it becomes part of a workflow id and a message's key.
@@ -315,7 +323,15 @@ async def send_test(
         if problem:
             where = f"template {template_id} sends {template.channel}"
             raise Invalid([Issue("to", f"{problem}: {where}")])
-        _, content = await _rendered(session, settings, template, body, with_link=False)
+        # Neither customer_id nor customer: rendered for an empty one.
+        customer = (
+            await customers_service.chosen(session, place_id, body.customer_id, body.customer)
+            if body.customer_id is not None or body.customer is not None
+            else customers.described(place_id, {})
+        )
+        content = await _rendered(
+            session, settings, template, customer, body.event, with_link=False
+        )
     request = SendTestInput(
         place_id=place_id,
         template_id=template_id,

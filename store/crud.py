@@ -114,6 +114,18 @@ def same(old: Any, new: Any) -> bool:
     return bool(old == new)
 
 
+async def by_ids(
+    session: AsyncSession, model: type[Row], place_id: int, ids: Iterable[int]
+) -> dict[int, Row]:
+    """The place's rows of `model` among `ids`, by id (the others are missing)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    table: Any = model
+    rows = await session.exec(select(model).where(table.place_id == place_id, table.id.in_(wanted)))
+    return {cast(Any, row).id: row for row in rows}
+
+
 async def existing_ids(
     session: AsyncSession,
     model: type[SQLModel],

@@ -162,6 +162,14 @@ async def upsert_many(
     return results
 
 
+def described(place_id: int, profile: Mapping[str, Any]) -> Customer:
+    """A customer that exists only in a request (a preview, a simulation): id 0, with the
+    profile's fields applied as an upsert would apply them. Never stored."""
+    customer = Customer(place_id=place_id, id=0, push_tokens=[], attributes={}, subscriptions={})
+    _apply(customer, profile, "api", now())
+    return customer
+
+
 def recipients(channel: str, customer: Customer) -> tuple[tuple[str, ...], str | None]:
     """Where a message on `channel` goes for the customer, or why there is no one."""
     if channel == "email":

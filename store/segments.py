@@ -46,6 +46,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -221,6 +222,29 @@ async def surviving_audience_clause(
         return None
     exclude = [found[i] for i in dict.fromkeys(exclude_ids) if i in found]
     return audience_clause_for(place_id, include, exclude, _dialect(session))
+
+
+async def memberships(
+    session: AsyncSession, place_id: int, customer_id: int, segment_ids: Iterable[int]
+) -> set[int]:
+    """Which of these segments the customer is in now, by the SQL every membership check runs,
+    in one query (a segment that no longer exists, like a customer who doesn't, has no one)."""
+    wanted = set(segment_ids)
+    if not wanted:
+        return set()
+    query = select(Segment).where(Segment.place_id == place_id, col(Segment.id).in_(wanted))
+    found = {segment.id: segment for segment in await session.exec(query) if segment.id is not None}
+    if not found:
+        return set()
+    dialect = _dialect(session)
+    columns = select_columns(*(_members(segment, dialect) for segment in found.values())).where(
+        col(Customer.place_id) == place_id, col(Customer.id) == customer_id
+    )
+    connection = await session.connection()
+    row = (await connection.execute(columns)).first()
+    if row is None:
+        return set()
+    return {segment_id for segment_id, member in zip(found, row, strict=True) if member}
 
 
 # --- compiling ------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ from activities.definitions import Definitions
 from activities.delivery import Delivery, SendTiming
 from activities.entries import Entries
 from activities.executions import Executions
+from activities.profiles import Profiles
 from activities.runs import RunPages
 from activities.waiting import Rechecks
+from activities.webhooks import Webhooks
 from journeys.settings import Settings, get_settings
 from orchestration import handoff, launcher, temporal_client
 from store.db import create_engine, session_factory, write_gate
@@ -45,6 +47,8 @@ def build_worker(
     definitions = Definitions(sessions)
     run_pages = RunPages(client, sessions, settings)
     journey_entries = Entries(sessions, gate)
+    profiles = Profiles(client, sessions, gate)
+    webhooks = Webhooks(sessions, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -55,6 +59,9 @@ def build_worker(
             audience.next_local_time,
             audience.customer_in_segments,
             audience.forget_waiting,
+            audience.await_event,
+            profiles.update_customer,
+            webhooks.call_webhook,
             rechecks.recheck_waiting,
             campaigns.clone_campaign,
             executions.list_journey_executions,

@@ -1,5 +1,5 @@
-"""Activities that read the audience: a customer's attribute, segment membership (and the
-registry of executions waiting for it), their local time."""
+"""Activities that read the audience: a customer's attribute, segment membership and their
+next event (and the registry of executions waiting for them), their local time."""
 
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -8,13 +8,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from journeys import local_time
-from store import place_settings, segments, waiting
+from orchestration.waking import received_event
+from store import events, place_settings, segments, waiting
+from store.clock import now
 from store.db import SessionFactory, read_only
 from store.tables import Customer
 from store.waiting import SegmentCondition
 from workflows.contracts import (
     AttributeInput,
     AttributeValue,
+    EventWait,
+    EventWaitInput,
     LocalTime,
     LocalTimeInput,
     SegmentCheckInput,
@@ -22,6 +26,7 @@ from workflows.contracts import (
 )
 from workflows.model.operators import compare, lookup
 from workflows.visibility import (
+    AWAIT_EVENT,
     CUSTOMER_IN_SEGMENTS,
     FORGET_WAITING,
     JOURNEY_EXECUTION,
@@ -116,6 +121,43 @@ class Audience:
             return clause is not None and await segments.customer_in(
                 session, clause, request.customer_id
             )
+
+    @activity.defn(name=AWAIT_EVENT)
+    async def await_event(self, request: EventWaitInput) -> EventWait:
+        """A `wait_for_event` starts: the execution is registered as waiting for the event,
+        then the events are looked at once: one received before the registration committed
+        is found here, one after it finds the registration and signals the execution
+        (`orchestration.waking.events_received`). Events count from the millisecond the step
+        was entered (or the registration, if the workflow's clock runs ahead: time-skipping
+        tests), never its trigger or an event an earlier wait took."""
+        execution_id = activity.info().workflow_id
+        assert execution_id is not None  # only journey executions wait
+        entered = int(request.entered.timestamp() * 1000)
+        async with self.gate, self.sessions() as session:
+            registered = await waiting.await_event(
+                session,
+                execution_id=execution_id,
+                place_id=request.place_id,
+                journey_id=request.journey_id,
+                customer_id=request.customer_id,
+                state=request.state,
+                visit=request.visit,
+                event=request.event,
+                until=now() + request.seconds,
+            )
+            await session.commit()
+        since = min(entered, registered)
+        async with self.sessions() as session:
+            await read_only(session)
+            found = await events.first_since(
+                session,
+                request.place_id,
+                request.customer_id,
+                request.event,
+                since,
+                request.other_than,
+            )
+        return EventWait(since=since, received=received_event(found) if found else None)
 
     @activity.defn(name=FORGET_WAITING)
     async def forget_waiting(self, execution_id: str) -> None:

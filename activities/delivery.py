@@ -37,6 +37,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import marketing
 from activities.channels import Channel, Outgoing, ProviderUnavailable, Rejected
+from activities.scopes import step_scope
 from journeys import rendering, unsubscribe
 from journeys.logs import SENT_LOGGER
 from journeys.settings import Settings
@@ -110,21 +111,6 @@ class SendTiming:
 LAST_CHANCE = timedelta(minutes=6)
 
 
-def _scope(
-    place: Place | None, customer: Customer, request: SendInput, unsubscribe_url: str
-) -> Mapping[str, Any]:
-    event = request.event
-    return rendering.message_scope(
-        rendering.customer_scope(customer.id, customer.email, customer.phone, customer.attributes),
-        rendering.event_scope(event.name, event.id, event.data, event.occurred_at)
-        if event
-        else None,
-        request.journey.model_dump() if request.journey else None,
-        {"id": request.place_id, "name": place.name if place else ""},
-        unsubscribe_url,
-    )
-
-
 @dataclass(frozen=True)
 class _Claim:
     """A message this attempt may hand to the provider."""
@@ -195,7 +181,7 @@ class Delivery:
                 else f"no answer within {self.timing.deadline:g} s"
             )
             uncertain = not isinstance(down, ProviderUnavailable) or down.uncertain
-            if _budget_spent():
+            if budget_spent():
                 return await self._finish(
                     claim, "failed", f"gave up, still unavailable: {reason}", channel.provider
                 )
@@ -301,7 +287,10 @@ class Delivery:
                 link, headers, unlinked = self._unsubscribe(request, template)
                 note = "; ".join(n for n in (note, unlinked) if n) or None
                 try:
-                    content = _render(template, _scope(place, customer, request, link))
+                    scope = step_scope(
+                        request.place_id, place, customer, request.event, request.journey, link
+                    )
+                    content = _render(template, scope)
                 except rendering.TemplateError as error:
                     problem = "failed", f"template {error}"
             if template is not None:
@@ -398,7 +387,7 @@ def _earlier_attempt(message: Message | None, channel: Channel) -> str | None:
     )
 
 
-def _budget_spent() -> bool:
+def budget_spent() -> bool:
     """Whether another retry would outlive the step's retry budget (schedule-to-close)."""
     info = activity.info()
     budget = info.schedule_to_close_timeout

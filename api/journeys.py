@@ -19,6 +19,7 @@ from api.deps import (
     TemporalClient,
 )
 from api.wire import envelope, envelope_models
+from journeys.outbound import Outbound
 from journeys.schemas import Resource
 from services import journeys as service
 from services import simulation
@@ -82,10 +83,10 @@ async def list_journeys(
 
 @router.post("", response_model=None, responses={200: {"model": JourneyEnvelope}})
 async def create_journey(
-    manager: CurrentManager, session: Session, body: JourneyCreate
+    manager: CurrentManager, session: Session, settings: AppSettings, body: JourneyCreate
 ) -> JSONResponse:
     """Create a journey; manual journeys are active from the start."""
-    return _one(await service.create(session, manager, body))
+    return _one(await service.create(session, manager, body, outbound=Outbound.of(settings)))
 
 
 @router.get("/{journey_id}", response_model=None, responses={200: {"model": JourneyEnvelope}})
@@ -96,10 +97,10 @@ async def get_journey(journey: CurrentJourney) -> JSONResponse:
 
 @router.put("/{journey_id}", response_model=None, responses={200: {"model": JourneyEnvelope}})
 async def update_journey(
-    session: Session, journey: LockedJourney, body: JourneyUpdate
+    session: Session, journey: LockedJourney, settings: AppSettings, body: JourneyUpdate
 ) -> JSONResponse:
     """Update name, description or machine_config (only the fields given change)."""
-    return _one(await service.update(session, journey, body))
+    return _one(await service.update(session, journey, body, outbound=Outbound.of(settings)))
 
 
 @router.delete("/{journey_id}", status_code=204, response_class=Response)

@@ -114,8 +114,13 @@ class Settings(BaseSettings):
     unsubscribe_secret: SecretStr | None = None
     unsubscribe_previous_secret: SecretStr | None = None
 
-    # Per request to an HTTP provider (Twilio, FCM, its token endpoint, webhooks).
-    http_timeout_seconds: float = 10.0
+    # Per request to an HTTP provider (Twilio, FCM, its token endpoint, webhooks), and per
+    # call of a journey's `webhook` step.
+    http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A journey's `webhook` steps call https URLs of public addresses only (`journeys.outbound`);
+    # these let them call plain http, and private, loopback or link-local addresses.
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
 
     # Operations. `text` logs for people, `json` one object a line for a log pipeline.
     log_format: Literal["text", "json"] = "text"

@@ -1,4 +1,5 @@
-"""Waking the waiting executions whose condition now holds, and only those.
+"""Waking the waiting executions whose condition now holds, and only those; and handing
+the executions waiting for a customer's event (`wait_for_event`) that event.
 
 Two callers, one way: a customer change through the API wakes the changed customers'
 waiting executions whose condition now holds (`notify_customers_changed`, after the
@@ -27,13 +28,18 @@ from orchestration.temporal_client import RPC_TIMEOUT
 from store import waiting as store
 from store.clock import now
 from store.db import SessionFactory, read_only
+from store.tables import Event
 from store.waiting import Waiting
-from workflows.visibility import CUSTOMER_CHANGED
+from workflows.contracts import EventInfo, ReceivedEvent
+from workflows.visibility import CUSTOMER_CHANGED, EVENT_RECEIVED
 
 log = logging.getLogger(__name__)
 
 # Executions signalled at once.
 SIGNAL_CONCURRENCY = 32
+# Of one request's events, how many of a customer's with one name a waiting execution is
+# sent (a batch repeating earlier events besides a new one still reaches it).
+EVENTS_PER_WAIT = 10
 # Registry rows read (and signalled) per query page.
 PAGE = 1_000
 # Customers per registry query after a bulk change (an import of 100 000).
@@ -131,6 +137,60 @@ async def _signal(client: Client, ids: list[str], signalled: list[str], gone: li
             signalled.append(execution_id)
 
     await asyncio.gather(*(one(execution_id) for execution_id in ids))
+
+
+def received_event(row: Event) -> ReceivedEvent:
+    """A stored event as a waiting execution takes it."""
+    info = EventInfo(name=row.name, id=row.event_id, data=row.data, occurred_at=row.occurred_at)
+    return ReceivedEvent(event=info, received=row.received_ms or row.created * 1000)
+
+
+async def events_received(client: Client, sessions: SessionFactory, rows: Sequence[Event]) -> int:
+    """Signal the executions waiting for these events (`wait_for_event`) with each of their
+    customer's events of the name they wait for (the first `EVENTS_PER_WAIT`, in order); how
+    many executions were signalled. A repeat is sent too: the execution takes only events
+    received since its wait began, never its trigger, each once, and leaves the registry
+    itself. One that has ended is forgotten. Called under `reachable`: Temporal away is a
+    503, and the events sent again signal again."""
+    if not rows:
+        return 0
+    by_pair: dict[tuple[int, str], list[Event]] = {}
+    for row in rows:
+        found = by_pair.setdefault((row.customer_id, row.name), [])
+        if len(found) < EVENTS_PER_WAIT and all(row is not other for other in found):
+            found.append(row)
+    async with sessions() as session:
+        await read_only(session)
+        waits = await store.event_waits(session, rows[0].place_id, set(by_pair))
+    gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+    gone: list[str] = []
+
+    async def one(execution_id: str, events: list[Event]) -> None:
+        async with gate:
+            for row in events:
+                try:
+                    await client.get_workflow_handle(execution_id).signal(
+                        EVENT_RECEIVED, received_event(row), rpc_timeout=RPC_TIMEOUT
+                    )
+                except RPCError as error:
+                    if error.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    gone.append(execution_id)
+                    return
+
+    try:
+        await asyncio.gather(
+            *(
+                one(execution_id, by_pair[(customer, name)])
+                for execution_id, customer, name in waits
+            )
+        )
+    finally:
+        if gone:
+            async with sessions() as session:
+                await store.forget(session, gone)
+                await session.commit()
+    return len(waits) - len(gone)
 
 
 async def customers_changed(

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from journeys.errors import Invalid, Issue, NotFound
+from journeys.outbound import Outbound
 from orchestration import handoff
 from services import campaigns, changes, journeys, segments, templates, usage
 from services.auth import Manager
@@ -75,10 +76,16 @@ class Applied:
 
 class _Accept:
     def __init__(
-        self, session: AsyncSession, manager: Manager, top: Recommendation, tree: Tree
+        self,
+        session: AsyncSession,
+        manager: Manager,
+        top: Recommendation,
+        tree: Tree,
+        outbound: Outbound,
     ) -> None:
         self.session = session
         self.manager = manager
+        self.outbound = outbound
         self.top = top
         self.tree = tree
         self.issues: list[Issue] = []
@@ -223,6 +230,7 @@ class _Accept:
                 active=bool(change.active),
                 root=change.config_key,
                 refs=self.refs,
+                outbound=self.outbound,
             )
         else:
             journey = await journeys.update(
@@ -231,6 +239,7 @@ class _Accept:
                 change.body,
                 root=change.config_key,
                 refs=self.refs,
+                outbound=self.outbound,
             )
             if change.active is not None:
                 if journey.trigger_event == MANUAL and not change.active:
@@ -269,10 +278,11 @@ async def accept(
     manager: Manager,
     top: Recommendation,
     tree: Tree,
+    outbound: Outbound,
 ) -> Applied:
     """Apply every pending node under `top` (and `top`), or nothing: `Invalid` names every
     problem. The caller commits, then delivers `Applied.owed` (`orchestration.handoff`)."""
-    work = _Accept(session, manager, top, tree)
+    work = _Accept(session, manager, top, tree, outbound)
     nodes = work.nodes()
     work.name_refs(nodes)
     nodes = work.one_change_each(nodes)

@@ -16,11 +16,12 @@ from journeys.errors import Invalid
 from journeys.schemas import Request, at_most_bytes, issues_from
 from journeys.settings import Settings
 from orchestration import launcher, waking
+from orchestration.temporal_client import reachable
 from services import journey_outcomes
 from services.customers import CustomerProfile, profile
 from store import customers, entries
 from store import events as store_events
-from store.clock import now
+from store.clock import now, now_ms
 from store.db import SessionFactory, read_only
 from store.entries import reentry
 from store.tables import Event, Journey
@@ -113,6 +114,7 @@ async def _record(
     their profiles upserted in the same transaction, which is kept short: each step is one
     statement for the whole batch. `journeys` gains those of repeats."""
     firsts = list({event.event_id: event for event in reversed(events)}.values())[::-1]
+    received = now_ms()
     values: dict[str, dict[str, Any]] = {
         str(event.event_id): {
             "event_id": event.event_id,
@@ -120,6 +122,7 @@ async def _record(
             "customer_id": event.customer_id,
             "data": event.data,
             "occurred_at": event.occurred_at,
+            "received_ms": received,
             "executions": [
                 [journey_id, launcher.event_execution_id(journey_id, str(event.event_id))]
                 for journey_id in sorted(journeys)
@@ -259,7 +262,12 @@ async def receive(
         await session.commit()
     await _start(temporal, settings, rows, journeys)
     waking.notify_customers_changed(temporal, sessions, place_id, changed)
-    await journey_outcomes.follow(temporal, sessions, followed, rows)
+    try:
+        await journey_outcomes.follow(temporal, sessions, followed, rows)
+    finally:
+        # Whatever became of the exits and goals: the waits are told in any case.
+        async with reachable(journey_outcomes.TIMEOUT):
+            await waking.events_received(temporal, sessions, rows)
     answers = [_answer(row) for row in rows]
     if not batch:
         return answers[0]

@@ -1,6 +1,7 @@
 """Journey definitions: configs checked against the journey model and the place, versions,
 activation, and deletion with every execution."""
 
+import asyncio
 import copy
 from typing import Annotated, Any
 
@@ -8,7 +9,10 @@ from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
+from journeys import rendering
 from journeys.errors import Conflict, Invalid, Issue
+from journeys.outbound import Outbound
+from journeys.outbound import problem as outbound_problem
 from journeys.schemas import Request, json_size
 from journeys.settings import Settings
 from orchestration import handoff
@@ -26,7 +30,9 @@ from workflows.model import MANUAL, TriggerEvent, parse_machine_config
 from workflows.model.machine import (
     CreateCampaignStep,
     SendStep,
+    UpdateCustomerStep,
     WaitForConditionStep,
+    WebhookStep,
 )
 
 # Every execution carries its journey's config (Temporal payloads are limited to 2 MB).
@@ -112,6 +118,7 @@ async def checked_config(
     *,
     root: str = "machine_config",
     refs: LocalRefs | None = None,
+    outbound: Outbound,
 ) -> dict[str, Any] | None:
     """The config to store, once every rule of the journey model holds and every template,
     segment and campaign it names exists in the place (templates on the step's channel).
@@ -134,6 +141,7 @@ async def checked_config(
     campaigns: list[tuple[str, int]] = []
     swaps: dict[str, tuple[str, str, int]] = {}  # state → (ref key, id key, id)
     items: list[tuple[str, str, int, int]] = []  # (state, include|exclude, index, id)
+    calls: list[tuple[str, str]] = []  # (path, url) of webhook steps
     issues = []
 
     def resolved(path: str, ref: str, category: str, ids: str) -> int | None:
@@ -168,6 +176,16 @@ async def checked_config(
             if found is not None:
                 swaps[name] = ("campaignRef", "campaignId", found)
                 campaigns.append((where, found))
+        elif isinstance(step, WebhookStep):
+            calls.append((f"{path}.url", step.url))
+            problem = rendering.check(step.body) if step.body is not None else None
+            if problem:
+                issues.append(Issue(f"{path}.body", f"is not valid Liquid: {problem}"))
+        elif isinstance(step, UpdateCustomerStep):
+            for key, value in step.assign.items():
+                problem = rendering.check(value) if isinstance(value, str) else None
+                if problem:
+                    issues.append(Issue(f"{path}.set.{key}", f"is not valid Liquid: {problem}"))
         elif isinstance(step, WaitForConditionStep):
             for key, ids in (("include", step.include), ("exclude", step.exclude)):
                 segments += [(f"{path}.{key}.{i}", segment) for i, segment in enumerate(ids)]
@@ -178,6 +196,9 @@ async def checked_config(
                     items.append((name, key, i, found))
                     segments.append((where, found))
 
+    # Where webhooks may call: the hosts are looked up at once, each within its bound.
+    refusals = await asyncio.gather(*(outbound_problem(url, outbound) for _, url in calls))
+    issues += [Issue(path, why) for (path, _), why in zip(calls, refusals, strict=True) if why]
     # Shared locks: a concurrent delete of a template, segment or campaign named here waits
     # for this save and then sees the journey that uses it (services.usage), or this save
     # waits for the delete and then finds the id gone.
@@ -242,6 +263,7 @@ async def create(
     active: bool = False,
     root: str = "machine_config",
     refs: LocalRefs | None = None,
+    outbound: Outbound,
 ) -> Journey:
     """A new journey of the manager's place (manual journeys are always active)."""
     journey = Journey(
@@ -251,7 +273,12 @@ async def create(
         description=body.description,
         trigger_event=body.trigger_event,
         machine_config=await checked_config(
-            session, manager.place_id, body.machine_config, root=root, refs=refs
+            session,
+            manager.place_id,
+            body.machine_config,
+            root=root,
+            refs=refs,
+            outbound=outbound,
         ),
         active=active or body.trigger_event == MANUAL,
         entry_rules=stored(body.entry_rules),
@@ -268,6 +295,7 @@ async def update(
     *,
     root: str = "machine_config",
     refs: LocalRefs | None = None,
+    outbound: Outbound,
 ) -> Journey:
     """Apply the fields `body` gives; the trigger event can't change."""
     given = body.model_fields_set
@@ -288,7 +316,12 @@ async def update(
             changes[field] = stored(getattr(body, field))
     if "machine_config" in given:
         changes["machine_config"] = await checked_config(
-            session, journey.place_id, body.machine_config, root=root, refs=refs
+            session,
+            journey.place_id,
+            body.machine_config,
+            root=root,
+            refs=refs,
+            outbound=outbound,
         )
     return await store.update(session, journey, changes)
 

@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from journeys.errors import Conflict, Invalid, Issue
+from journeys.outbound import Outbound
 from journeys.schemas import Request
 from journeys.settings import Settings
 from orchestration import handoff
@@ -110,7 +111,7 @@ async def accept(
     `services.accepting`); any problem applies nothing. Commits before Temporal is asked to
     clean up after deleted journeys (`orchestration.handoff`)."""
     row, tree = await _pending(session, manager.place_id, recommendation_id)
-    applied = await accepting.accept(session, temporal, manager, row, tree)
+    applied = await accepting.accept(session, temporal, manager, row, tree, Outbound.of(settings))
     store.decide([node for _, node in tree.walk(row)], "accepted")
     if applied.owed:
         await handoff.deliver(temporal, settings, session, applied.owed)

@@ -162,6 +162,12 @@ async def upsert_many(
     return results
 
 
+def apply_profile(customer: Customer, profile: Mapping[str, Any]) -> bool:
+    """Apply the profile's fields to a customer held in memory and never stored (a
+    simulation's); whether any changed."""
+    return _apply(customer, profile, "api", now())
+
+
 def described(place_id: int, profile: Mapping[str, Any]) -> Customer:
     """A customer that exists only in a request (a preview, a simulation): id 0, with the
     profile's fields applied as an upsert would apply them. Never stored."""

@@ -84,3 +84,24 @@ async def set_outcome(
         .where(col(Event.place_id) == place_id, col(Event.event_id) == event_id)
         .values(executions=executions, skipped=skipped)
     )
+
+
+async def first_since(
+    session: AsyncSession,
+    place_id: int,
+    customer_id: int,
+    name: str,
+    since: int,
+    other_than: Sequence[str],
+) -> Event | None:
+    """The customer's first `name` event received at or after `since` (Unix milliseconds),
+    but those with the ids `other_than`."""
+    query = select(Event).where(
+        Event.place_id == place_id,
+        Event.customer_id == customer_id,
+        Event.name == name,
+        col(Event.received_ms) >= since,
+    )
+    if other_than:
+        query = query.where(col(Event.event_id).not_in(list(other_than)))
+    return (await session.exec(query.order_by(col(Event.received_ms)).limit(1))).first()

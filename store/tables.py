@@ -245,6 +245,8 @@ class Event(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("place_id", "event_id", name="uq_events_place_event"),
+        # A wait_for_event looks for the customer's next event of a name.
+        Index("ix_events_place_customer_name", "place_id", "customer_id", "name", "received_ms"),
         {"sqlite_autoincrement": True},
     )
 
@@ -261,6 +263,8 @@ class Event(SQLModel, table=True):
     )
     # [journey id, why] pairs: the triggered journeys whose entry rules kept the customer out.
     skipped: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # When it was received, in Unix milliseconds (None: before wait_for_event existed).
+    received_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
     created: int = _stamp()
     updated: int = _stamp()
 
@@ -325,9 +329,10 @@ class OwedStart(SQLModel, table=True):
 
 class WaitingExecution(SQLModel, table=True):
     """An execution waiting for something the application sees change: a segment condition
-    (`wait_for_condition`). Written by the execution's own check when it starts waiting,
-    removed when it leaves (`store.waiting`); customer changes and the central re-check
-    signal exactly the executions whose condition now holds (`orchestration.waking`)."""
+    (`wait_for_condition`) or the customer's next event (`wait_for_event`). Written by the
+    execution's own check when it starts waiting, removed when it leaves (`store.waiting`);
+    customer changes and the central re-check signal exactly the executions whose condition
+    now holds, an event those waiting for it (`orchestration.waking`)."""
 
     __tablename__ = "waiting_executions"
     __table_args__ = (
@@ -338,13 +343,14 @@ class WaitingExecution(SQLModel, table=True):
     )
 
     execution_id: str = Field(sa_column=Column(String(255), primary_key=True))
-    kind: str = Field(sa_column=Column(String(16), primary_key=True))  # "segments"
+    kind: str = Field(sa_column=Column(String(16), primary_key=True))  # "segments" | "event"
     place_id: int = _place_id()
     journey_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     state: str | None = Field(default=None, max_length=255)
     # One key per distinct condition (its rows are re-checked with one query), and the
-    # condition itself: `{"include": [...], "exclude": [...]}` for segments.
+    # condition itself: `{"include": [...], "exclude": [...]}` for segments; the event's name
+    # and `{"event": ..., "visit": "state:n"}` for an event.
     condition: str = Field(max_length=64)
     definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     registered: int = _stamp()
@@ -409,6 +415,25 @@ class Conversion(SQLModel, table=True):
     # The `JourneyPath` tokens of the states it had entered, so stats compare branches.
     path: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     converted: int = _stamp()
+
+
+class CustomerUpdate(SQLModel, table=True):
+    """An `update_customer` step's change to a customer, once per visit (its idempotency key):
+    a retried activity finds it here and changes nothing again."""
+
+    __tablename__ = "customer_updates"
+    __table_args__ = (Index("ix_customer_updates_customer", "place_id", "customer_id"),)
+
+    idempotency_key: str = Field(sa_column=Column(String(255), primary_key=True))
+    place_id: int = _place_id()
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    journey_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    execution_id: str | None = Field(default=None, max_length=255)
+    state: str | None = Field(default=None, max_length=255)
+    # What the step did: the rendered paths it set, those it removed, or why nothing.
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    detail: str = Field(default="")
+    created: int = _stamp()
 
 
 class Recommendation(SQLModel, table=True):

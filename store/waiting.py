@@ -1,4 +1,5 @@
-"""The registry of waiting executions (`WaitingExecution`): who waits for what.
+"""The registry of waiting executions (`WaitingExecution`): who waits for what — a segment
+condition (`wait_for_condition`) or a customer's next event (`wait_for_event`).
 
 An execution registers before it checks its condition and leaves once it holds, so a change
 committed after the check always finds it here (`orchestration.waking` signals it). Finding
@@ -20,10 +21,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import segments
-from store.clock import now
+from store.clock import now, now_ms
 from store.tables import Customer, WaitingExecution
 
 SEGMENTS = "segments"
+EVENT = "event"
 W = WaitingExecution
 
 
@@ -85,10 +87,73 @@ async def register(
         "checked": stamp,
         "woken": None,
     }
+    await _upsert(session, row, keep=("registered",))
+
+
+async def await_event(
+    session: AsyncSession,
+    *,
+    execution_id: str,
+    place_id: int,
+    journey_id: int,
+    customer_id: int,
+    state: str,
+    visit: str,
+    event: str,
+    until: int,
+) -> int:
+    """The execution waits for the customer's next `event` until `until` (a wait_for_event,
+    at this visit of its state); when it registered (Unix milliseconds). A retried
+    registration of the same visit keeps the first one's moment. Its `checked` is `until`:
+    the stale sweep leaves it alone while it may still be waiting."""
+    found = await session.get(W, (execution_id, EVENT))
+    if found is not None and found.definition.get("visit") == visit:
+        return int(found.definition["since"])
+    stamp, moment = now(), now_ms()
+    row = {
+        "execution_id": execution_id,
+        "kind": EVENT,
+        "place_id": place_id,
+        "journey_id": journey_id,
+        "customer_id": customer_id,
+        "state": state,
+        "condition": event,
+        "definition": {"event": event, "visit": visit, "since": moment},
+        "registered": stamp,
+        "checked": until,
+        "woken": None,
+    }
+    await _upsert(session, row, keep=())
+    return moment
+
+
+async def event_waits(
+    session: AsyncSession, place_id: int, received: set[tuple[int, str]]
+) -> list[tuple[str, int, str]]:
+    """The executions waiting for one of these (customer, event name) pairs: (execution id,
+    customer, event), by execution id."""
+    if not received:
+        return []
+    query = (
+        select(W.execution_id, W.customer_id, W.condition)
+        .where(
+            W.kind == EVENT,
+            W.place_id == place_id,
+            col(W.condition).in_({name for _, name in received}),
+            col(W.customer_id).in_({customer for customer, _ in received}),
+        )
+        .order_by(col(W.execution_id))
+    )
+    rows = await session.exec(query)
+    return [row for row in rows if (row[1], row[2]) in received]
+
+
+async def _upsert(session: AsyncSession, row: dict[str, Any], keep: tuple[str, ...]) -> None:
+    """Insert the row, or update every column of the one there but those in `keep`."""
     table: Any = cast(Any, W).__table__
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(table).values(row)
-    changes = {key: statement.excluded[key] for key in row if key not in ("registered",)}
+    changes = {key: statement.excluded[key] for key in row if key not in keep}
     await session.exec(
         statement.on_conflict_do_update(index_elements=["execution_id", "kind"], set_=changes)
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.api import import_customers, only
 from tests.helpers.dev import WELCOME_ANA_SENT, Dev
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,3 +120,33 @@ def test_every_link_of_the_docs_leads_inside_the_repository():
 def slug(heading: str) -> str:
     """A heading's anchor, as GitHub makes it."""
     return re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
+
+
+async def test_the_richer_steps_example_is_a_journey_that_simulates_as_told(api):
+    """The README's example of the richer steps saves as written, and its simulation for
+    Ana, who orders on day 2, takes the path the README tells."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Richer steps", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```json\n(.*?)```", section, re.DOTALL)
+    config = json.loads(block)
+    await import_customers(api, [{"id": 1, "email": "ana@example.com", "attributes": {}}])
+    create = {"name": "Thank or nudge", "trigger_event": "account.created"}
+    response = await api.post("/places/42/journeys", json={**create, "machine_config": config})
+    assert response.status_code == 200, response.text
+    journey_id = only(response.json(), "journey_definition")["id"]
+    order = {"after_days": 2, "event": "order.created", "data": {"total": 40}}
+    ran = {}
+    for event_id in (f"signup-{i}" for i in range(40)):
+        body = {"customer_id": 1, "event": {"id": event_id}, "events": [order]}
+        answer = await api.post(f"/places/42/journeys/{journey_id}/simulate", json=body)
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        ran[result["steps"][0]["event"]] = [(s["state"], s["event"]) for s in result["steps"]]
+    assert ran["HOLDOUT"] == [("experiment", "HOLDOUT"), ("done", None)]
+    assert ran["JOURNEY"] == [
+        ("experiment", "JOURNEY"),
+        ("wait_order", "RECEIVED"),
+        ("tell_crm", "DONE"),
+        ("thank", "DONE"),
+        ("done", None),
+    ]

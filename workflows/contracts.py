@@ -21,6 +21,38 @@ class EventInfo(BaseModel):
     occurred_at: int | None = None
 
 
+class ReceivedEvent(BaseModel):
+    """An event a `wait_for_event` may be waiting for, and when it was received (Unix
+    milliseconds, the API's clock)."""
+
+    event: EventInfo
+    received: int
+
+
+class EventWaitInput(BaseModel):
+    """A `wait_for_event` starting: register the execution as waiting for `event`."""
+
+    place_id: int
+    customer_id: int
+    journey_id: int
+    state: str
+    # The visit (`state:visit`): a retried registration keeps the first one's moment.
+    visit: str
+    event: str
+    # When the step was entered (the workflow's clock): events received from then count.
+    entered: datetime
+    seconds: int  # how long it may wait
+    # Events that never end the wait: the execution's trigger, and those earlier waits took.
+    other_than: list[str] = Field(default_factory=list)
+
+
+class EventWait(BaseModel):
+    """From when events count (Unix milliseconds), and one already received, if any."""
+
+    since: int
+    received: ReceivedEvent | None = None
+
+
 class JourneyInfo(BaseModel):
     id: int
     name: str
@@ -49,6 +81,46 @@ class SendResult(BaseModel):
     reason: str | None = None
     # Not claimed: quiet hours in the customer's zone last until then; send again after.
     held_until: datetime | None = None
+
+
+class UpdateInput(BaseModel):
+    """An `update_customer` step: what it sets (strings are Liquid, rendered with what a
+    message sees) and removes, once per `idempotency_key`."""
+
+    place_id: int
+    customer_id: int
+    idempotency_key: str
+    assign: dict[str, Any] = Field(default_factory=dict)
+    unset: list[str] = Field(default_factory=list)
+    journey: JourneyInfo
+    execution_id: str
+    state: str
+    event: EventInfo | None = None
+
+
+class WebhookInput(BaseModel):
+    """A `webhook` step's call: `body` is Liquid, rendered with what a message sees."""
+
+    place_id: int
+    customer_id: int
+    idempotency_key: str
+    url: str
+    method: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    journey: JourneyInfo
+    execution_id: str
+    state: str
+    event: EventInfo | None = None
+
+
+class WebhookResult(BaseModel):
+    delivered: bool  # answered 2xx: DONE; else FAILED
+    detail: str  # the status and the start of the answer, or why no call was made
+
+
+class UpdateResult(BaseModel):
+    detail: str  # what changed, or why nothing did
 
 
 class CloneInput(BaseModel):
@@ -136,6 +208,10 @@ class Carry(BaseModel):
     steps: list[StepRecord]
     steps_total: int
     resume_step: bool = False  # re-enter `state` without counting a new visit (a long wait)
+    # The event templates see, once a wait_for_event has received one (else the trigger),
+    # and the ids of those the waits received.
+    event: EventInfo | None = None
+    consumed: list[str] = Field(default_factory=list)
 
 
 class ExecutionInput(BaseModel):

@@ -26,16 +26,24 @@ with workflow.unsafe.imports_passed_through():
         CloneInput,
         CloneResult,
         EntryRelease,
+        EventInfo,
+        EventWait,
+        EventWaitInput,
         ExecutionInput,
         ExecutionResult,
         LocalTime,
         LocalTimeInput,
         Progress,
+        ReceivedEvent,
         SegmentCheckInput,
         SegmentCheckResult,
         SendInput,
         SendResult,
         StepRecord,
+        UpdateInput,
+        UpdateResult,
+        WebhookInput,
+        WebhookResult,
     )
     from workflows.model import MachineConfig, read_machine_config
     from workflows.model.durations import wait_until
@@ -45,15 +53,21 @@ with workflow.unsafe.imports_passed_through():
         CreateCampaignStep,
         SendStep,
         SplitStep,
+        UpdateCustomerStep,
         WaitForConditionStep,
         WaitForDurationStep,
+        WaitForEventStep,
         WaitUntilStep,
+        WebhookStep,
     )
     from workflows.model.operators import compare
     from workflows.visibility import (
+        AWAIT_EVENT,
+        CALL_WEBHOOK,
         CLONE_CAMPAIGN,
         CUSTOMER_CHANGED,
         CUSTOMER_IN_SEGMENTS,
+        EVENT_RECEIVED,
         EXIT_JOURNEY,
         FORGET_WAITING,
         JOURNEY_EXECUTION,
@@ -63,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
         READ_CUSTOMER_ATTRIBUTE,
         RELEASE_ENTRY,
         SEND_MESSAGE,
+        UPDATE_CUSTOMER,
         path_after,
         path_branched,
         path_exited,
@@ -92,6 +107,11 @@ KEPT_STEPS = 200
 # A step's detail is carried over continue-as-new with the last KEPT_STEPS steps: a
 # condition's `in` list may be long, and all of them must stay far below a payload's limit.
 DETAIL_LIMIT = 300
+WEBHOOK_DETAIL_LIMIT = 1200
+# Events a wait_for_event keeps while it waits (it takes the first that counts), and the
+# ids of received events an execution remembers (a loop's waits take each once).
+MAX_ARRIVED = 20
+MAX_CONSUMED = 50
 
 
 @workflow.defn(name=JOURNEY_EXECUTION)
@@ -103,6 +123,15 @@ class JourneyExecution:
         self._steps_total = 0
         self._exit: str | None = None
         self._exited_in: str | None = None
+        # The event templates see: the trigger, then the last event a wait_for_event received.
+        self._event: EventInfo | None = None
+        # The event a wait_for_event waits for, and those signalled while it waits.
+        self._awaiting: str | None = None
+        self._arrived: list[ReceivedEvent] = []
+        # The ids of the events earlier waits received (a loop's next wait takes others),
+        # and those the current wait never takes.
+        self._consumed: list[str] = []
+        self._skipped: set[str | None] = set()
 
     @workflow.signal(name=CUSTOMER_CHANGED)
     def customer_changed(self) -> None:
@@ -115,6 +144,17 @@ class JourneyExecution:
         is cut short, and the execution ends (completed, with this reason)."""
         if self._exit is None:
             self._exit = _clipped(reason)
+
+    @workflow.signal(name=EVENT_RECEIVED)
+    def event_received(self, received: ReceivedEvent) -> None:
+        """The customer's event a wait_for_event may be waiting for (the wait decides whether
+        it counts: received since it began). Never the trigger or an event an earlier wait
+        took, and each event once: repeats sent again can't crowd out a new one."""
+        if received.event.name != self._awaiting or len(self._arrived) >= MAX_ARRIVED:
+            return
+        seen = {r.event.id for r in self._arrived}
+        if received.event.id not in seen and received.event.id not in self._skipped:
+            self._arrived.append(received)
 
     @workflow.query(name="progress")
     def progress(self) -> Progress:
@@ -153,6 +193,8 @@ class JourneyExecution:
                 non_retryable=True,
             ) from None
         carry = request.carry
+        self._event = (carry.event if carry else None) or request.event
+        self._consumed = list(carry.consumed) if carry else []
         state = carry.state if carry else config.initial
         visits = dict(carry.visits) if carry else {}
         if carry:
@@ -212,7 +254,7 @@ class JourneyExecution:
                 journey=request.journey,
                 execution_id=workflow.info().workflow_id,
                 state=state,
-                event=request.event,
+                event=self._event,
                 quiet_hours_at=workflow.now(),
             )
             sent = await self._send(request, state, step, message)
@@ -316,6 +358,54 @@ class JourneyExecution:
             return outcome, f"{step.attribute} {step.operator} {value}: {outcome}"
         if isinstance(step, WaitForConditionStep):
             return None, await self._wait_for_segments(request, state, step, visits, resumed)
+        if isinstance(step, WaitForEventStep):
+            return await self._wait_for_event(request, state, step, key)
+        if isinstance(step, WebhookStep):
+            called = await workflow.execute_activity(
+                CALL_WEBHOOK,
+                WebhookInput(
+                    place_id=request.place_id,
+                    customer_id=request.customer_id,
+                    idempotency_key=key,
+                    url=step.url,
+                    method=step.method,
+                    headers=step.headers,
+                    body=step.body,
+                    journey=request.journey,
+                    execution_id=workflow.info().workflow_id,
+                    state=state,
+                    event=self._event,
+                ),
+                result_type=WebhookResult,
+                # Past the call's own bound (JOURNEYS_HTTP_TIMEOUT_SECONDS, at most 120 s).
+                start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
+                retry_policy=SEND_RETRY,
+                summary=f"{state}: {step.method} {step.url}",
+            )
+            # The answer's first KB is kept (a detail is otherwise clipped shorter).
+            return called.delivered, _clipped(called.detail, WEBHOOK_DETAIL_LIMIT)
+        if isinstance(step, UpdateCustomerStep):
+            updated = await workflow.execute_activity(
+                UPDATE_CUSTOMER,
+                UpdateInput(
+                    place_id=request.place_id,
+                    customer_id=request.customer_id,
+                    idempotency_key=key,
+                    assign=step.assign,
+                    unset=list(step.unset),
+                    journey=request.journey,
+                    execution_id=workflow.info().workflow_id,
+                    state=state,
+                    event=self._event,
+                ),
+                result_type=UpdateResult,
+                start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
+                retry_policy=READ_RETRY,
+                summary=f"{state}: update the customer",
+            )
+            return None, _clipped(updated.detail)
         if isinstance(step, SplitStep):
             branch, point = split_branch(step, workflow.info().workflow_id, state)
             # The stats count each branch's executions by this token (no command otherwise:
@@ -326,6 +416,72 @@ class JourneyExecution:
             total = sum(weight for _, weight in step.branches)
             return branch, f"branch {branch} (point {point} of {total})"
         raise AssertionError(f"unknown step {step!r}")
+
+    async def _wait_for_event(
+        self, request: ExecutionInput, state: str, step: WaitForEventStep, key: str
+    ) -> tuple[bool, str]:
+        """Until the customer's next `step.event` (RECEIVED: later templates see it as
+        `event`) or the duration's end (TIMEOUT). Registered as waiting, so the event's
+        request signals the execution: no polling."""
+        now = workflow.now()
+        until = wait_until(now, step)
+        ends = _stamp(until)
+        self._steps[-1].detail = f"waiting for {step.event} until {ends}"
+        self._awaiting, self._arrived = step.event, []
+        self._skipped = set(self._not_awaited(request))
+        try:
+            wait: EventWait = await workflow.execute_activity(
+                AWAIT_EVENT,
+                EventWaitInput(
+                    place_id=request.place_id,
+                    customer_id=request.customer_id,
+                    journey_id=request.journey.id,
+                    state=state,
+                    visit=key,
+                    event=step.event,
+                    entered=now,
+                    seconds=max(0, int((until - now).total_seconds())),
+                    other_than=self._not_awaited(request),
+                ),
+                result_type=EventWait,
+                start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=_budget(request),
+                retry_policy=READ_RETRY,
+                summary=f"{state}: wait for {step.event}",
+            )
+
+            def counted() -> ReceivedEvent | None:
+                if wait.received is not None:
+                    return wait.received
+                return next((r for r in self._arrived if r.received >= wait.since), None)
+
+            # The timer runs to the step's end, however long the registration took.
+            left = until - workflow.now()
+            if counted() is None and self._exit is None and left > timedelta(0):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: counted() is not None or self._exit is not None,
+                        timeout=left,
+                        timeout_summary=f"{state}: {step.event} until {ends}",
+                    )
+        finally:
+            self._awaiting = None
+            # Whichever way the wait ends (cancelled too), it leaves the registry.
+            await self._forget_waiting()
+        received = counted()
+        if received is not None:
+            self._event = received.event
+            if received.event.id is not None:
+                # A loop back to a wait for the same event takes the next one, not this.
+                self._consumed = [*self._consumed, received.event.id][-MAX_CONSUMED:]
+            return True, f"received {step.event} (event {received.event.id})"
+        if self._exit is not None:
+            return False, f"cut short at {_stamp(workflow.now())}, waiting for {step.event}"
+        return False, f"no {step.event} by {ends}"
+
+    def _not_awaited(self, request: ExecutionInput) -> list[str]:
+        """The events a wait never takes: the trigger, and those earlier waits received."""
+        return [i for i in (request.event.id, *self._consumed) if i is not None]
 
     async def _wait_for_segments(
         self,
@@ -513,6 +669,8 @@ class JourneyExecution:
             steps=self._steps,
             steps_total=self._steps_total,
             resume_step=resume_step,
+            event=self._event if self._event != request.event else None,
+            consumed=self._consumed,
         )
         workflow.continue_as_new(request.model_copy(update={"carry": carry}), memo=workflow.memo())
 

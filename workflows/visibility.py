@@ -32,10 +32,14 @@ FORGET_WAITING = "forget_waiting"
 RECHECK_WAITING = "recheck_waiting"
 RELEASE_ENTRY = "release_entry"
 NEXT_LOCAL_TIME = "next_local_time"
+AWAIT_EVENT = "await_event"
+UPDATE_CUSTOMER = "update_customer"
+CALL_WEBHOOK = "call_webhook"
 
 # Signals.
 CUSTOMER_CHANGED = "customer_changed"
 EXIT_JOURNEY = "exit_journey"
+EVENT_RECEIVED = "event_received"
 
 # Search attributes.
 PLACE_ID = SearchAttributeKey.for_int("PlaceId")

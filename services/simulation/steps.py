@@ -12,8 +12,9 @@ import json
 from datetime import datetime, timedelta
 from typing import Never
 
-from journeys import local_time
+from journeys import local_time, rendering
 from journeys.rendering import TemplateError
+from services import customer_updates
 from services.simulation.context import Done, Halt, Walk, stamp
 from services.simulation.schemas import SimulatedCampaign, SimulatedMessage
 from services.templates import render_for
@@ -28,9 +29,12 @@ from workflows.model.machine import (
     SendStep,
     SplitStep,
     Step,
+    UpdateCustomerStep,
     WaitForConditionStep,
     WaitForDurationStep,
+    WaitForEventStep,
     WaitUntilStep,
+    WebhookStep,
 )
 from workflows.model.operators import compare, lookup
 
@@ -51,8 +55,14 @@ def run(walk: Walk, state: str, step: Step) -> Result:
             return condition(walk, state, step)
         case WaitForConditionStep():
             return wait_for_condition(walk, state, step)
+        case WaitForEventStep():
+            return wait_for_event(walk, state, step)
         case SplitStep():
             return split(walk, state, step)
+        case UpdateCustomerStep():
+            return update_customer(walk, state, step)
+        case WebhookStep():
+            return webhook(walk, state, step)
         case _:
             return _unsupported(step)
 
@@ -270,8 +280,60 @@ def _segments(step: WaitForConditionStep) -> str:
     return " and ".join(parts)
 
 
+def wait_for_event(walk: Walk, state: str, step: WaitForEventStep) -> Result:
+    """Until the first of the given `events` of the name that arrives from now on (each is
+    received once), at most the step's duration; later templates see the one received."""
+    try:
+        until = durations.wait_until(walk.now, step)
+    except (OverflowError, ValueError):  # past the year 9999
+        return walk.too_far(state)
+    ends = stamp(until)
+    arriving = (
+        (i, e)
+        for i, e in enumerate(walk.world.timeline.events)
+        if e.name == step.event and walk.now <= e.at <= until and i not in walk.received
+    )
+    index, received = next(arriving, (None, None))
+    if not walk.pause(received.at if received else until):
+        return Halt("exited", f"cut short at {stamp(walk.now)}, waiting for {step.event}")
+    if received is None or index is None:
+        return Done(f"no {step.event} by {ends}", outcome=False)
+    walk.received.add(index)
+    walk.event = rendering.event_scope(received.name, None, dict(received.data), None)
+    return Done(f"received {step.event} at {walk.when()}", outcome=True)
+
+
 def split(walk: Walk, state: str, step: SplitStep) -> Result:
     """The branch the execution would take: chosen by its id, as the workflow chooses."""
     branch, point = split_branch(step, walk.world.execution_id, state)
     total = sum(weight for _, weight in step.branches)
     return Done(f"branch {branch} (point {point} of {total})", outcome=branch)
+
+
+def update_customer(walk: Walk, state: str, step: UpdateCustomerStep) -> Result:
+    """The change the step would make, made to the simulated customer (held in memory and
+    never stored): later conditions and templates see it."""
+    world, customer = walk.world, walk.world.customer
+    scope = rendering.message_scope(
+        rendering.customer_scope(customer.id, customer.email, customer.phone, customer.attributes),
+        walk.event,
+        world.journey.model_dump(),
+        world.place,
+        "",
+    )
+    try:
+        values = customer_updates.rendered(step.assign, scope)
+        changes = customer_updates.profile(customer, values, step.unset)
+    except customer_updates.NotApplied as error:
+        return Done(f"not updated: {error}")
+    said = customer_updates.described(values, step.unset)
+    changed = customers.apply_profile(customer, changes)
+    return Done(f"would {said}; nothing was written" if changed else f"{said} (no change)")
+
+
+def webhook(walk: Walk, state: str, step: WebhookStep) -> Result:
+    """Nothing is called in a simulation: the step is taken as answered 2xx (DONE)."""
+    return Done(
+        f"would {step.method} {step.url} (not called in a simulation; taken as answered 2xx)",
+        outcome=True,
+    )

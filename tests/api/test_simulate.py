@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.helpers.api import PLACE, classified, import_customers, only
 from tests.helpers.store import statements
 from tests.spec_examples import VIP_BRANCH_CONFIG, WINBACK_CONFIG, WINBACK_CREATE
+from workflows.model.interpreter import split_branch
+from workflows.model.machine import SplitStep
 
 JOURNEYS = f"/places/{PLACE}/journeys"
 START = "2026-05-01T09:00:00Z"  # a Friday
@@ -394,3 +396,68 @@ async def test_a_clock_past_the_year_9999_ends_the_simulation(api):
     assert (result["outcome"], result["endedIn"]) == ("waiting", "century")
     assert "until after the year 9999" in result["note"]
     assert result["steps"][-1]["enteredAt"] == int(datetime(9999, 6, 1, tzinfo=UTC).timestamp())
+
+
+THANK_OR_NUDGE = {
+    "initial": "wait_order",
+    "states": {
+        "wait_order": {
+            "meta": {"type": "wait_for_event", "event": "order.created", "days": 7},
+            "on": {"RECEIVED": "thank", "TIMEOUT": "nudge"},
+        },
+        "thank": {"meta": {"type": "send_email", "templateId": 20}, "on": {"DONE": "done"}},
+        "nudge": {"meta": {"type": "send_email", "templateId": 21}, "on": {"DONE": "done"}},
+        "done": {"type": "final"},
+    },
+}
+
+
+async def test_wait_for_event_receives_an_order_within_the_week_or_times_out(api):
+    await import_customers(api, [ANA])
+    journey_id = await journey(api, THANK_OR_NUDGE)
+    order = {"event": "order.created", "after_days": 2, "data": {"total": 42}}
+    ordered = await simulate(
+        api, journey_id, {"customer_id": 1, "start_at": START, "events": [order]}
+    )
+    assert path(ordered) == [
+        ("wait_order", 0, "RECEIVED"),
+        ("thank", 2 * DAY, "DONE"),
+        ("done", 2 * DAY, None),
+    ]
+    assert ordered["steps"][0]["detail"] == "received order.created at day 2"
+    late = {**order, "after_days": 8}
+    silent = await simulate(
+        api, journey_id, {"customer_id": 1, "start_at": START, "events": [late]}
+    )
+    assert path(silent) == [
+        ("wait_order", 0, "TIMEOUT"),
+        ("nudge", 7 * DAY, "DONE"),
+        ("done", 7 * DAY, None),
+    ]
+    assert silent["steps"][0]["detail"] == "no order.created by 2026-05-08T09:00:00Z"
+
+
+async def test_a_split_takes_the_branch_the_execution_would(api):
+    await import_customers(api, [ANA])
+    config = {
+        "initial": "ab",
+        "states": {
+            "ab": {
+                "meta": {"type": "split", "branches": {"A": 50, "B": 50}},
+                "on": {"A": "got_a", "B": "got_b"},
+            },
+            "got_a": {"type": "final"},
+            "got_b": {"type": "final"},
+        },
+    }
+    journey_id = await journey(api, config)
+    seen = set()
+    for event_id in ("e-1", "e-2", "e-3", "e-4", "e-5", "e-6"):
+        body = {"customer_id": 1, "event": {"id": event_id}}
+        result = await simulate(api, journey_id, body)
+        step = SplitStep(type="split", branches=(("A", 50), ("B", 50)))
+        branch, _ = split_branch(step, result["executionId"], "ab")
+        assert result["steps"][0]["event"] == branch
+        assert result["endedIn"] == f"got_{branch.lower()}"
+        seen.add(branch)
+    assert seen == {"A", "B"}

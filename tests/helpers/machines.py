@@ -105,6 +105,28 @@ def _meta(
         pairs.append(_target_pairs(draw, keys, ids_for("campaign"), refs))
     elif step_type == "wait_for_duration":
         pairs += _durations(draw, pauses)
+    elif step_type == "wait_for_event":
+        pairs.append(("event", draw(st.sampled_from(["order.created", "account.updated"]))))
+        pairs += _durations(draw, pauses)
+    elif step_type == "update_customer":
+        values = [1, True, "{{ journey.id }}", {"a": [1, 2]}, "gold"]
+        paths = ["attributes.tier", "attributes.a.b", "email", "timezone"]
+        which = draw(st.lists(st.sampled_from(paths), min_size=1, max_size=3, unique=True))
+        assign = {p: draw(st.sampled_from(values)) for p in which if p.startswith("attributes")}
+        if "email" in which:
+            assign["email"] = "{{ customer.id }}@example.com"
+        pairs.append(("set", assign or {"attributes.x": 1}))
+        if "timezone" in which:
+            pairs.append(("unset", ["timezone"]))
+    elif step_type == "webhook":
+        # An address, not a name: saving resolves names, and a generated config shouldn't.
+        pairs.append(("url", f"https://93.184.216.34/hooks/{draw(st.integers(0, 99))}"))
+        if draw(st.booleans()):
+            pairs.append(("method", draw(st.sampled_from(["POST", "PUT", "GET"]))))
+        if draw(st.booleans()):
+            pairs.append(("headers", {"Authorization": "Bearer x", "X-Source": "journeys"}))
+        if draw(st.booleans()):
+            pairs.append(("body", '{"id": {{ customer.id }}}'))
     elif step_type == "wait_until":
         pairs.append(("time", f"{draw(st.integers(0, 23)):02d}:{draw(st.integers(0, 59)):02d}"))
         if draw(st.booleans()):
@@ -149,7 +171,8 @@ def valid_configs(draw: st.DrawFn, refs: bool = False, ids_for: IdsFor = any_ids
     finals = 1 if n == 0 else draw(st.integers(1, 2))
     labels = draw(st.lists(names, min_size=n + finals, max_size=n + finals, unique=True))
     pauses = [
-        t == "wait_for_condition" or (t == "wait_for_duration" and draw(st.integers(0, 3)) > 0)
+        t == "wait_for_condition"
+        or (t in ("wait_for_duration", "wait_for_event") and draw(st.integers(0, 3)) > 0)
         for t in types
     ]
     events = [_events(draw, t) for t in types]
@@ -206,9 +229,9 @@ def _nonfinal(config: dict[str, Any], types: tuple[str, ...] = tuple(STEP_TYPES)
 
 def _pauses(state: dict[str, Any]) -> bool:
     meta = state.get("meta", {})
-    if meta.get("type") == "wait_for_duration":
+    if meta.get("type") in ("wait_for_duration", "wait_for_event"):
         return any(meta.get(unit) for unit in DURATION_UNITS)
-    return meta.get("type") == "wait_for_condition"
+    return meta.get("type") in ("wait_for_condition", "wait_until")
 
 
 def _bad_initial(draw: st.DrawFn, config: dict[str, Any]) -> Expected:

@@ -1,4 +1,4 @@
-"""When a `wait_for_duration` step ends.
+"""When a `wait_for_duration` step ends (and a `wait_for_event` times out).
 
 Years and months are calendar arithmetic from the moment the step starts (Jan 31 + 1 month
 is Feb 28 or 29), in UTC; weeks and smaller units are exact durations added after them.
@@ -7,7 +7,7 @@ is Feb 28 or 29), in UTC; weeks and smaller units are exact durations added afte
 import calendar
 from datetime import datetime, timedelta
 
-from workflows.model.machine import WaitForDurationStep
+from workflows.model.machine import Duration
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -17,7 +17,7 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def wait_until(start: datetime, step: WaitForDurationStep) -> datetime:
+def wait_until(start: datetime, step: Duration) -> datetime:
     moment = add_months(start, step.years * 12 + step.months)
     return moment + timedelta(
         weeks=step.weeks,

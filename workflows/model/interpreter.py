@@ -12,10 +12,13 @@ from workflows.model.machine import (
     MachineConfig,
     SplitStep,
     WaitForDurationStep,
+    WaitForEventStep,
     WaitUntilStep,
+    WebhookStep,
 )
 
-# A step's outcome: a condition's truth, or the branch a split took.
+# A step's outcome: a condition's truth, whether a wait_for_event received its event, or
+# the branch a split took.
 Outcome = bool | str | None
 
 
@@ -36,13 +39,20 @@ def split_branch(step: SplitStep, execution_id: str, state: str) -> tuple[str, i
 
 def event_after(config: MachineConfig, state: str, outcome: Outcome = None) -> str:
     """The transition event a finished step sends: TRUE/FALSE for a condition (from its
-    outcome), the branch for a split, ELAPSED for wait_for_duration and wait_until, DONE
-    for every other step."""
+    outcome), RECEIVED/TIMEOUT for wait_for_event (whether it received), DONE/FAILED for a
+    webhook (whether it was answered 2xx), the branch for a split, ELAPSED for
+    wait_for_duration and wait_until, DONE for every other step."""
     step = config.states[state].step
     if isinstance(step, ConditionStep):
         if outcome is None:
             raise ValueError(f"condition step {state!r} needs an outcome")
         return "TRUE" if outcome else "FALSE"
+    if isinstance(step, WaitForEventStep):
+        if outcome is None:
+            raise ValueError(f"wait_for_event step {state!r} needs an outcome")
+        return "RECEIVED" if outcome else "TIMEOUT"
+    if isinstance(step, WebhookStep):
+        return "DONE" if outcome else "FAILED"
     if isinstance(step, SplitStep):
         if not isinstance(outcome, str):
             raise ValueError(f"split step {state!r} needs its branch")

@@ -7,6 +7,7 @@ reader (`read_machine_config`) takes only the structure the interpreter walks: a
 accepted under older, looser rules still runs after a rule is tightened.
 """
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from journeys.errors import Invalid, Issue
 from journeys.local_time import HOUR_MINUTE, WEEKDAYS, zone
+from workflows.model.events import MANUAL, TRIGGER_EVENTS
 from workflows.model.graph import check_graph
 from workflows.model.operators import CONDITION_OPERATORS, check_condition, describe
 
@@ -65,8 +67,9 @@ class CreateCampaignStep(_Step):
     campaign_ref: str | None = None
 
 
-class WaitForDurationStep(_Step):
-    type: Literal["wait_for_duration"]
+class Duration(_Step):
+    """How long a wait lasts (`workflows.model.durations.wait_until`)."""
+
     years: int = 0
     months: int = 0
     weeks: int = 0
@@ -78,6 +81,17 @@ class WaitForDurationStep(_Step):
     @property
     def pauses(self) -> bool:
         return any(getattr(self, unit) for unit in DURATION_UNITS)
+
+
+class WaitForDurationStep(Duration):
+    type: Literal["wait_for_duration"]
+
+
+class WaitForEventStep(Duration):
+    """Until the customer's next `event` (RECEIVED), at most the duration (TIMEOUT)."""
+
+    type: Literal["wait_for_event"]
+    event: str
 
 
 class WaitForConditionStep(_Step):
@@ -113,6 +127,26 @@ class SplitStep(_Step):
         return list(value.items()) if isinstance(value, dict) else value
 
 
+class UpdateCustomerStep(_Step):
+    """Set (`set`: a path to a value, a string being Liquid) and remove (`unset`) fields of
+    the customer's profile: `attributes.<dotted path>`, `email`, `phone` or `timezone`."""
+
+    type: Literal["update_customer"]
+    assign: dict[str, Any] = Field(default_factory=dict, alias="set")
+    unset: tuple[str, ...] = ()
+
+
+class WebhookStep(_Step):
+    """An HTTP call (`body` is Liquid): DONE on a 2xx answer, FAILED on one that retrying
+    can't change."""
+
+    type: Literal["webhook"]
+    url: str
+    method: str = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+
+
 class ConditionStep(_Step):
     type: Literal["condition"]
     attribute: str
@@ -127,7 +161,10 @@ Step = Annotated[
     | WaitForConditionStep
     | ConditionStep
     | WaitUntilStep
-    | SplitStep,
+    | SplitStep
+    | WaitForEventStep
+    | UpdateCustomerStep
+    | WebhookStep,
     Field(discriminator="type"),
 ]
 
@@ -143,11 +180,14 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "wait_until": ("ELAPSED",),
     # A split's events are its branch names (`transitions`).
     "split": (),
+    "wait_for_event": ("RECEIVED", "TIMEOUT"),
+    "update_customer": ("DONE",),
+    "webhook": ("DONE", "FAILED"),
 }
 STEP_TYPES = tuple(TRANSITIONS)
 MAX_BRANCHES = 10
 MAX_WEIGHT = 10_000
-BRANCH_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+BRANCH_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
 
 _META_KEYS: dict[str, tuple[str, ...]] = {
     "send_email": ("templateId", "templateRef"),
@@ -159,7 +199,26 @@ _META_KEYS: dict[str, tuple[str, ...]] = {
     "condition": ("attribute", "operator", "value"),
     "wait_until": ("time", "weekdays", "timezone"),
     "split": ("branches",),
+    "wait_for_event": ("event", *DURATION_UNITS),
+    "update_customer": ("set", "unset"),
+    "webhook": ("url", "method", "headers", "body"),
 }
+WEBHOOK_METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
+# Set by the call itself, or by the connection: a step may not.
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "idempotency-key", "upgrade"}
+)
+HEADER_NAME = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}"
+# Visible ASCII and spaces: what every HTTP client sends as is.
+HEADER_VALUE = r"[\x20-\x7e]*"
+MAX_HEADERS = 20
+MAX_HEADER_VALUE = 1024
+MAX_WEBHOOK_BODY = 64 * 1024
+# What an update_customer step may change: a profile field, or an attribute at a path.
+PROFILE_PATHS = ("email", "phone", "timezone")
+ATTRIBUTE_PATH = r"attributes(\.[^.\s]{1,100}){1,8}"
+MAX_UPDATES = 50
+MAX_UPDATE_VALUE_BYTES = 4096
 
 
 def transitions(step: "Step") -> tuple[str, ...]:
@@ -183,7 +242,7 @@ class State(BaseModel):
     def pauses(self) -> bool:
         """Whether the state waits before moving on (what makes a loop safe)."""
         step = self.step
-        if isinstance(step, WaitForDurationStep):
+        if isinstance(step, Duration):
             return step.pauses
         return isinstance(step, WaitForConditionStep | WaitUntilStep)
 
@@ -365,6 +424,9 @@ class _Parser:
             "condition": self.condition,
             "wait_until": self.wait_until,
             "split": self.split,
+            "wait_for_event": self.wait_for_event,
+            "update_customer": self.update_customer,
+            "webhook": self.webhook,
         }.get(step_type, self.send)
         result = parser(path, step_type, raw)
         return result if len(self.issues) == before else None
@@ -394,6 +456,105 @@ class _Parser:
         return None, self.ref_value(f"{path}.{ref_key}", raw[ref_key], ref_key)
 
     def duration(self, path: str, step_type: str, raw: dict[str, Any]) -> WaitForDurationStep:
+        return WaitForDurationStep(type="wait_for_duration", **self.units(path, raw))
+
+    def wait_for_event(self, path: str, step_type: str, raw: dict[str, Any]) -> WaitForEventStep:
+        event = raw.get("event")
+        awaitable = [e for e in TRIGGER_EVENTS if e != MANUAL]
+        if event not in awaitable:
+            self.problem(
+                f"{path}.event",
+                f"must be an event POST /events takes ({', '.join(awaitable)}), "
+                f"not {describe(event)}",
+            )
+            event = awaitable[0]
+        return WaitForEventStep(type="wait_for_event", event=event, **self.units(path, raw))
+
+    def update_customer(self, path: str, step_type: str, raw: dict[str, Any]) -> UpdateCustomerStep:
+        assign, unset = raw.get("set", {}), raw.get("unset", [])
+        if not isinstance(assign, dict):
+            self.problem(
+                f"{path}.set", f"must be an object of paths and values, not {describe(assign)}"
+            )
+            assign = {}
+        if not isinstance(unset, list):
+            self.problem(f"{path}.unset", f"must be a list of paths, not {describe(unset)}")
+            unset = []
+        if not assign and not unset:
+            self.problem(path, "needs something to change: paths in set, unset or both")
+        if len(assign) + len(unset) > MAX_UPDATES:
+            self.problem(path, f"changes {len(assign) + len(unset)} paths; at most {MAX_UPDATES}")
+        for key, value in assign.items():
+            where = f"{path}.set.{key}"
+            self.profile_path(where, key)
+            if key in PROFILE_PATHS and not isinstance(value, str):
+                self.problem(where, f"{key} takes a string (Liquid allowed), not {describe(value)}")
+            elif len(json.dumps(value)) > MAX_UPDATE_VALUE_BYTES:
+                self.problem(where, f"is over {MAX_UPDATE_VALUE_BYTES} bytes as JSON")
+        for i, key in enumerate(unset):
+            where = f"{path}.unset.{i}"
+            if not isinstance(key, str):
+                self.problem(where, f"must be a path, not {describe(key)}")
+            elif self.profile_path(where, key) and key in assign:
+                self.problem(where, f"{key} is also in set: a path is set or unset, not both")
+        kept = [key for key in unset if isinstance(key, str)]
+        return UpdateCustomerStep(type="update_customer", assign=assign, unset=tuple(kept))
+
+    def webhook(self, path: str, step_type: str, raw: dict[str, Any]) -> WebhookStep:
+        url, method = raw.get("url"), raw.get("method", "POST")
+        headers, body = raw.get("headers", {}), raw.get("body")
+        if not isinstance(url, str) or not url:
+            self.problem(f"{path}.url", f"must be an https URL, not {describe(url)}")
+            url = ""
+        if method not in WEBHOOK_METHODS:
+            self.problem(
+                f"{path}.method", f"must be one of {', '.join(WEBHOOK_METHODS)}, not {method!r}"
+            )
+            method = "POST"
+        if not isinstance(headers, dict):
+            self.problem(
+                f"{path}.headers", f"must be an object of names and values, not {describe(headers)}"
+            )
+            headers = {}
+        elif len(headers) > MAX_HEADERS:
+            self.problem(f"{path}.headers", f"has {len(headers)} headers; at most {MAX_HEADERS}")
+        for name, value in headers.items():
+            where = f"{path}.headers.{name}"
+            if not re.fullmatch(HEADER_NAME, name):
+                self.problem(where, "is not a header name")
+            elif name.lower() in RESERVED_HEADERS:
+                self.problem(where, "is set by the call itself; a step can't set it")
+            if (
+                not isinstance(value, str)
+                or len(value) > MAX_HEADER_VALUE
+                or not re.fullmatch(HEADER_VALUE, value)
+            ):
+                self.problem(
+                    where,
+                    f"must be a string of at most {MAX_HEADER_VALUE} visible ASCII characters "
+                    "(and spaces) on one line",
+                )
+        if body is not None and (not isinstance(body, str) or len(body) > MAX_WEBHOOK_BODY):
+            self.problem(
+                f"{path}.body",
+                f"must be a string (Liquid) of at most {MAX_WEBHOOK_BODY} characters",
+            )
+            body = None
+        kept = {n: v for n, v in headers.items() if isinstance(v, str)}
+        return WebhookStep(type="webhook", url=url, method=method, headers=kept, body=body)
+
+    def profile_path(self, path: str, key: str) -> bool:
+        if key in PROFILE_PATHS or re.fullmatch(ATTRIBUTE_PATH, key):
+            return True
+        self.problem(
+            path,
+            f"must be {', '.join(PROFILE_PATHS)} or attributes.<name>[.<name>…] (up to 8 "
+            "names), not " + describe(key),
+        )
+        return False
+
+    def units(self, path: str, raw: dict[str, Any]) -> dict[str, int]:
+        """A wait's duration units, each checked, and the whole bounded."""
         units: dict[str, int] = {}
         for unit, value in raw.items():
             if unit not in DURATION_UNITS:
@@ -409,7 +570,7 @@ class _Parser:
             > MAX_DURATION_SECONDS
         ):
             self.problem(path, "the duration is longer than 100 years")
-        return WaitForDurationStep(type="wait_for_duration", **units)
+        return units
 
     def wait_until(self, path: str, step_type: str, raw: dict[str, Any]) -> WaitUntilStep:
         at = raw.get("time")
@@ -458,7 +619,7 @@ class _Parser:
             )
             return SplitStep(type="split", branches=())
         for name, weight in branches.items():
-            if not re.match(BRANCH_NAME, name):
+            if not re.fullmatch(BRANCH_NAME, name):
                 self.problem(
                     f"{where}.{name}",
                     "a branch name is its transition event: a letter, then up to 63 letters, "

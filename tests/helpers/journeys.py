@@ -121,3 +121,15 @@ def executions_of(journey_id):
         f"WorkflowType = 'JourneyExecution' AND JourneyId = {journey_id} "
         "AND ExecutionStatus != 'ContinuedAsNew'"
     )
+
+
+async def one_step_problems(api, meta, on):
+    """What a journey of one step (state `w`, then `done`) is refused for: its 422's
+    problems by path, each path relative to the step's state."""
+    config = {"initial": "w", "states": {"w": {"meta": meta, "on": on}, "done": {"type": "final"}}}
+    create = {"name": "W", "trigger_event": "order.created", "machine_config": config}
+    response = await api.post(JOURNEYS, json=create)
+    assert response.status_code == 422, response.text
+    prefix = "machine_config.states.w."
+    details = response.json()["error"]["details"]
+    return {d["path"].removeprefix(prefix): d["message"] for d in details}

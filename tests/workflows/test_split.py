@@ -8,7 +8,7 @@ import pytest
 
 from orchestration import launcher
 from tests.helpers.api import PLACE
-from tests.helpers.journeys import JOURNEYS, execution_steps, started_journey
+from tests.helpers.journeys import execution_steps, one_step_problems, started_journey
 from tests.workflows.replay import keep
 from tests.workflows.test_journey_rules import EVENTS, stats_when
 from workflows.model.interpreter import split_branch
@@ -47,16 +47,6 @@ def test_ten_thousand_executions_land_within_two_percent_of_the_weights():
     assert {split_branch(paused, f"x-{i}", "s")[0] for i in range(500)} == {"A"}
 
 
-def bad_split(branches, on):
-    return {
-        "initial": "s",
-        "states": {
-            "s": {"meta": {"type": "split", "branches": branches}, "on": on},
-            "done": {"type": "final"},
-        },
-    }
-
-
 @pytest.mark.parametrize(
     ("branches", "on", "path", "words"),
     [
@@ -73,12 +63,8 @@ def bad_split(branches, on):
     ],
 )
 async def test_bad_splits_name_the_field(api, branches, on, path, words):
-    create = {"name": "S", "trigger_event": "order.created"}
-    config = bad_split(branches, on)
-    response = await api.post(JOURNEYS, json={**create, "machine_config": config})
-    assert response.status_code == 422, response.text
-    problems = {d["path"]: d["message"] for d in response.json()["error"]["details"]}
-    assert words in problems[f"machine_config.states.s.{path}"], problems
+    problems = await one_step_problems(api, {"type": "split", "branches": branches}, on)
+    assert words in problems[path], problems
 
 
 @pytest.mark.e2e

@@ -10,9 +10,9 @@ from activities.profiles import Profiles
 from tests.fixtures.database import one_backend
 from tests.helpers.api import PLACE, only
 from tests.helpers.journeys import (
-    JOURNEYS,
     WAIT_FOR_GOLD,
     execution_steps,
+    one_step_problems,
     send_event,
     started_journey,
 )
@@ -174,8 +174,5 @@ async def test_a_retried_update_changes_the_customer_once(engine_under_test):
     ],
 )
 async def test_bad_update_customer_steps_name_the_field(api, meta, path, words):
-    create = {"name": "U", "trigger_event": "order.created", "machine_config": updating(meta)}
-    response = await api.post(JOURNEYS, json=create)
-    assert response.status_code == 422, response.text
-    problems = {d["path"]: d["message"] for d in response.json()["error"]["details"]}
-    assert words in problems[f"machine_config.states.mark.{path}"], problems
+    problems = await one_step_problems(api, {"type": "update_customer", **meta}, {"DONE": "done"})
+    assert words in problems[path], problems

@@ -8,7 +8,12 @@ import pytest
 from store import waiting
 from tests.fixtures.database import one_backend
 from tests.helpers.api import PLACE, only
-from tests.helpers.journeys import JOURNEYS, execution_steps, send_event, started_journey
+from tests.helpers.journeys import (
+    execution_steps,
+    one_step_problems,
+    send_event,
+    started_journey,
+)
 from tests.workflows.replay import keep
 
 
@@ -162,18 +167,6 @@ async def test_no_order_within_the_week_times_out(skipping_engine):
 )
 async def test_bad_wait_for_event_steps_name_the_field(api, meta, on, path, words):
     transitions = {"RECEIVED": "done", "TIMEOUT": "done", **on}
-    config = {
-        "initial": "w",
-        "states": {
-            "w": {
-                "meta": {"type": "wait_for_event", **meta},
-                "on": {event: to for event, to in transitions.items() if to},
-            },
-            "done": {"type": "final"},
-        },
-    }
-    create = {"name": "W", "trigger_event": "account.created", "machine_config": config}
-    response = await api.post(JOURNEYS, json=create)
-    assert response.status_code == 422, response.text
-    problems = {d["path"]: d["message"] for d in response.json()["error"]["details"]}
-    assert words in problems[f"machine_config.states.w.{path}"], problems
+    kept = {event: to for event, to in transitions.items() if to}
+    problems = await one_step_problems(api, {"type": "wait_for_event", **meta}, kept)
+    assert words in problems[path], problems

@@ -14,7 +14,12 @@ from store.db import session_factory
 from tests.fixtures.database import Keys
 from tests.fixtures.engine import Engine, engine_settings, running_engine
 from tests.helpers.api import PLACE
-from tests.helpers.journeys import JOURNEYS, execution_steps, send_event, started_journey
+from tests.helpers.journeys import (
+    execution_steps,
+    one_step_problems,
+    send_event,
+    started_journey,
+)
 from tests.servers import HttpServer, Reply
 from tests.workflows.replay import keep
 from workflows.contracts import JourneyInfo, WebhookInput
@@ -177,18 +182,6 @@ def _call(url: str) -> WebhookInput:
 )
 async def test_bad_webhook_steps_name_the_field(api, meta, on, path, words):
     transitions = {"DONE": "done", "FAILED": "done", **on}
-    config = {
-        "initial": "w",
-        "states": {
-            "w": {
-                "meta": {"type": "webhook", **meta},
-                "on": {event: to for event, to in transitions.items() if to},
-            },
-            "done": {"type": "final"},
-        },
-    }
-    create = {"name": "W", "trigger_event": "order.created", "machine_config": config}
-    response = await api.post(JOURNEYS, json=create)
-    assert response.status_code == 422, response.text
-    problems = {d["path"]: d["message"] for d in response.json()["error"]["details"]}
-    assert words in problems[f"machine_config.states.w.{path}"], problems
+    kept = {event: to for event, to in transitions.items() if to}
+    problems = await one_step_problems(api, {"type": "webhook", **meta}, kept)
+    assert words in problems[path], problems

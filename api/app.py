@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from api import (
     campaigns,
+    console,
     contract,
     customers,
     docs,
@@ -97,6 +98,7 @@ def create_app(
     for module in routers:
         app.include_router(module.router)
     docs.install(app)
+    console.install(app)
     contract.install(app)
 
     return app

@@ -19,6 +19,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.console.auth import PREFIX as CONSOLE_PREFIX
 from api.contract import PUBLIC_PREFIXES
 from api.deps import BODY_STATE, MANAGER_STATE
 from api.errors import dependency_response, domain_response
@@ -155,8 +156,9 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if scope["path"].startswith(PUBLIC_PREFIXES):
-            # What mail clients and SMS providers send (form fields): bounded, not JSON.
+        if scope["path"].startswith((*PUBLIC_PREFIXES, CONSOLE_PREFIX)):
+            # What mail clients, SMS providers and the console's pages send (form fields):
+            # bounded, not JSON.
             pass
         elif not body.strip():
             # Whitespace is no body at all: answer "a JSON body is required", not a parse error.

@@ -19,6 +19,7 @@ LINKS = {
     "openapi": "/openapi.json",
     "health": "/healthz",
     "ready": "/readyz",
+    "console": "/console",
 }
 router = APIRouter(include_in_schema=False)
 

@@ -1,5 +1,6 @@
 """Maps the domain errors, request validation and routing failures to the error body."""
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from api.console.auth import PREFIX as CONSOLE_PREFIX
+from api.console.pages import error_page
 from api.problems import error_response
 from journeys.errors import (
     Conflict,
@@ -98,21 +101,22 @@ def _is_asyncpg_connection_error(error: BaseException | None) -> bool:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, error: DomainError) -> Response:
-        return domain_response(error)
+    async def _domain(request: Request, error: DomainError) -> Response:
+        return _shown(request, domain_response(error))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, error: RequestValidationError) -> Response:
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
         details = [(i.path, i.message) for i in issues_from(error.errors())]
-        return error_response(422, "validation_error", "The request is invalid.", details)
+        response = error_response(422, "validation_error", "The request is invalid.", details)
+        return _shown(request, response)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, error: HTTPException) -> Response:
+    async def _http(request: Request, error: HTTPException) -> Response:
         code = HTTP_CODES.get(error.status_code, "bad_request")
         response = error_response(error.status_code, code, str(error.detail))
         if error.headers:
             response.headers.update(error.headers)
-        return response
+        return _shown(request, response)
 
     async def _dependency(request: Request, error: Exception) -> Response:
         response = dependency_response(error)
@@ -125,7 +129,7 @@ def install(app: FastAPI) -> None:
             type(error).__name__,
             getattr(error, "orig", None) or error,
         )
-        return response
+        return _shown(request, response)
 
     # Registered by class, not as a catch-all, so they are answered like domain errors.
     for kind in (DBAPIError, PoolTimeout, OSError, TimeoutError):
@@ -135,6 +139,17 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, error: Exception) -> Response:
         response = dependency_response(error)
         if response is not None:
-            return response
+            return _shown(request, response)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        return _shown(
+            request, error_response(500, "internal_error", "Something went wrong on our side.")
+        )
+
+
+def _shown(request: Request, response: Response) -> Response:
+    """The error as the caller reads it: the error body, or for a console page a page."""
+    if not request.url.path.startswith(CONSOLE_PREFIX):
+        return response
+    error = json.loads(bytes(response.body))["error"]
+    lines = [f"{d['path']}: {d['message']}" for d in error.get("details", [])]
+    return error_page(request, response.status_code, error["message"], lines)

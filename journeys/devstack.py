@@ -203,10 +203,10 @@ class DevOptions:
     api_key: str | None
 
 
-def _unsubscribe_secret(data_dir: Path) -> str:
-    """The dev stack's secret for unsubscribe links: made once, so links in emails already
-    sent keep working across restarts."""
-    path = data_dir / "unsubscribe-secret"
+def _kept_secret(data_dir: Path, name: str) -> str:
+    """A secret of the dev stack, made once and kept in the data dir: unsubscribe links in
+    emails already sent, and console sessions, keep working across restarts."""
+    path = data_dir / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
@@ -233,7 +233,9 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
     env = {
         # Unsubscribe links point at this API, signed with a secret kept in the data dir.
         "JOURNEYS_PUBLIC_URL": f"http://{temporal_host}:{options.port}",
-        "JOURNEYS_UNSUBSCRIBE_SECRET": _unsubscribe_secret(data_dir),
+        "JOURNEYS_UNSUBSCRIBE_SECRET": _kept_secret(data_dir, "unsubscribe-secret"),
+        # The console's sessions are signed with another.
+        "JOURNEYS_CONSOLE_SECRET": _kept_secret(data_dir, "console-secret"),
         **os.environ,
         "JOURNEYS_DATABASE_URL": database_url,
         "JOURNEYS_TEMPORAL_ADDRESS": f"{temporal_host}:{options.temporal_port}",
@@ -301,6 +303,7 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
         echo("Journeys is running.")
         echo(f"  API:          {api_url}")
         echo(f"  API docs:     {api_url}/docs")
+        echo(f"  Console:      {api_url}/console (sign in with the API key)")
         echo(f"  Temporal UI:  {ui_url}")
         echo(f"  Place:        {DEMO_PLACE} (Demo)")
         echo(f"  API key:      {key}")

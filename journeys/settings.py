@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False
 
+    # Signs the console's session cookies and CSRF tokens (`/console`); unset, the console's
+    # sign-in is closed. `journeys dev` keeps one in its data dir.
+    console_secret: SecretStr | None = None
+    console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+
     # Operations. `text` logs for people, `json` one object a line for a log pipeline.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -166,6 +166,13 @@ async def journey_stats(session: AsyncSession, temporal: Client, journey: Journe
     )
 
 
+async def execution_counts(temporal: Client, journey: Journey) -> ExecutionCounts:
+    """The journey's executions by status: one count query."""
+    assert journey.id is not None
+    async with reachable(STATS_TIMEOUT):
+        return await _Counter(temporal).by_status(executions_query(journey.place_id, journey.id))
+
+
 def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 

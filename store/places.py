@@ -47,4 +47,8 @@ async def add_key(
 
 
 async def find_key(session: AsyncSession, key: str) -> ApiKey | None:
-    return (await session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))).first()
+    return await key_by_digest(session, hash_key(key))
+
+
+async def key_by_digest(session: AsyncSession, digest: str) -> ApiKey | None:
+    return (await session.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()

@@ -23,7 +23,6 @@ from store.tables import Customer, Template
 from workflows.model import durations
 from workflows.model.interpreter import split_branch
 from workflows.model.machine import (
-    DURATION_UNITS,
     ConditionStep,
     CreateCampaignStep,
     SendStep,
@@ -203,17 +202,7 @@ def wait_for_duration(walk: Walk, state: str, step: WaitForDurationStep) -> Resu
     ends = stamp(until)
     if not walk.pause(until):
         return Halt("exited", f"cut short at {stamp(walk.now)}, waiting until {ends}")
-    return Done(f"waited {_duration(step)}, until {ends}")
-
-
-def _duration(step: WaitForDurationStep) -> str:
-    """The step's duration in words: "3 days", "1 day 12 hours", "0 seconds"."""
-    parts = []
-    for unit in DURATION_UNITS:
-        count = getattr(step, unit)
-        if count:
-            parts.append(f"{count} {unit if count != 1 else unit[:-1]}")
-    return " ".join(parts) or "0 seconds"
+    return Done(f"waited {durations.in_words(step)}, until {ends}")
 
 
 def wait_until(walk: Walk, state: str, step: WaitUntilStep) -> Result:

@@ -7,7 +7,7 @@ is Feb 28 or 29), in UTC; weeks and smaller units are exact durations added afte
 import calendar
 from datetime import datetime, timedelta
 
-from workflows.model.machine import Duration
+from workflows.model.machine import DURATION_UNITS, Duration
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -26,3 +26,13 @@ def wait_until(start: datetime, step: Duration) -> datetime:
         minutes=step.minutes,
         seconds=step.seconds,
     )
+
+
+def in_words(step: Duration) -> str:
+    """The duration in words: "3 days", "1 day 12 hours", "0 seconds"."""
+    parts = []
+    for unit in DURATION_UNITS:
+        count = getattr(step, unit)
+        if count:
+            parts.append(f"{count} {unit if count != 1 else unit[:-1]}")
+    return " ".join(parts) or "0 seconds"

@@ -1,0 +1,134 @@
+"""What the console shows of a journey: its diagram in words a person reads (template,
+segment and campaign names, not ids; durations; conditions), and its live counts — the
+journey's stats (`services.stats`), kept a few seconds so a page with many viewers, or a
+journey with 100 000 executions, answers fast."""
+
+import time
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from services.diagram import Diagram, layout
+from services.stats import JourneyStats, journey_stats
+from store import crud
+from store.tables import Campaign, Journey, Segment, Template
+from workflows.model import read_machine_config
+from workflows.model.durations import in_words
+from workflows.model.machine import (
+    ConditionStep,
+    CreateCampaignStep,
+    SendStep,
+    SplitStep,
+    State,
+    UpdateCustomerStep,
+    WaitForConditionStep,
+    WaitForDurationStep,
+    WaitForEventStep,
+    WaitUntilStep,
+    WebhookStep,
+)
+
+# How long counts are reused (the page refreshes them every few seconds).
+COUNTS_SECONDS = 4.0
+COUNTS_KEPT = 1_000
+# What fits on one line of a box.
+LINE = 34
+
+
+@dataclass(frozen=True)
+class Names:
+    templates: dict[int, str]
+    segments: dict[int, str]
+    campaigns: dict[int, str]
+
+
+async def diagram(session: AsyncSession, journey: Journey) -> Diagram | None:
+    """The journey's current config drawn, or None if it has none."""
+    if journey.machine_config is None:
+        return None
+    config = read_machine_config(journey.machine_config)
+    names = await _names(session, journey.place_id, [s for s in config.states.values()])
+    return layout(config, lambda name, state: describe(state, names))
+
+
+async def _names(session: AsyncSession, place_id: int, states: list[State]) -> Names:
+    templates: set[int] = set()
+    segments: set[int] = set()
+    campaigns: set[int] = set()
+    for state in states:
+        step = state.step
+        if isinstance(step, SendStep) and step.template_id is not None:
+            templates.add(step.template_id)
+        elif isinstance(step, CreateCampaignStep) and step.campaign_id is not None:
+            campaigns.add(step.campaign_id)
+        elif isinstance(step, WaitForConditionStep):
+            segments.update(step.include, step.exclude)
+    found_templates = await crud.by_ids(session, Template, place_id, templates)
+    found_segments = await crud.by_ids(session, Segment, place_id, segments)
+    found_campaigns = await crud.by_ids(session, Campaign, place_id, campaigns)
+    return Names(
+        templates={i: row.name for i, row in found_templates.items()},
+        segments={i: row.name for i, row in found_segments.items()},
+        campaigns={i: row.name for i, row in found_campaigns.items()},
+    )
+
+
+def describe(state: State, names: Names) -> list[str]:
+    """What a state's step does, in a few short lines."""
+    step = state.step
+    if step is None:
+        return []
+    if isinstance(step, SendStep):
+        assert step.template_id is not None
+        return [_named("template", names.templates, step.template_id)]
+    if isinstance(step, CreateCampaignStep):
+        assert step.campaign_id is not None
+        return [_named("clone", names.campaigns, step.campaign_id)]
+    if isinstance(step, WaitForDurationStep):
+        return [f"wait {in_words(step)}"]
+    if isinstance(step, WaitForConditionStep):
+        lines = [_named("in", names.segments, i) for i in step.include]
+        lines += [_named("not in", names.segments, i) for i in step.exclude]
+        return lines
+    if isinstance(step, ConditionStep):
+        test = step.operator if step.operator == "exists" else f"{step.operator} {step.value!r}"
+        return [_clip(step.attribute), _clip(test)]
+    if isinstance(step, WaitUntilStep):
+        days = f" {', '.join(step.weekdays)}" if step.weekdays else ""
+        return [_clip(f"until {step.time}{days}"), _clip(f"zone: {step.timezone}")]
+    if isinstance(step, WaitForEventStep):
+        return [_clip(f"until {step.event}"), _clip(f"at most {in_words(step)}")]
+    if isinstance(step, SplitStep):
+        return [_clip(" · ".join(f"{name} {weight}" for name, weight in step.branches))]
+    if isinstance(step, UpdateCustomerStep):
+        changed = [*step.assign, *(f"unset {path}" for path in step.unset)]
+        return [_clip(", ".join(changed))]
+    if isinstance(step, WebhookStep):
+        return [_clip(f"{step.method} {step.url.split('://', 1)[-1]}")]
+    raise AssertionError(f"unknown step {step!r}")
+
+
+def _named(what: str, names: dict[int, str], item: int) -> str:
+    name = names.get(item)
+    return _clip(f"{what} {name} (#{item})" if name else f"{what} #{item} (deleted)")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= LINE else text[: LINE - 1] + "\u2026"
+
+
+_counted: dict[int, tuple[float, JourneyStats]] = {}
+
+
+async def counts(session: AsyncSession, temporal: Client, journey: Journey) -> JourneyStats:
+    """The journey's stats, at most `COUNTS_SECONDS` old."""
+    assert journey.id is not None
+    kept = _counted.get(journey.id)
+    if kept is not None and kept[0] > time.monotonic() and kept[1].version == journey.version:
+        return kept[1]
+    stats = await journey_stats(session, temporal, journey)
+    if len(_counted) >= COUNTS_KEPT:
+        _counted.clear()
+    _counted[journey.id] = (time.monotonic() + COUNTS_SECONDS, stats)
+    return stats

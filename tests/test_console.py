@@ -1,0 +1,225 @@
+"""The operator console in a real browser (Playwright driving Debian's headless Chromium,
+which reaches nothing but loopback): sign-in, the journeys list, the specification's
+win-back journey drawn with the same counts as `/stats`, the customers in a state, and
+axe-core's accessibility check on each page. Screenshots go to the test's directory, and to
+docs/console/ with JOURNEYS_SAVE_SCREENSHOTS=1 (the README shows those).
+
+Without Chromium these tests are skipped, except in CI (`JOURNEYS_TEST_REQUIRE_BROWSER=1`)."""
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from tests.fixtures.database import Keys
+from tests.fixtures.engine import Engine, engine_settings, running_engine
+from tests.helpers.api import OTHER_PLACE, PLACE, import_customers, only
+from tests.helpers.journeys import JOURNEYS, started_journey
+from tests.servers import LOOPBACK, HttpServer
+from tests.spec_examples import WINBACK_CONFIG, WINBACK_CREATE
+from tests.test_docs_pages import CHROMIUM, _needs_chromium
+from tests.workflows.test_journey_rules import stats_when
+
+pytestmark = [pytest.mark.e2e]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "console"
+# The other place's journey (it has no templates).
+THEIRS = {
+    "initial": "wait_2_days",
+    "states": {
+        "wait_2_days": {
+            "meta": {"type": "wait_for_duration", "days": 2},
+            "on": {"ELAPSED": "done"},
+        },
+        "done": {"type": "final"},
+    },
+}
+# axe-core's impacts that fail the test.
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture
+async def console(
+    temporal: WorkflowEnvironment,
+    clean_engine: AsyncEngine,
+    keys: Keys,
+    database_url: str,
+    smtp_port: int,
+    http: HttpServer,
+) -> AsyncIterator[tuple[Engine, str]]:
+    """The product with its engine, and the same app served over HTTP on loopback for the
+    browser (in this event loop: it shares the database engine and the Temporal client)."""
+    _needs_chromium()
+    settings = engine_settings(database_url, smtp_port, http, console_secret="console-secret")
+    async with running_engine(temporal, clean_engine, keys, settings) as engine:
+        app = create_app(engine.settings, engine=clean_engine, temporal=engine.client)
+        listening = socket.socket()
+        listening.bind((LOOPBACK, 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        serving = asyncio.create_task(server.serve(sockets=[listening]))
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn has no event for it
+                await asyncio.sleep(0.02)
+        try:
+            yield engine, f"http://{LOOPBACK}:{listening.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            await serving
+            listening.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    _needs_chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {LOOPBACK}"],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def accessible(page: Page, what: str) -> None:
+    """axe-core finds no serious or critical violation on the page."""
+    results = await Axe().run(page)
+    found = [v for v in results.response["violations"] if v["impact"] in SERIOUS]
+    assert not found, f"{what}: " + "; ".join(f"{v['id']}: {v['help']}" for v in found)
+
+
+async def shot(page: Page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    await page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 10_000
+    if os.environ.get("JOURNEYS_SAVE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(exist_ok=True)
+        (SCREENSHOTS / path.name).write_bytes(path.read_bytes())
+    print(f"screenshot of {name}: {path}")
+
+
+async def signed_in(browser: Browser, url: str, key: str) -> Page:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{url}/console")
+    assert page.url.endswith("/console/sign-in")
+    await page.get_by_label("Manager API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{url}/console/journeys")
+    return page
+
+
+def counts_lines(stats: dict[str, Any], state: str) -> tuple[str, str | None]:
+    """What a state's box says of its executions, and of its messages (send steps)."""
+    shown = stats["states"][state]
+    executions = f"now {shown['current']} · in {shown['entered']}"
+    sent = shown.get("messages")
+    if sent is None:
+        return executions, None
+    return executions, f"sent {sent['sent']} · skipped {sent['skipped']} · failed {sent['failed']}"
+
+
+async def test_the_win_back_journey_is_drawn_with_the_counts_of_its_stats(
+    console, browser, keys, tmp_path
+):
+    engine, url = console
+    journey_id = await started_journey(engine.api, WINBACK_CREATE, WINBACK_CONFIG)
+    customers = [{"id": i, "email": f"c{i}@example.com"} for i in (1, 2, 3)]
+    await import_customers(engine.api, customers)
+    for i in (1, 2, 3):
+        body = {"event": WINBACK_CREATE["trigger_event"], "customer_id": i, "event_id": f"s-{i}"}
+        response = await engine.api.post(f"/places/{PLACE}/events", json=body)
+        assert response.status_code == 202, response.text
+    stats = await stats_when(
+        engine, journey_id, lambda s: s["states"]["wait_2_days"]["current"] == 3
+    )
+
+    page = await signed_in(browser, url, keys[PLACE])
+    await accessible(page, "the journeys list")
+    await shot(page, tmp_path, "journeys")
+    await page.get_by_role("link", name=WINBACK_CREATE["name"]).click()
+    await page.wait_for_url(f"{url}/console/journeys/{journey_id}")
+    # The live diagram replaces "counting…" with the stats' counts.
+    await page.wait_for_selector("text=counting…", state="detached")
+    states = await page.eval_on_selector_all(
+        "svg.diagram a.state", "nodes => nodes.map(n => n.dataset.state)"
+    )
+    assert sorted(states) == sorted(WINBACK_CONFIG["states"])
+    for state in WINBACK_CONFIG["states"]:
+        executions, messages = counts_lines(stats, state)
+        assert (await page.text_content(f'[data-counts="{state}"]') or "").strip() == executions
+        found = page.locator(f'[data-messages="{state}"]')
+        assert (await found.text_content() if messages else None) == messages, state
+    assert "template" in (await page.text_content('[data-state="send_email"]') or "")
+    await accessible(page, "the journey")
+    await shot(page, tmp_path, "journey-diagram")
+
+    await page.click('[data-state="wait_2_days"]')
+    await page.wait_for_url(f"{url}/console/journeys/{journey_id}/states/wait_2_days")
+    rows = await page.locator("tbody tr").all_inner_texts()
+    assert sorted(row.split("\t")[0] for row in rows) == ["1", "2", "3"]
+    await accessible(page, "a state's customers")
+    await shot(page, tmp_path, "state-customers")
+
+
+async def test_a_session_sees_only_its_place_and_forms_need_their_token(console, browser, keys):
+    engine, url = console
+    ours = await started_journey(engine.api, WINBACK_CREATE, WINBACK_CONFIG)
+    async with httpx.AsyncClient(base_url=url, headers=keys.headers(OTHER_PLACE)) as other:
+        created = await other.post(
+            f"/places/{OTHER_PLACE}/journeys",
+            json={**WINBACK_CREATE, "name": "Theirs", "machine_config": THEIRS},
+        )
+        assert created.status_code == 200, created.text
+    theirs = only(created.json(), "journey_definition")["id"]
+
+    page = await signed_in(browser, url, keys[PLACE])
+    (session,) = [c for c in await page.context.cookies() if c["name"] == "journeys_console"]
+    assert (session["httpOnly"], session["sameSite"], session["path"]) == (
+        True,
+        "Strict",
+        "/console",
+    )
+    assert keys[PLACE] not in session["value"]
+    assert await page.get_by_role("link", name="Theirs").count() == 0
+    for path in ("", "/live", "/states/wait_2_days", "/delete"):
+        answer = await page.goto(f"{url}/console/journeys/{theirs}{path}")
+        assert answer is not None and answer.status == 404, path
+        assert await page.get_by_role("heading", name="Not found").count() == 1
+    answer = await page.goto(f"{url}/console/journeys/{ours}")
+    assert answer is not None and answer.status == 200
+
+    # A form posted without the session's token changes nothing.
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    async with httpx.AsyncClient(base_url=url, cookies=cookies) as forged:
+        refused = await forged.post(f"/console/journeys/{ours}/stop", data={"csrf": "forged"})
+        assert refused.status_code == 403
+        assert "did not come from the console" in refused.text
+    journey = only((await engine.api.get(f"{JOURNEYS}/{ours}")).json(), "journey_definition")
+    assert journey["active"] is True
+
+    # Signed out, the pages send you to the sign-in form.
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url(f"{url}/console/sign-in")
+    await page.goto(f"{url}/console/journeys/{ours}")
+    assert page.url.endswith("/console/sign-in")
+
+
+async def test_a_wrong_key_is_refused_and_the_cookie_is_safe(console, browser):
+    _, url = console
+    page = await browser.new_page()
+    await page.goto(f"{url}/console/sign-in")
+    await page.get_by_label("Manager API key").fill("not-a-key")
+    await page.get_by_role("button", name="Sign in").click()
+    assert await page.get_by_role("alert").inner_text() == "That is not a manager API key."
+    assert not [c for c in await page.context.cookies() if c["name"] == "journeys_console"]

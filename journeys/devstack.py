@@ -236,6 +236,7 @@ def run(options: DevOptions, echo: Callable[[str], None]) -> None:
         "JOURNEYS_UNSUBSCRIBE_SECRET": _kept_secret(data_dir, "unsubscribe-secret"),
         # The console's sessions are signed with another.
         "JOURNEYS_CONSOLE_SECRET": _kept_secret(data_dir, "console-secret"),
+        "JOURNEYS_TEMPORAL_UI_URL": f"http://{_display(options.host)}:{options.ui_port}",
         **os.environ,
         "JOURNEYS_DATABASE_URL": database_url,
         "JOURNEYS_TEMPORAL_ADDRESS": f"{temporal_host}:{options.temporal_port}",

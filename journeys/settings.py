@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     # Signs the console's session cookies and CSRF tokens (`/console`); unset, the console's
     # sign-in is closed. `journeys dev` keeps one in its data dir.
     console_secret: SecretStr | None = None
+    # Where people open the Temporal UI (`http://127.0.0.1:8233`): the console links each
+    # execution there. `journeys dev` sets it.
+    temporal_ui_url: str | None = None
     console_session_hours: int = Field(default=12, ge=1, le=24 * 30)
 
     # Operations. `text` logs for people, `json` one object a line for a log pipeline.

@@ -3,7 +3,7 @@ nothing is copied into the database)."""
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,11 +20,13 @@ from workflows.visibility import (
     JOURNEY_STEP,
     PLACE_ID,
     TRIGGER_EVENT,
+    customer_executions_query,
     executions_query,
     state_token,
 )
 
 Status = Literal["running", "completed", "failed", "cancelled", "terminated"]
+STATUS_NAMES: tuple[str, ...] = get_args(Status)
 STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
     WorkflowExecutionStatus.COMPLETED: "completed",
@@ -129,6 +131,22 @@ async def page(
                 items.append(await _execution(execution, journey))
             index += 1
     return items, total
+
+
+async def of_customer(
+    temporal: Client, journeys: Mapping[int, Journey], place_id: int, customer_id: int, limit: int
+) -> list[Execution]:
+    """The customer's newest executions of the place's journeys (`journeys`, by id; those of
+    a journey deleted since are left out)."""
+    found = []
+    async with reachable():
+        async for execution in temporal.list_workflows(
+            customer_executions_query(place_id, customer_id), limit=limit
+        ):
+            journey = journeys.get(execution.typed_search_attributes.get(JOURNEY_ID) or 0)
+            if journey is not None:
+                found.append(await _execution(execution, journey))
+    return found
 
 
 async def get(temporal: Client, journey: Journey, execution_id: str) -> tuple[Execution, Progress]:

@@ -8,6 +8,7 @@ Without Chromium these tests are skipped, except in CI (`JOURNEYS_TEST_REQUIRE_B
 
 import asyncio
 import os
+import re
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from store import messages as messages_store
 from tests.fixtures.database import Keys
 from tests.fixtures.engine import Engine, engine_settings, running_engine
 from tests.helpers.api import OTHER_PLACE, PLACE, import_customers, only
-from tests.helpers.journeys import JOURNEYS, started_journey
+from tests.helpers.journeys import JOURNEYS, ONE_EMAIL, started_journey
 from tests.servers import LOOPBACK, HttpServer
 from tests.spec_examples import WINBACK_CONFIG, WINBACK_CREATE
 from tests.test_docs_pages import CHROMIUM, _needs_chromium
@@ -172,15 +174,64 @@ async def test_the_win_back_journey_is_drawn_with_the_counts_of_its_stats(
     await shot(page, tmp_path, "state-customers")
 
 
+async def test_one_customer_is_followed_from_a_state_to_their_message(
+    console, browser, keys, mailbox, tmp_path
+):
+    engine, url = console
+    winback = await started_journey(engine.api, WINBACK_CREATE, WINBACK_CONFIG)
+    welcome = await started_journey(
+        engine.api, {"name": "Welcome", "trigger_event": "account.created"}, ONE_EMAIL
+    )
+    await import_customers(engine.api, [{"id": 1, "email": "ana@example.com"}])
+    for event, event_id in ((WINBACK_CREATE["trigger_event"], "s-1"), ("account.created", "a-1")):
+        body = {"event": event, "customer_id": 1, "event_id": event_id}
+        assert (await engine.api.post(f"/places/{PLACE}/events", json=body)).status_code == 202
+    await stats_when(engine, winback, lambda s: s["states"]["wait_2_days"]["current"] == 1)
+    await stats_when(engine, welcome, lambda s: s["executions"]["completed"] == 1)
+
+    page = await signed_in(browser, url, keys[PLACE])
+    await page.goto(f"{url}/console/journeys/{winback}/states/wait_2_days")
+    await page.get_by_role("link", name="1", exact=True).click()
+    await page.wait_for_url(f"{url}/console/customers/1")
+    assert "ana@example.com" in await page.inner_text("main")
+    journeys_shown = await page.locator("tbody tr td:first-child a").all_inner_texts()
+    assert {WINBACK_CREATE["name"], "Welcome"} <= set(journeys_shown)
+    await accessible(page, "a customer")
+    await shot(page, tmp_path, "customer")
+
+    # Their welcome execution's timeline, and the message it sent.
+    await page.get_by_role("link", name=f"journey-{welcome}-event-a-1").click()
+    await page.wait_for_url(f"{url}/console/journeys/{welcome}/executions/*")
+    timeline = await page.inner_text("ol.timeline")
+    assert "send" in timeline and "DONE" in timeline and "done" in timeline
+    await accessible(page, "an execution's timeline")
+    await shot(page, tmp_path, "execution-timeline")
+    await page.get_by_role("link", name=re.compile(r"^message \d+$")).click()
+    await page.wait_for_url(f"{url}/console/messages/*")
+    shown = await page.inner_text("main")
+    assert "sent" in shown and "ana@example.com" in shown
+    assert mailbox.received and mailbox.received[0].rcpt_tos == ["ana@example.com"]
+    await accessible(page, "a message")
+
+    await page.goto(f"{url}/console/messages?channel=email&status=sent")
+    assert await page.locator("tbody tr").count() == 1
+    await accessible(page, "the messages")
+    await page.goto(
+        f"{url}/console/journeys/{winback}/executions?status=running&state=&customer_id=1"
+    )
+    assert await page.locator("tbody tr").count() == 1
+    await accessible(page, "the executions")
+
+
 async def test_a_session_sees_only_its_place_and_forms_need_their_token(console, browser, keys):
     engine, url = console
     ours = await started_journey(engine.api, WINBACK_CREATE, WINBACK_CONFIG)
-    async with httpx.AsyncClient(base_url=url, headers=keys.headers(OTHER_PLACE)) as other:
-        created = await other.post(
-            f"/places/{OTHER_PLACE}/journeys",
-            json={**WINBACK_CREATE, "name": "Theirs", "machine_config": THEIRS},
-        )
-        assert created.status_code == 200, created.text
+    other_api = httpx.AsyncClient(base_url=url, headers=keys.headers(OTHER_PLACE))
+    created = await other_api.post(
+        f"/places/{OTHER_PLACE}/journeys",
+        json={**WINBACK_CREATE, "name": "Theirs", "machine_config": THEIRS},
+    )
+    assert created.status_code == 200, created.text
     theirs = only(created.json(), "journey_definition")["id"]
 
     page = await signed_in(browser, url, keys[PLACE])
@@ -192,10 +243,33 @@ async def test_a_session_sees_only_its_place_and_forms_need_their_token(console,
     )
     assert keys[PLACE] not in session["value"]
     assert await page.get_by_role("link", name="Theirs").count() == 0
-    for path in ("", "/live", "/states/wait_2_days", "/delete"):
+    for path in ("", "/live", "/states/wait_2_days", "/delete", "/executions"):
         answer = await page.goto(f"{url}/console/journeys/{theirs}{path}")
         assert answer is not None and answer.status == 404, path
         assert await page.get_by_role("heading", name="Not found").count() == 1
+    # Their customer, their execution (through our journey too), their message.
+    await import_customers(other_api, [{"id": 99, "email": "them@example.com"}], place=OTHER_PLACE)
+    their_run = f"journey-{theirs}-event-x"
+    async with engine.sessions() as session:
+        message = await messages_store.record(
+            session,
+            "their-key",
+            {
+                "place_id": OTHER_PLACE,
+                "customer_id": 99,
+                "channel": "email",
+                "status": "sent",
+            },
+        )
+        await session.commit()
+    for path in (
+        "/customers/99",
+        f"/journeys/{theirs}/executions/{their_run}",
+        f"/journeys/{ours}/executions/{their_run}",
+        f"/messages/{message.id}",
+    ):
+        answer = await page.goto(f"{url}/console{path}")
+        assert answer is not None and answer.status == 404, path
     answer = await page.goto(f"{url}/console/journeys/{ours}")
     assert answer is not None and answer.status == 200
 
@@ -208,6 +282,7 @@ async def test_a_session_sees_only_its_place_and_forms_need_their_token(console,
     journey = only((await engine.api.get(f"{JOURNEYS}/{ours}")).json(), "journey_definition")
     assert journey["active"] is True
 
+    await other_api.aclose()
     # Signed out, the pages send you to the sign-in form.
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url(f"{url}/console/sign-in")

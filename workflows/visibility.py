@@ -156,6 +156,14 @@ def with_token(base: str, token: str) -> str:
     return f"{base} AND {JOURNEY_PATH.name} = '{token}'"
 
 
+def customer_executions_query(place_id: int, customer_id: int) -> str:
+    """A customer's executions of every journey of the place."""
+    return (
+        f"WorkflowType = '{JOURNEY_EXECUTION}' AND {PLACE_ID.name} = {place_id} AND "
+        f"{CUSTOMER_ID.name} = {int(customer_id)} AND ExecutionStatus != 'ContinuedAsNew'"
+    )
+
+
 def running_for_customers_query(place_id: int, customer_ids: Iterable[int]) -> str:
     """The running executions of these customers of the place."""
     ids = ", ".join(str(int(i)) for i in customer_ids)

@@ -7,6 +7,7 @@ docs/console/ with JOURNEYS_SAVE_SCREENSHOTS=1 (the README shows those).
 Without Chromium these tests are skipped, except in CI (`JOURNEYS_TEST_REQUIRE_BROWSER=1`)."""
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -298,3 +299,56 @@ async def test_a_wrong_key_is_refused_and_the_cookie_is_safe(console, browser):
     await page.get_by_role("button", name="Sign in").click()
     assert await page.get_by_role("alert").inner_text() == "That is not a manager API key."
     assert not [c for c in await page.context.cookies() if c["name"] == "journeys_console"]
+
+
+async def test_an_invalid_config_is_shown_at_its_path_and_a_run_reaches_100(
+    console, browser, keys, tmp_path
+):
+    engine, url = console
+    winback = await started_journey(engine.api, WINBACK_CREATE, WINBACK_CONFIG)
+    page = await signed_in(browser, url, keys[PLACE])
+    await page.goto(f"{url}/console/journeys/{winback}")
+    await page.get_by_role("link", name="Edit the config").click()
+    await page.wait_for_url(f"{url}/console/journeys/{winback}/edit")
+    broken = json.loads(await page.get_by_label("machineConfig (JSON)").input_value())
+    assert broken == WINBACK_CONFIG
+    broken["states"]["wait_2_days"]["on"]["ELAPSED"] = "nowhere"
+    await page.get_by_label("machineConfig (JSON)").fill(json.dumps(broken, indent=2))
+    await page.get_by_role("button", name="Save").click()
+    problems = await page.get_by_role("alert").inner_text()
+    assert "machine_config.states.wait_2_days.on.ELAPSED names no state" in problems
+    await accessible(page, "the editor with problems")
+    await shot(page, tmp_path, "editor-problems")
+    shown = only((await engine.api.get(f"{JOURNEYS}/{winback}")).json(), "journey_definition")
+    assert (shown["version"], shown["machineConfig"]) == (2, WINBACK_CONFIG)
+
+    # Fixed, checked (nothing saved), then saved as version 3.
+    fixed = json.loads(json.dumps(WINBACK_CONFIG))
+    fixed["initial"] = "send_email"
+    del fixed["states"]["wait_2_days"]
+    await page.get_by_label("machineConfig (JSON)").fill(json.dumps(fixed))
+    await page.get_by_role("button", name="Check").click()
+    assert "No problems" in await page.get_by_role("status").inner_text()
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(f"{url}/console/journeys/{winback}")
+    shown = only((await engine.api.get(f"{JOURNEYS}/{winback}")).json(), "journey_definition")
+    assert (shown["version"], shown["machineConfig"]) == (3, fixed)
+
+    # A manual run of every customer, watched to the end.
+    await import_customers(engine.api, [{"id": i} for i in range(1, 31)])
+    promo = await started_journey(
+        engine.api,
+        {"name": "Promo", "trigger_event": "manual"},
+        {"initial": "done", "states": {"done": {"type": "final"}}},
+    )
+    await page.goto(f"{url}/console/journeys/{promo}")
+    await page.get_by_role("link", name="Run…").click()
+    await accessible(page, "the run form")
+    await page.get_by_role("button", name="Run").click()
+    await page.wait_for_url(f"{url}/console/journeys/{promo}/runs/*")
+    await page.wait_for_selector("[data-status]:has-text('completed')", timeout=60_000)
+    assert await page.text_content("[data-percent]") == "100"
+    assert await page.text_content("[data-started]") == "30"
+    assert await page.text_content("[data-targeted]") == "30"
+    await accessible(page, "a run's progress")
+    await shot(page, tmp_path, "run-progress")

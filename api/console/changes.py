@@ -1,0 +1,176 @@
+"""The console's pages that change a journey's content or run it: the config editor (checked
+before anything is saved, every problem shown at its path) and manual runs with their
+progress."""
+
+import json
+import secrets
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from api.console.auth import PREFIX, CheckedForm, CurrentOperator
+from api.console.pages import render
+from api.deps import AppSettings, JourneyId, Session, TemporalClient
+from journeys.errors import Invalid, Issue
+from journeys.outbound import Outbound
+from services import journeys as journey_service
+from services import runs
+from services import segments as segment_service
+from services.journeys import JourneyUpdate
+from services.runs import RunRequest
+from store.tables import Journey
+from workflows.model import MANUAL
+
+router = APIRouter(prefix=f"{PREFIX}/journeys", include_in_schema=False)
+RunId = Annotated[str, Path(min_length=1, max_length=32)]
+# The segments a run form offers (a place with more picks them through the API).
+MAX_SEGMENTS_SHOWN = 200
+
+
+def _text(config: Any) -> str:
+    return json.dumps(config, indent=2, ensure_ascii=False) if config is not None else ""
+
+
+def _parsed(text: str) -> Any:
+    """The editor's text as JSON, or `Invalid` saying where it stops being JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise Invalid([Issue("machine_config", f"is not JSON ({where}): {error.msg}")]) from None
+
+
+@router.get("/{journey_id}/edit")
+async def edit_form(
+    request: Request, operator: CurrentOperator, session: Session, journey_id: JourneyId
+) -> HTMLResponse:
+    journey = await journey_service.get(session, operator.place_id, journey_id)
+    return _editor(request, operator, journey, _text(journey.machine_config))
+
+
+def _editor(
+    request: Request,
+    operator: Any,
+    journey: Journey,
+    text: str,
+    issues: list[Issue] | None = None,
+    checked: bool = False,
+) -> HTMLResponse:
+    return render(
+        request,
+        "edit.html",
+        operator,
+        status=422 if issues else 200,
+        journey=journey,
+        text=text,
+        issues=issues or [],
+        checked=checked,
+    )
+
+
+@router.post("/{journey_id}/edit", response_model=None)
+async def save_config(
+    request: Request,
+    operator: CurrentOperator,
+    session: Session,
+    settings: AppSettings,
+    journey_id: JourneyId,
+    fields: CheckedForm,
+) -> HTMLResponse | RedirectResponse:
+    """Check the config (`action=check`: nothing is saved) or save it as the next version.
+    Problems come back on the editor, each at its path; nothing is saved then."""
+    journey = await journey_service.get(session, operator.place_id, journey_id, lock=True)
+    text = fields.get("machine_config", "")
+    outbound = Outbound.of(settings)
+    try:
+        config = _parsed(text)
+        if fields.get("action") == "check":
+            await journey_service.checked_config(
+                session, journey.place_id, config, outbound=outbound
+            )
+            return _editor(request, operator, journey, text, checked=True)
+        body = JourneyUpdate.model_validate({"machine_config": config})
+        await journey_service.update(session, journey, body, outbound=outbound)
+    except Invalid as error:
+        # Refused before anything was changed: there is nothing to undo.
+        return _editor(request, operator, journey, text, error.issues)
+    return RedirectResponse(f"{PREFIX}/journeys/{journey_id}", status_code=303)
+
+
+@router.get("/{journey_id}/run")
+async def run_form(
+    request: Request, operator: CurrentOperator, session: Session, journey_id: JourneyId
+) -> HTMLResponse:
+    journey = await journey_service.get(session, operator.place_id, journey_id)
+    if journey.trigger_event != MANUAL:
+        raise Invalid([Issue("journey", "only manual journeys are run by hand")])
+    segments, _ = await segment_service.page(session, operator.place_id, 0, MAX_SEGMENTS_SHOWN)
+    recent, _ = await runs.page(session, journey, 0, 10)
+    return render(
+        request,
+        "run.html",
+        operator,
+        journey=journey,
+        segments=segments,
+        recent=recent,
+        once=secrets.token_urlsafe(12),
+    )
+
+
+@router.post("/{journey_id}/run")
+async def start_run(
+    operator: CurrentOperator,
+    session: Session,
+    temporal: TemporalClient,
+    settings: AppSettings,
+    journey_id: JourneyId,
+    fields: CheckedForm,
+    request: Request,
+) -> RedirectResponse:
+    journey = await journey_service.get(session, operator.place_id, journey_id)
+    chosen = await _segments_chosen(request)
+    body = RunRequest.model_validate(chosen)
+    # The form's own token: the same form sent twice starts one run.
+    run = await runs.run(session, temporal, settings, journey, body, fields.get("once"))
+    return RedirectResponse(f"{PREFIX}/journeys/{journey_id}/runs/{run.id}", status_code=303)
+
+
+async def _segments_chosen(request: Request) -> dict[str, list[int]]:
+    """The segments ticked in the run form (checkboxes repeat their name)."""
+    raw = parse_qs((await request.body()).decode(errors="replace"), max_num_fields=250)
+    chosen: dict[str, list[int]] = {"include_segment_ids": [], "exclude_segment_ids": []}
+    for field in chosen:
+        for value in raw.get(field, []):
+            if not value.isdigit():
+                raise Invalid([Issue(field, "must be segment ids")])
+            chosen[field].append(int(value))
+    return chosen
+
+
+@router.get("/{journey_id}/runs/{run_id}")
+async def run_page(
+    request: Request,
+    operator: CurrentOperator,
+    session: Session,
+    journey_id: JourneyId,
+    run_id: RunId,
+) -> HTMLResponse:
+    journey = await journey_service.get(session, operator.place_id, journey_id)
+    run = await runs.get(session, journey, run_id)
+    return render(request, "run_progress.html", operator, journey=journey, run=run)
+
+
+@router.get("/{journey_id}/runs/{run_id}/progress")
+async def run_progress(
+    request: Request,
+    operator: CurrentOperator,
+    session: Session,
+    journey_id: JourneyId,
+    run_id: RunId,
+) -> HTMLResponse:
+    """The progress bar, which the run's page fetches every two seconds until it is done."""
+    journey = await journey_service.get(session, operator.place_id, journey_id)
+    run = await runs.get(session, journey, run_id)
+    return render(request, "_run_progress.html", operator, journey=journey, run=run)

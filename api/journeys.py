@@ -97,10 +97,17 @@ async def get_journey(journey: CurrentJourney) -> JSONResponse:
 
 @router.put("/{journey_id}", response_model=None, responses={200: {"model": JourneyEnvelope}})
 async def update_journey(
-    session: Session, journey: LockedJourney, settings: AppSettings, body: JourneyUpdate
+    manager: CurrentManager,
+    session: Session,
+    journey: LockedJourney,
+    settings: AppSettings,
+    body: JourneyUpdate,
 ) -> JSONResponse:
     """Update name, description or machine_config (only the fields given change)."""
-    return _one(await service.update(session, journey, body, outbound=Outbound.of(settings)))
+    outbound = Outbound.of(settings)
+    return _one(
+        await service.update(session, journey, body, outbound=outbound, user_id=manager.user_id)
+    )
 
 
 @router.delete("/{journey_id}", status_code=204, response_class=Response)

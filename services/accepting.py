@@ -240,6 +240,7 @@ class _Accept:
                 root=change.config_key,
                 refs=self.refs,
                 outbound=self.outbound,
+                user_id=self.manager.user_id,
             )
             if change.active is not None:
                 if journey.trigger_event == MANUAL and not change.active:

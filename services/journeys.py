@@ -285,7 +285,9 @@ async def create(
         exit_rules=stored(body.exit_rules),
         goal=stored(body.goal),
     )
-    return await crud.create(session, journey)
+    created = await crud.create(session, journey)
+    await store.record_version(session, created, manager.user_id)
+    return created
 
 
 async def update(
@@ -296,6 +298,7 @@ async def update(
     root: str = "machine_config",
     refs: LocalRefs | None = None,
     outbound: Outbound,
+    user_id: int | None = None,
 ) -> Journey:
     """Apply the fields `body` gives; the trigger event can't change."""
     given = body.model_fields_set
@@ -323,7 +326,7 @@ async def update(
             refs=refs,
             outbound=outbound,
         )
-    return await store.update(session, journey, changes)
+    return await store.update(session, journey, changes, user_id)
 
 
 async def remove(session: AsyncSession, journey: Journey) -> OwedStart:

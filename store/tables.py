@@ -90,6 +90,24 @@ class Journey(SQLModel, table=True):
     updated: int = _stamp()
 
 
+class JourneyVersion(SQLModel, table=True):
+    """Each version of a journey's `machineConfig`, as it was saved (the console's history;
+    executions carry their own snapshot)."""
+
+    __tablename__ = "journey_versions"
+
+    journey_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    place_id: int = _place_id()
+    user_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    machine_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created: int = _stamp()
+
+
 # Customer attributes are queried by segment rules: JSONB (indexable, typed comparisons) on
 # PostgreSQL, JSON text read with json_extract on SQLite.
 Document = JSON().with_variant(JSONB(), "postgresql")

@@ -333,6 +333,15 @@ async def test_an_invalid_config_is_shown_at_its_path_and_a_run_reaches_100(
     await page.wait_for_url(f"{url}/console/journeys/{winback}")
     shown = only((await engine.api.get(f"{JOURNEYS}/{winback}")).json(), "journey_definition")
     assert (shown["version"], shown["machineConfig"]) == (3, fixed)
+    await page.get_by_role("link", name="Versions").click()
+    await page.wait_for_url(f"{url}/console/journeys/{winback}/versions")
+    versions = await page.eval_on_selector_all(
+        "details.version", "nodes => nodes.map(n => n.dataset.version)"
+    )
+    assert versions == ["3", "2", "1"]
+    newest = await page.locator("details.version").first.locator("pre").inner_text()
+    assert json.loads(newest) == fixed
+    await accessible(page, "the versions")
 
     # A manual run of every customer, watched to the end.
     await import_customers(engine.api, [{"id": i} for i in range(1, 31)])
@@ -343,6 +352,7 @@ async def test_an_invalid_config_is_shown_at_its_path_and_a_run_reaches_100(
     )
     await page.goto(f"{url}/console/journeys/{promo}")
     await page.get_by_role("link", name="Run…").click()
+    await page.wait_for_url(f"{url}/console/journeys/{promo}/run")
     await accessible(page, "the run form")
     await page.get_by_role("button", name="Run").click()
     await page.wait_for_url(f"{url}/console/journeys/{promo}/runs/*")

@@ -20,6 +20,7 @@ from services import runs
 from services import segments as segment_service
 from services.journeys import JourneyUpdate
 from services.runs import RunRequest
+from store import journeys as journey_store
 from store.tables import Journey
 from workflows.model import MANUAL
 
@@ -92,11 +93,24 @@ async def save_config(
             )
             return _editor(request, operator, journey, text, checked=True)
         body = JourneyUpdate.model_validate({"machine_config": config})
-        await journey_service.update(session, journey, body, outbound=outbound)
+        await journey_service.update(
+            session, journey, body, outbound=outbound, user_id=operator.user_id
+        )
     except Invalid as error:
         # Refused before anything was changed: there is nothing to undo.
         return _editor(request, operator, journey, text, error.issues)
     return RedirectResponse(f"{PREFIX}/journeys/{journey_id}", status_code=303)
+
+
+@router.get("/{journey_id}/versions")
+async def versions_page(
+    request: Request, operator: CurrentOperator, session: Session, journey_id: JourneyId
+) -> HTMLResponse:
+    """The journey's saved versions, newest first, each with its config."""
+    journey = await journey_service.get(session, operator.place_id, journey_id)
+    kept = await journey_store.versions(session, journey_id)
+    shown = [(row, _text(row.machine_config)) for row in kept]
+    return render(request, "versions.html", operator, journey=journey, versions=shown)
 
 
 @router.get("/{journey_id}/run")

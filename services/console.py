@@ -10,8 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from services.diagram import Diagram, layout
-from services.stats import JourneyStats, journey_stats
-from store import crud
+from services.stats import ExecutionCounts, JourneyStats, execution_counts, journey_stats
+from store import conversions, crud
 from store.tables import Campaign, Journey, Segment, Template
 from workflows.model import read_machine_config
 from workflows.model.durations import in_words
@@ -118,7 +118,31 @@ def _clip(text: str) -> str:
     return text if len(text) <= LINE else text[: LINE - 1] + "\u2026"
 
 
+@dataclass(frozen=True)
+class Summary:
+    """A journey's line in the list: its executions by status, and how many converted."""
+
+    executions: ExecutionCounts
+    converted: int
+
+
 _counted: dict[int, tuple[float, JourneyStats]] = {}
+_summed: dict[int, tuple[float, Summary]] = {}
+
+
+async def summary(session: AsyncSession, temporal: Client, journey: Journey) -> Summary:
+    """The journey's summary, at most `COUNTS_SECONDS` old."""
+    assert journey.id is not None
+    kept = _summed.get(journey.id)
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
+    found = Summary(
+        await execution_counts(temporal, journey), await conversions.total(session, journey.id)
+    )
+    if len(_summed) >= COUNTS_KEPT:
+        _summed.clear()
+    _summed[journey.id] = (time.monotonic() + COUNTS_SECONDS, found)
+    return found
 
 
 async def counts(session: AsyncSession, temporal: Client, journey: Journey) -> JourneyStats:

@@ -35,17 +35,21 @@ async def record(
     await crud.insert_new(session, Conversion, rows, "execution_id")
 
 
+async def total(session: AsyncSession, journey_id: int) -> int:
+    """How many of the journey's executions converted."""
+    query = select(func.count()).where(col(Conversion.journey_id) == journey_id)
+    return (await session.exec(query)).one()
+
+
 async def counts(session: AsyncSession, journey_id: int) -> tuple[int, Counter[str]]:
     """The journey's conversions, and of them how many had entered each state and taken
     each split branch (by their `JourneyPath` tokens)."""
-    total = (
-        await session.exec(select(func.count()).where(col(Conversion.journey_id) == journey_id))
-    ).one()
+    converted = await total(session, journey_id)
     tokens: Counter[str] = Counter()
-    if total:
+    if converted:
         paths = await session.exec(
             select(Conversion.path).where(col(Conversion.journey_id) == journey_id)
         )
         for path in paths:
             tokens.update(token for token in set(path) if token[:1] in ("e", "b"))
-    return total, tokens
+    return converted, tokens

@@ -148,6 +148,10 @@ async def test_the_win_back_journey_is_drawn_with_the_counts_of_its_stats(
     )
 
     page = await signed_in(browser, url, keys[PLACE])
+    row = f'[data-journey="{journey_id}"]'
+    await page.wait_for_selector(f"{row} [data-running]")
+    assert await page.text_content(f"{row} [data-running]") == "3"
+    assert await page.text_content(f"{row} [data-converted]") == "0"
     await accessible(page, "the journeys list")
     await shot(page, tmp_path, "journeys")
     await page.get_by_role("link", name=WINBACK_CREATE["name"]).click()

@@ -14,7 +14,7 @@ from api.deps import AppSettings, JourneyId, Session, TemporalClient
 from journeys.errors import Invalid, Issue
 from journeys.outbound import Outbound
 from journeys.schemas import issues_from
-from services import console, executions, stats
+from services import console, executions
 from services import journeys as journey_service
 from services.auth import Manager
 from services.console_auth import Operator
@@ -36,22 +36,34 @@ async def _journey(session: Session, operator: Operator, journey_id: int) -> Jou
 
 @router.get("")
 async def journeys_page(
-    request: Request, operator: CurrentOperator, session: Session, temporal: TemporalClient
+    request: Request, operator: CurrentOperator, session: Session
 ) -> HTMLResponse:
+    """The list at once; its counts come after (`/console/journeys/counts`)."""
     rows = await journey_store.of_place(session, operator.place_id)
-    gate = asyncio.Semaphore(LIST_CONCURRENCY)
-
-    async def counted(journey: Journey) -> stats.ExecutionCounts:
-        async with gate:
-            return await stats.execution_counts(temporal, journey)
-
-    counts = await asyncio.gather(*(counted(journey) for journey in rows))
     return render(
         request,
         "journeys.html",
         operator,
-        journeys=list(zip(rows, counts, strict=True)),
+        journeys=[(journey, None) for journey in rows],
         triggers=TRIGGER_EVENTS,
+    )
+
+
+@router.get("/counts")
+async def journeys_counts(
+    request: Request, operator: CurrentOperator, session: Session, temporal: TemporalClient
+) -> HTMLResponse:
+    """The list's rows with their executions and conversions (each kept a few seconds)."""
+    rows = await journey_store.of_place(session, operator.place_id)
+    gate = asyncio.Semaphore(LIST_CONCURRENCY)
+
+    async def counted(journey: Journey) -> console.Summary:
+        async with gate:
+            return await console.summary(session, temporal, journey)
+
+    counts = await asyncio.gather(*(counted(journey) for journey in rows))
+    return render(
+        request, "_journey_rows.html", operator, journeys=list(zip(rows, counts, strict=True))
     )
 
 

@@ -267,7 +267,17 @@ async def test_a_session_sees_only_its_place_and_forms_need_their_token(console,
             },
         )
         await session.commit()
+    made = await other_api.post(
+        f"/places/{OTHER_PLACE}/templates",
+        json={"name": "Theirs", "channel": "email", "subject": "Hi", "body": "Hello"},
+    )
+    their_template = only(made.json(), "communication_template")["id"]
     for path in (
+        f"/templates/{their_template}",
+        f"/templates/{their_template}?customer_id=99",
+        f"/journeys/{theirs}/simulate?customer_id=99",
+        f"/journeys/{theirs}/versions",
+        f"/journeys/{theirs}/edit",
         "/customers/99",
         f"/journeys/{theirs}/executions/{their_run}",
         f"/journeys/{ours}/executions/{their_run}",
@@ -366,3 +376,66 @@ async def test_an_invalid_config_is_shown_at_its_path_and_a_run_reaches_100(
     assert await page.text_content("[data-targeted]") == "30"
     await accessible(page, "a run's progress")
     await shot(page, tmp_path, "run-progress")
+
+
+async def test_templates_are_previewed_and_test_sent_a_journey_simulated_settings_saved(
+    console, browser, keys, mailbox, tmp_path
+):
+    engine, url = console
+    winback = await started_journey(engine.api, WINBACK_CREATE, WINBACK_CONFIG)
+    await import_customers(
+        engine.api,
+        [{"id": 1, "email": "ana@example.com", "phone": "+14155550101"}],
+    )
+    page = await signed_in(browser, url, keys[PLACE])
+
+    await page.get_by_role("link", name="Templates").click()
+    await page.wait_for_url(f"{url}/console/templates")
+    await page.click('[data-template="5"] a')
+    await page.wait_for_url(f"{url}/console/templates/5")
+    await page.get_by_label("For customer id", exact=True).fill("1")
+    await page.get_by_role("button", name="Preview").click()
+    await page.wait_for_selector("[data-preview]")
+    previewed = (
+        await engine.api.post(f"/places/{PLACE}/templates/5/preview", json={"customer_id": 1})
+    ).json()
+    assert await page.text_content("[data-subject]") == previewed["subject"]
+    await accessible(page, "a template with its preview")
+    await shot(page, tmp_path, "template-preview")
+    await page.get_by_label("Send to (email address)").fill("me@example.com")
+    await page.get_by_role("button", name="Send a test").click()
+    await page.wait_for_url(f"{url}/console/messages/*")
+    assert "(test)" in await page.inner_text("h1")
+    assert [m.rcpt_tos for m in mailbox.received] == [["me@example.com"]]
+
+    await page.goto(f"{url}/console/journeys/{winback}")
+    await page.get_by_role("link", name="Simulate").click()
+    await page.wait_for_url(f"{url}/console/journeys/{winback}/simulate")
+    await page.get_by_label("Customer id").fill("1")
+    await page.get_by_role("button", name="Simulate").click()
+    await page.wait_for_selector("[data-walk]")
+    walked = await page.eval_on_selector_all(
+        "[data-walk] li", "nodes => nodes.map(n => n.dataset.step)"
+    )
+    assert walked == ["wait_2_days", "send_email", "wait_3_days", "send_sms", "done"]
+    assert "day 2" in await page.inner_text('[data-step="send_email"]')
+    await accessible(page, "a simulation")
+    await shot(page, tmp_path, "simulation")
+
+    await page.get_by_role("link", name="Settings").click()
+    await page.wait_for_url(f"{url}/console/settings")
+    quiet = {"start": "25:00", "end": "08:00"}
+    wanted = {"timezone": "Europe/Berlin", "quiet_hours": quiet}
+    await page.get_by_label("Settings (JSON)").fill(json.dumps(wanted))
+    await page.get_by_role("button", name="Save").click()
+    assert "quiet_hours.start" in await page.get_by_role("alert").inner_text()
+    quiet["start"] = "21:00"
+    await page.get_by_label("Settings (JSON)").fill(json.dumps(wanted))
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_url(f"{url}/console/settings")
+    stored = only((await engine.api.get(f"/places/{PLACE}/settings")).json(), "place_settings")
+    assert (stored["timezone"], stored["quietHours"]) == (
+        "Europe/Berlin",
+        {"start": "21:00", "end": "08:00"},
+    )
+    await accessible(page, "the settings")

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.console import activity, changes, journeys, signing
+from api.console import activity, changes, journeys, signing, trying
 from api.console.auth import PREFIX, ConsoleClosed, SignInFirst
 from api.console.pages import error_page
 
@@ -20,6 +20,7 @@ def install(app: FastAPI) -> None:
     app.include_router(journeys.router)
     app.include_router(activity.router)
     app.include_router(changes.router)
+    app.include_router(trying.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.exception_handler(SignInFirst)

@@ -25,18 +25,20 @@ _env.filters["datetime"] = lambda seconds: (
 
 def render(
     request: Request,
-    template: str,
+    template_file: str,
     operator: Operator | None = None,
     status: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    """A page: `template` with what every page shows (the operator's place, the CSRF token
+    """A page: `template_file` with what every page shows (the operator's place, the CSRF token
     their forms carry; the sign-in form brings its own)."""
     settings = request.app.state.settings
     if operator is not None and settings.console_secret is not None:
         key = settings.console_secret.get_secret_value()
         context["csrf"] = console_auth.csrf_token(key, operator.nonce)
-    html = _env.get_template(template).render(operator=operator, path=request.url.path, **context)
+    html = _env.get_template(template_file).render(
+        operator=operator, path=request.url.path, **context
+    )
     response = HTMLResponse(html, status_code=status)
     # Pages hold a place's data: never cached, never framed.
     response.headers["Cache-Control"] = "no-store"

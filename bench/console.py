@@ -12,20 +12,17 @@ needs) and the per-state count queries `/stats` makes, timed the same way.
 
 import argparse
 import asyncio
-import os
 import re
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 from temporalio.client import Client
 
 from bench.run_fanout import JOURNEYS, import_customers
-from bench.stack import KEY, PLACE, Dev, drop_postgres, scratch_postgres
+from bench.stack import KEY, PLACE, Dev, on_dev
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -140,18 +137,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server URL to use")
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
-    database = asyncio.run(scratch_postgres(args.postgres)) if args.postgres else None
-    if database:
-        env["JOURNEYS_DATABASE_URL"] = database
-    with tempfile.TemporaryDirectory(prefix="journeys-bench-") as scratch:
-        print(f"backend: {'PostgreSQL' if database else 'SQLite'}")
-        try:
-            with Dev(Path(scratch), env) as dev:
-                asyncio.run(measure(dev, args))
-        finally:
-            if database:
-                asyncio.run(drop_postgres(database))
+    on_dev(args.postgres, lambda dev: measure(dev, args))
 
 
 if __name__ == "__main__":

@@ -22,20 +22,17 @@ worker runs the executions while the fan-out is still starting them.
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from bench.stack import KEY, PLACE, Dev, PeakRss, children_of, drop_postgres, scratch_postgres
+from bench.stack import KEY, PLACE, Dev, PeakRss, children_of, on_dev
 
 IMPORT_BATCH = 10_000
 JOURNEYS: dict[str, dict[str, Any]] = {
@@ -226,20 +223,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    env = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
-    env["JOURNEYS_RUN_CONCURRENCY"] = str(args.concurrency)
-    env["JOURNEYS_RUN_PAGE_SIZE"] = str(args.page_size)
-    database = asyncio.run(scratch_postgres(args.postgres)) if args.postgres else None
-    if database:
-        env["JOURNEYS_DATABASE_URL"] = database
-    with tempfile.TemporaryDirectory(prefix="journeys-bench-") as scratch:
-        print(f"backend: {'PostgreSQL' if database else 'SQLite'}; journey: {args.journey}")
-        try:
-            with Dev(Path(scratch), env) as dev:
-                asyncio.run(bench(dev, args))
-        finally:
-            if database:
-                asyncio.run(drop_postgres(database))
+    env = {
+        "JOURNEYS_RUN_CONCURRENCY": str(args.concurrency),
+        "JOURNEYS_RUN_PAGE_SIZE": str(args.page_size),
+    }
+    on_dev(args.postgres, lambda dev: bench(dev, args), env, f"; journey: {args.journey}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What the benchmarks share: `journeys dev` on scratch ports, a scratch PostgreSQL database,
 and sampling the stack's processes (RSS, CPU) through /proc."""
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -8,10 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -189,3 +193,26 @@ async def drop_postgres(url: str) -> None:
     admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
     await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
     await admin.close()
+
+
+def on_dev(
+    postgres: str | None,
+    work: Callable[[Dev], Coroutine[Any, Any, None]],
+    env: dict[str, str] | None = None,
+    label: str = "",
+) -> None:
+    """Run `work` against `journeys dev` on a scratch data dir: SQLite, or a scratch
+    database on the `postgres` server (dropped afterwards)."""
+    environment = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
+    environment.update(env or {})
+    database = asyncio.run(scratch_postgres(postgres)) if postgres else None
+    if database:
+        environment["JOURNEYS_DATABASE_URL"] = database
+    with tempfile.TemporaryDirectory(prefix="journeys-bench-") as scratch:
+        print(f"backend: {'PostgreSQL' if database else 'SQLite'}{label}")
+        try:
+            with Dev(Path(scratch), environment) as dev:
+                asyncio.run(work(dev))
+        finally:
+            if database:
+                asyncio.run(drop_postgres(database))

@@ -171,7 +171,14 @@ async def test_the_win_back_journey_is_drawn_with_the_counts_of_its_stats(
     await accessible(page, "the journey")
     await shot(page, tmp_path, "journey-diagram")
 
-    await page.click('[data-state="wait_2_days"]')
+    # By keyboard: tabbing reaches the first state's box, and Enter opens it.
+    for _ in range(40):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("document.activeElement.dataset.state || null")
+        if focused:
+            break
+    assert focused == "wait_2_days"
+    await page.keyboard.press("Enter")
     await page.wait_for_url(f"{url}/console/journeys/{journey_id}/states/wait_2_days")
     rows = await page.locator("tbody tr").all_inner_texts()
     assert sorted(row.split("\t")[0] for row in rows) == ["1", "2", "3"]

@@ -171,20 +171,9 @@ async def run_page(
     journey_id: JourneyId,
     run_id: RunId,
 ) -> HTMLResponse:
+    """The run's page; with htmx (`HX-Request`), only its progress bar, which the page
+    fetches every two seconds until the run is done."""
     journey = await journey_service.get(session, operator.place_id, journey_id)
     run = await runs.get(session, journey, run_id)
-    return render(request, "run_progress.html", operator, journey=journey, run=run)
-
-
-@router.get("/{journey_id}/runs/{run_id}/progress")
-async def run_progress(
-    request: Request,
-    operator: CurrentOperator,
-    session: Session,
-    journey_id: JourneyId,
-    run_id: RunId,
-) -> HTMLResponse:
-    """The progress bar, which the run's page fetches every two seconds until it is done."""
-    journey = await journey_service.get(session, operator.place_id, journey_id)
-    run = await runs.get(session, journey, run_id)
-    return render(request, "_run_progress.html", operator, journey=journey, run=run)
+    part = "_run_progress.html" if request.headers.get("hx-request") else "run_progress.html"
+    return render(request, part, operator, journey=journey, run=run)

@@ -19,8 +19,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.console.auth import PREFIX as CONSOLE_PREFIX
-from api.contract import PUBLIC_PREFIXES
+from api.contract import PUBLIC_PREFIXES, is_console
 from api.deps import BODY_STATE, MANAGER_STATE
 from api.errors import dependency_response, domain_response
 from api.problems import error_response
@@ -33,7 +32,7 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _PLACE_PATH = re.compile(r"^/places/([0-9]{1,19})(?:/|$)")
 
 
-class _BadBody(Exception):
+class BadBody(Exception):
     def __init__(self, path: str, message: str) -> None:
         self.path = path
         self.message = message
@@ -47,12 +46,12 @@ def _check(value: Any, path: str, depth: int) -> None:
     """Check `value` found at `path` (dotted, relative to the body; "" is the body itself)."""
     where = path or "body"
     if depth > MAX_DEPTH:
-        raise _BadBody(where, f"nested deeper than {MAX_DEPTH} levels")
+        raise BadBody(where, f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         _check_text(value, where, "contains")
     elif isinstance(value, float) and not math.isfinite(value):
         # `json` reads NaN and Infinity literals, and overflows 1e400 to infinity.
-        raise _BadBody(where, "must be a finite number (NaN, Infinity and 1e400 are not)")
+        raise BadBody(where, "must be a finite number (NaN, Infinity and 1e400 are not)")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, where, "has a key that contains")
@@ -64,34 +63,34 @@ def _check(value: Any, path: str, depth: int) -> None:
 
 def _check_text(text: str, path: str, problem: str) -> None:
     if "\x00" in text:
-        raise _BadBody(path, f"{problem} a NUL character (\\u0000)")
+        raise BadBody(path, f"{problem} a NUL character (\\u0000)")
     if text.isascii():
         return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise _BadBody(path, f"{problem} an unpaired UTF-16 surrogate") from None
+        raise BadBody(path, f"{problem} an unpaired UTF-16 surrogate") from None
 
 
 def vet(body: bytes) -> Any:
-    """The JSON document `body` holds; `_BadBody` unless it is UTF-8 JSON we can store and
+    """The JSON document `body` holds; `BadBody` unless it is UTF-8 JSON we can store and
     answer safely."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise _BadBody("body", f"is not valid UTF-8 (byte {error.start})") from None
+        raise BadBody("body", f"is not valid UTF-8 (byte {error.start})") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _BadBody(
+        raise BadBody(
             "body", f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
     except ValueError:
         # The only other ValueError: an integer past Python's int/str conversion limit.
         limit = sys.get_int_max_str_digits()
-        raise _BadBody("body", f"has an integer with more than {limit} digits") from None
+        raise BadBody("body", f"has an integer with more than {limit} digits") from None
     except RecursionError:
-        raise _BadBody("body", f"nested deeper than {MAX_DEPTH} levels") from None
+        raise BadBody("body", f"nested deeper than {MAX_DEPTH} levels") from None
     _check(document, "", 0)
     return document
 
@@ -156,7 +155,7 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if scope["path"].startswith((*PUBLIC_PREFIXES, CONSOLE_PREFIX)):
+        if scope["path"].startswith(PUBLIC_PREFIXES) or is_console(scope["path"]):
             # What mail clients, SMS providers and the console's pages send (form fields):
             # bounded, not JSON.
             pass
@@ -166,7 +165,7 @@ class BodyGuard:
         else:
             try:
                 document = vet(body)
-            except _BadBody as bad:
+            except BadBody as bad:
                 response = error_response(
                     422,
                     "validation_error",

@@ -53,6 +53,14 @@ _DESCRIPTIONS = {
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": _DESCRIPTIONS["409"]}}
 # Public endpoints (no Api-Key) for mail clients and SMS providers; they use the database.
 PUBLIC_PREFIXES = ("/unsubscribe/", "/inbound/")
+# The operator console's pages (`api.console`): no part of the contract.
+CONSOLE_PREFIX = "/console"
+
+
+def is_console(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(f"{CONSOLE_PREFIX}/")
+
+
 # Request bodies a route reads itself (`body_of`), added to the document's schemas.
 _BODIES: dict[str, type[BaseModel]] = {}
 

@@ -10,8 +10,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from api.console.auth import PREFIX as CONSOLE_PREFIX
 from api.console.pages import error_page
+from api.contract import is_console
 from api.problems import error_response
 from journeys.errors import (
     Conflict,
@@ -148,8 +148,12 @@ def install(app: FastAPI) -> None:
 
 def _shown(request: Request, response: Response) -> Response:
     """The error as the caller reads it: the error body, or for a console page a page."""
-    if not request.url.path.startswith(CONSOLE_PREFIX):
+    if not is_console(request.url.path):
         return response
     error = json.loads(bytes(response.body))["error"]
     lines = [f"{d['path']}: {d['message']}" for d in error.get("details", [])]
-    return error_page(request, response.status_code, error["message"], lines)
+    page = error_page(request, response.status_code, error["message"], lines)
+    for name in ("Retry-After", "Allow"):
+        if name in response.headers:
+            page.headers[name] = response.headers[name]
+    return page

@@ -3,7 +3,7 @@
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -124,7 +124,7 @@ class Settings(BaseSettings):
 
     # Signs the console's session cookies and CSRF tokens (`/console`); unset, the console's
     # sign-in is closed. `journeys dev` keeps one in its data dir.
-    console_secret: SecretStr | None = None
+    console_secret: Annotated[SecretStr, Field(min_length=32)] | None = None
     # Where people open the Temporal UI (`http://127.0.0.1:8233`): the console links each
     # execution there. `journeys dev` sets it.
     temporal_ui_url: str | None = None

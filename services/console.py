@@ -3,8 +3,11 @@ segment and campaign names, not ids; durations; conditions), and its live counts
 journey's stats (`services.stats`), kept a few seconds so a page with many viewers, or a
 journey with 100 000 executions, answers fast."""
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
@@ -29,9 +32,14 @@ from workflows.model.machine import (
     WebhookStep,
 )
 
-# How long counts are reused (the page refreshes them every few seconds).
-COUNTS_SECONDS = 4.0
+# How long counts are reused: longer than the pages' refresh (5 s for a journey's counts,
+# 10 s for the list), so an open page costs one computation per period however many
+# people watch it.
+COUNTS_SECONDS = 8.0
+LIST_SECONDS = 15.0
 COUNTS_KEPT = 1_000
+LIST_CONCURRENCY = 8
+T = TypeVar("T")
 # What fits on one line of a box.
 LINE = 34
 
@@ -126,33 +134,55 @@ class Summary:
     converted: int
 
 
-_counted: dict[int, tuple[float, JourneyStats]] = {}
-_summed: dict[int, tuple[float, Summary]] = {}
+class _Kept(Generic[T]):
+    """Values kept a while per journey; one computation at a time for each."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.values: dict[int, tuple[float, T]] = {}
+        self.locks: dict[int, asyncio.Lock] = {}
+
+    async def get(self, key: int, compute: Callable[[], Awaitable[T]]) -> T:
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            kept = self.values.get(key)
+            if kept is not None and kept[0] > time.monotonic():
+                return kept[1]
+            value = await compute()
+            if len(self.values) >= COUNTS_KEPT:
+                self.values.clear()
+                self.locks = {key: lock}
+            self.values[key] = (time.monotonic() + self.seconds, value)
+            return value
 
 
-async def summary(session: AsyncSession, temporal: Client, journey: Journey) -> Summary:
-    """The journey's summary, at most `COUNTS_SECONDS` old."""
-    assert journey.id is not None
-    kept = _summed.get(journey.id)
-    if kept is not None and kept[0] > time.monotonic():
-        return kept[1]
-    found = Summary(
-        await execution_counts(temporal, journey), await conversions.total(session, journey.id)
-    )
-    if len(_summed) >= COUNTS_KEPT:
-        _summed.clear()
-    _summed[journey.id] = (time.monotonic() + COUNTS_SECONDS, found)
-    return found
+_counted: _Kept[JourneyStats] = _Kept(COUNTS_SECONDS)
+_summed: _Kept[ExecutionCounts] = _Kept(LIST_SECONDS)
 
 
 async def counts(session: AsyncSession, temporal: Client, journey: Journey) -> JourneyStats:
-    """The journey's stats, at most `COUNTS_SECONDS` old."""
+    """The journey's stats, at most `COUNTS_SECONDS` old (and of its current version)."""
     assert journey.id is not None
-    kept = _counted.get(journey.id)
-    if kept is not None and kept[0] > time.monotonic() and kept[1].version == journey.version:
-        return kept[1]
-    stats = await journey_stats(session, temporal, journey)
-    if len(_counted) >= COUNTS_KEPT:
-        _counted.clear()
-    _counted[journey.id] = (time.monotonic() + COUNTS_SECONDS, stats)
+    stats = await _counted.get(journey.id, lambda: journey_stats(session, temporal, journey))
+    if stats.version != journey.version:
+        _counted.values.pop(journey.id, None)
+        stats = await _counted.get(journey.id, lambda: journey_stats(session, temporal, journey))
     return stats
+
+
+async def summaries(
+    session: AsyncSession, temporal: Client, journeys: Sequence[Journey]
+) -> list[Summary]:
+    """Each journey's summary: conversions in one query, executions by status (kept
+    `LIST_SECONDS`), `LIST_CONCURRENCY` journeys at a time."""
+    ids = [journey.id for journey in journeys if journey.id is not None]
+    converted = await conversions.totals(session, ids)
+    gate = asyncio.Semaphore(LIST_CONCURRENCY)
+
+    async def one(journey: Journey) -> Summary:
+        assert journey.id is not None
+        async with gate:
+            executions = await _summed.get(journey.id, lambda: execution_counts(temporal, journey))
+        return Summary(executions, converted.get(journey.id, 0))
+
+    return list(await asyncio.gather(*(one(journey) for journey in journeys)))

@@ -15,6 +15,7 @@ from store.tables import Journey
 from workflows.contracts import Progress
 from workflows.visibility import (
     CUSTOMER_ID,
+    JOURNEY_EXECUTION,
     JOURNEY_ID,
     JOURNEY_PATH,
     JOURNEY_STEP,
@@ -100,7 +101,12 @@ async def _one(
             raise NotFound(f"Execution {execution_id} was not found.") from None
         raise
     attributes = described.typed_search_attributes
-    if attributes.get(PLACE_ID) != journey.place_id or attributes.get(JOURNEY_ID) != journey.id:
+    # A run's fan-out carries the journey's attributes too, but it is no execution.
+    if (
+        described.workflow_type != JOURNEY_EXECUTION
+        or attributes.get(PLACE_ID) != journey.place_id
+        or attributes.get(JOURNEY_ID) != journey.id
+    ):
         raise NotFound(f"Execution {execution_id} was not found in journey {journey.id}.")
     return await _execution(described, journey), handle
 

@@ -1,6 +1,7 @@
 """Goal conversions: one row per execution whose customer reached the journey's goal in time."""
 
 from collections import Counter
+from collections.abc import Sequence
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,6 +40,18 @@ async def total(session: AsyncSession, journey_id: int) -> int:
     """How many of the journey's executions converted."""
     query = select(func.count()).where(col(Conversion.journey_id) == journey_id)
     return (await session.exec(query)).one()
+
+
+async def totals(session: AsyncSession, journey_ids: Sequence[int]) -> dict[int, int]:
+    """How many of each journey's executions converted (those with none are left out)."""
+    if not journey_ids:
+        return {}
+    query = (
+        select(Conversion.journey_id, func.count())
+        .where(col(Conversion.journey_id).in_(list(journey_ids)))
+        .group_by(col(Conversion.journey_id))
+    )
+    return {journey_id: count for journey_id, count in await session.exec(query)}
 
 
 async def counts(session: AsyncSession, journey_id: int) -> tuple[int, Counter[str]]:

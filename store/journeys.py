@@ -67,11 +67,12 @@ async def record_version(session: AsyncSession, journey: Journey, user_id: int |
     await crud.insert_new(session, JourneyVersion, [row], "version")
 
 
-async def versions(session: AsyncSession, journey_id: int) -> list[JourneyVersion]:
-    """The journey's kept versions, newest first."""
+async def versions(session: AsyncSession, journey_id: int, limit: int) -> list[JourneyVersion]:
+    """The journey's newest kept versions, newest first."""
     query = (
         select(JourneyVersion)
         .where(JourneyVersion.journey_id == journey_id)
         .order_by(col(JourneyVersion.version).desc())
+        .limit(limit)
     )
     return list(await session.exec(query))

@@ -63,7 +63,8 @@ async def console(
     """The product with its engine, and the same app served over HTTP on loopback for the
     browser (in this event loop: it shares the database engine and the Temporal client)."""
     _needs_chromium()
-    settings = engine_settings(database_url, smtp_port, http, console_secret="console-secret")
+    secret = "a console secret of at least 32 characters"
+    settings = engine_settings(database_url, smtp_port, http, console_secret=secret)
     async with running_engine(temporal, clean_engine, keys, settings) as engine:
         app = create_app(engine.settings, engine=clean_engine, temporal=engine.client)
         listening = socket.socket()
@@ -179,7 +180,7 @@ async def test_the_win_back_journey_is_drawn_with_the_counts_of_its_stats(
             break
     assert focused == "wait_2_days"
     await page.keyboard.press("Enter")
-    await page.wait_for_url(f"{url}/console/journeys/{journey_id}/states/wait_2_days")
+    await page.wait_for_url(f"{url}/console/journeys/{journey_id}/state?name=wait_2_days")
     rows = await page.locator("tbody tr").all_inner_texts()
     assert sorted(row.split("\t")[0] for row in rows) == ["1", "2", "3"]
     await accessible(page, "a state's customers")
@@ -202,7 +203,7 @@ async def test_one_customer_is_followed_from_a_state_to_their_message(
     await stats_when(engine, welcome, lambda s: s["executions"]["completed"] == 1)
 
     page = await signed_in(browser, url, keys[PLACE])
-    await page.goto(f"{url}/console/journeys/{winback}/states/wait_2_days")
+    await page.goto(f"{url}/console/journeys/{winback}/state?name=wait_2_days")
     await page.get_by_role("link", name="1", exact=True).click()
     await page.wait_for_url(f"{url}/console/customers/1")
     assert "ana@example.com" in await page.inner_text("main")
@@ -255,7 +256,7 @@ async def test_a_session_sees_only_its_place_and_forms_need_their_token(console,
     )
     assert keys[PLACE] not in session["value"]
     assert await page.get_by_role("link", name="Theirs").count() == 0
-    for path in ("", "/live", "/states/wait_2_days", "/delete", "/executions"):
+    for path in ("", "/live", "/state?name=wait_2_days", "/delete", "/executions"):
         answer = await page.goto(f"{url}/console/journeys/{theirs}{path}")
         assert answer is not None and answer.status == 404, path
         assert await page.get_by_role("heading", name="Not found").count() == 1

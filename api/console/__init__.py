@@ -25,6 +25,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SignInFirst)
     async def _sign_in_first(request: Request, _: SignInFirst) -> Response:
+        if request.headers.get("hx-request"):
+            # A live part polling after the session ended: the whole page goes to sign-in,
+            # instead of the sign-in form being swapped into the part.
+            return Response(status_code=204, headers={"HX-Redirect": f"{PREFIX}/sign-in"})
         return RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
 
     @app.exception_handler(ConsoleClosed)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.console.auth import PREFIX, CurrentOperator
+from api.console.inputs import whole_number
 from api.console.pages import render
 from api.deps import AppSettings, JourneyId, Session, TemporalClient
 from journeys.errors import Invalid, Issue, NotFound
@@ -26,7 +27,8 @@ SHOWN_PER_CUSTOMER = 50
 # A send step's detail names its message: "message 12 sent".
 _MESSAGE = re.compile(r"^message (\d+) ")
 Filter = Annotated[str | None, Query(max_length=200)]
-PageNumber = Annotated[int, Query(ge=1, le=10_000)]
+# Visibility lists from the newest: a deep page reads every row before it.
+PageNumber = Annotated[int, Query(ge=1, le=100)]
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MessageId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ExecutionId = Annotated[str, Path(min_length=1, max_length=255)]
@@ -39,14 +41,6 @@ def _chosen(name: str, value: str | None, allowed: tuple[str, ...]) -> str | Non
     if value not in allowed:
         raise Invalid([Issue(name, f"must be one of {', '.join(allowed)}")])
     return value
-
-
-def _number(name: str, value: str | None) -> int | None:
-    if not value:
-        return None
-    if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
-        raise Invalid([Issue(name, "must be a positive whole number")])
-    return int(value)
 
 
 @router.get("/journeys/{journey_id}/executions")
@@ -66,7 +60,7 @@ async def executions_page(
     chosen = {
         "status": _chosen("status", status, executions.STATUS_NAMES),
         "state": _chosen("state", state, states),
-        "customer_id": _number("customer_id", customer_id),
+        "customer_id": whole_number("customer_id", customer_id),
     }
     rows, total = await executions.page(
         temporal,
@@ -132,7 +126,7 @@ def _message_of(detail: str | None) -> int | None:
 @router.get("/customers")
 async def find_customer(operator: CurrentOperator, id: Filter = None) -> RedirectResponse:
     """The customer search form: straight to the customer's page."""
-    customer_id = _number("id", id)
+    customer_id = whole_number("id", id)
     if customer_id is None:
         raise Invalid([Issue("id", "give a customer id")])
     return RedirectResponse(f"{PREFIX}/customers/{customer_id}", status_code=303)
@@ -184,7 +178,7 @@ async def messages_page(
     chosen: dict[str, Any] = {
         "channel": _chosen("channel", channel, ("email", "sms", "push")),
         "status": _chosen("status", status, ("pending", "sent", "skipped", "failed")),
-        "journey_id": _number("journey_id", journey_id),
+        "journey_id": whole_number("journey_id", journey_id),
     }
     rows, total = await messages.page(session, operator.place_id, (page - 1) * PAGE, PAGE, **chosen)
     journeys = await journey_store.of_place(session, operator.place_id)

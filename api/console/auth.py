@@ -6,14 +6,16 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 
-from journeys.errors import Forbidden
+from api.contract import CONSOLE_PREFIX
+from journeys.errors import Forbidden, Invalid, Issue
 from journeys.settings import Settings
 from services import console_auth
 from services.console_auth import SESSION_COOKIE, Operator
 
-PREFIX = "/console"
-# A form's body (sign-in, start, delete, a config): far below the API's body limit anyway.
-MAX_FORM_FIELDS = 50
+PREFIX = CONSOLE_PREFIX
+# A form's fields (a run form ticks up to two per segment); its body is bounded by the API's
+# body limit anyway.
+MAX_FORM_FIELDS = 500
 
 
 class SignInFirst(Exception):
@@ -41,11 +43,21 @@ async def _operator(request: Request) -> Operator:
 CurrentOperator = Annotated[Operator, Depends(_operator)]
 
 
+async def fields_of(request: Request) -> dict[str, list[str]]:
+    """A form's fields, each with every value given (`Invalid` for a form no page sends:
+    too many fields, or NUL characters, which no text column takes)."""
+    raw = (await request.body()).decode(errors="replace")
+    if "\x00" in raw or "%00" in raw:
+        raise Invalid([Issue("body", "a form's fields can't hold NUL characters")])
+    try:
+        return parse_qs(raw, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise Invalid([Issue("body", f"a form has at most {MAX_FORM_FIELDS} fields")]) from None
+
+
 async def form(request: Request) -> dict[str, str]:
     """A form's fields (the last value of each)."""
-    raw = (await request.body()).decode(errors="replace")
-    fields = parse_qs(raw, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
-    return {name: values[-1] for name, values in fields.items()}
+    return {name: values[-1] for name, values in (await fields_of(request)).items()}
 
 
 async def _checked_form(request: Request, operator: CurrentOperator) -> dict[str, str]:

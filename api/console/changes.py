@@ -5,15 +5,15 @@ progress."""
 import json
 import secrets
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api.console.auth import PREFIX, CheckedForm, CurrentOperator
+from api.console.auth import PREFIX, CheckedForm, CurrentOperator, fields_of
+from api.console.inputs import json_text, once_key, validated, whole_number
 from api.console.pages import render
 from api.deps import AppSettings, JourneyId, Session, TemporalClient
-from journeys.errors import Invalid, Issue
+from journeys.errors import Conflict, Invalid, Issue
 from journeys.outbound import Outbound
 from services import journeys as journey_service
 from services import runs
@@ -26,21 +26,14 @@ from workflows.model import MANUAL
 
 router = APIRouter(prefix=f"{PREFIX}/journeys", include_in_schema=False)
 RunId = Annotated[str, Path(min_length=1, max_length=32)]
+# The newest versions the history page shows, each with its config.
+VERSIONS_SHOWN = 20
 # The segments a run form offers (a place with more picks them through the API).
 MAX_SEGMENTS_SHOWN = 200
 
 
 def _text(config: Any) -> str:
     return json.dumps(config, indent=2, ensure_ascii=False) if config is not None else ""
-
-
-def _parsed(text: str) -> Any:
-    """The editor's text as JSON, or `Invalid` saying where it stops being JSON."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno}, column {error.colno}"
-        raise Invalid([Issue("machine_config", f"is not JSON ({where}): {error.msg}")]) from None
 
 
 @router.get("/{journey_id}/edit")
@@ -86,7 +79,12 @@ async def save_config(
     text = fields.get("machine_config", "")
     outbound = Outbound.of(settings)
     try:
-        config = _parsed(text)
+        if fields.get("version") != str(journey.version):
+            raise Conflict(
+                f"The journey was saved as version {journey.version} meanwhile (this editor "
+                "opened an older one): copy your changes, reload the editor and apply them."
+            )
+        config = json_text("machine_config", text)
         if fields.get("action") == "check":
             await journey_service.checked_config(
                 session, journey.place_id, config, outbound=outbound
@@ -99,6 +97,8 @@ async def save_config(
     except Invalid as error:
         # Refused before anything was changed: there is nothing to undo.
         return _editor(request, operator, journey, text, error.issues)
+    except Conflict as error:
+        return _editor(request, operator, journey, text, [Issue("version", error.message)])
     return RedirectResponse(f"{PREFIX}/journeys/{journey_id}", status_code=303)
 
 
@@ -108,7 +108,7 @@ async def versions_page(
 ) -> HTMLResponse:
     """The journey's saved versions, newest first, each with its config."""
     journey = await journey_service.get(session, operator.place_id, journey_id)
-    kept = await journey_store.versions(session, journey_id)
+    kept = await journey_store.versions(session, journey_id, VERSIONS_SHOWN)
     shown = [(row, _text(row.machine_config)) for row in kept]
     return render(request, "versions.html", operator, journey=journey, versions=shown)
 
@@ -144,23 +144,19 @@ async def start_run(
     request: Request,
 ) -> RedirectResponse:
     journey = await journey_service.get(session, operator.place_id, journey_id)
-    chosen = await _segments_chosen(request)
-    body = RunRequest.model_validate(chosen)
-    # The form's own token: the same form sent twice starts one run.
-    run = await runs.run(session, temporal, settings, journey, body, fields.get("once"))
+    body = validated(RunRequest, await _segments_chosen(request))
+    # The form's own key: the same form sent twice starts one run.
+    run = await runs.run(session, temporal, settings, journey, body, once_key(fields.get("once")))
     return RedirectResponse(f"{PREFIX}/journeys/{journey_id}/runs/{run.id}", status_code=303)
 
 
-async def _segments_chosen(request: Request) -> dict[str, list[int]]:
+async def _segments_chosen(request: Request) -> dict[str, list[int | None]]:
     """The segments ticked in the run form (checkboxes repeat their name)."""
-    raw = parse_qs((await request.body()).decode(errors="replace"), max_num_fields=250)
-    chosen: dict[str, list[int]] = {"include_segment_ids": [], "exclude_segment_ids": []}
-    for field in chosen:
-        for value in raw.get(field, []):
-            if not value.isdigit():
-                raise Invalid([Issue(field, "must be segment ids")])
-            chosen[field].append(int(value))
-    return chosen
+    given = await fields_of(request)
+    return {
+        field: [whole_number(field, value) for value in given.get(field, [])]
+        for field in ("include_segment_ids", "exclude_segment_ids")
+    }
 
 
 @router.get("/{journey_id}/runs/{run_id}")

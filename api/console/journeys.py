@@ -1,10 +1,9 @@
 """The console's journey pages: the list, one journey drawn with its live counts, the
 customers in one of its states; creating, starting, stopping and deleting."""
 
-import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
@@ -24,10 +23,10 @@ from store.tables import Journey
 from workflows.model import TRIGGER_EVENTS
 
 router = APIRouter(prefix=f"{PREFIX}/journeys", include_in_schema=False)
-StateName = Annotated[str, Path(min_length=1, max_length=200)]
+# State names are free text (slashes too): a query parameter, not a path segment.
+StateName = Annotated[str, Query(min_length=1, max_length=200)]
 # The customers shown in one state (the API pages further).
 IN_STATE_SHOWN = 100
-LIST_CONCURRENCY = 8
 
 
 async def _journey(session: Session, operator: Operator, journey_id: int) -> Journey:
@@ -55,13 +54,7 @@ async def journeys_counts(
 ) -> HTMLResponse:
     """The list's rows with their executions and conversions (each kept a few seconds)."""
     rows = await journey_store.of_place(session, operator.place_id)
-    gate = asyncio.Semaphore(LIST_CONCURRENCY)
-
-    async def counted(journey: Journey) -> console.Summary:
-        async with gate:
-            return await console.summary(session, temporal, journey)
-
-    counts = await asyncio.gather(*(counted(journey) for journey in rows))
+    counts = await console.summaries(session, temporal, rows)
     return render(
         request, "_journey_rows.html", operator, journeys=list(zip(rows, counts, strict=True))
     )
@@ -114,23 +107,26 @@ async def journey_live(
     """The diagram with its counts, which the journey's page fetches every few seconds."""
     journey = await _journey(session, operator, journey_id)
     drawn = await console.diagram(session, journey)
+    if drawn is None:  # its config was removed meanwhile: the page says so when reloaded
+        return HTMLResponse("<p>This journey has no <code>machineConfig</code> now.</p>")
     counted = await console.counts(session, temporal, journey)
     return render(request, "_diagram.html", operator, journey=journey, diagram=drawn, stats=counted)
 
 
-@router.get("/{journey_id}/states/{state}")
+@router.get("/{journey_id}/state")
 async def state_page(
     request: Request,
     operator: CurrentOperator,
     session: Session,
     temporal: TemporalClient,
     journey_id: JourneyId,
-    state: StateName,
+    name: StateName,
 ) -> HTMLResponse:
     """The customers in this state now."""
     journey = await _journey(session, operator, journey_id)
+    state = name
     if state not in ((journey.machine_config or {}).get("states") or {}):
-        raise Invalid([Issue("state", f"{state!r} is not a state of this journey")])
+        raise Invalid([Issue("name", f"{state!r} is not a state of this journey")])
     rows, total = await executions.page(
         temporal, journey, 0, IN_STATE_SHOWN, status="running", state=state
     )

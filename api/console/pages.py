@@ -43,6 +43,9 @@ def render(
     # Pages hold a place's data: never cached, never framed.
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Links out (the Temporal UI) don't carry the console's URLs.
+    response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
     )

@@ -22,9 +22,10 @@ def _cookie(request: Request, response: Response, name: str, value: str, seconds
         path=PREFIX,
         httponly=True,
         samesite="strict",
-        # Over https (behind a proxy that says so, or directly) the cookie never goes over
-        # plain http; `journeys dev` serves http on loopback.
-        secure=request.url.scheme == "https",
+        # Over https (directly, behind a proxy that says so, or where the public URL is) the
+        # cookie never goes over plain http; `journeys dev` serves http on loopback.
+        secure=request.url.scheme == "https"
+        or (request.app.state.settings.public_url or "").startswith("https://"),
     )
 
 

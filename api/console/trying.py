@@ -3,17 +3,16 @@ and test send, a journey's simulation — and the place's settings. Each calls t
 service as its API endpoint."""
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import ValidationError
 
 from api.console.auth import PREFIX, CheckedForm, CurrentOperator
+from api.console.inputs import json_text, once_key, validated, whole_number
 from api.console.pages import render
 from api.deps import AppSettings, JourneyId, Session, Sessions, TemporalClient
 from journeys.errors import Invalid, Issue
-from journeys.schemas import issues_from
 from services import journeys as journey_service
 from services import place_settings, simulation, templates
 from services.place_settings import PlaceSettingsUpdate
@@ -25,30 +24,6 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 TemplateId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Text = Annotated[str | None, Query(max_length=20_000)]
 TEMPLATES_SHOWN = 500
-
-
-def _model(model: Any, data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise Invalid(issues_from(error.errors())) from None
-
-
-def _json(name: str, text: str | None) -> Any:
-    if not text or not text.strip():
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise Invalid([Issue(name, f"is not JSON (line {error.lineno}): {error.msg}")]) from None
-
-
-def _customer_id(text: str | None) -> int | None:
-    if not text:
-        return None
-    if not text.isdigit():
-        raise Invalid([Issue("customer_id", "must be a customer id")])
-    return int(text)
 
 
 @router.get("/templates")
@@ -70,10 +45,10 @@ async def template_page(
 ) -> HTMLResponse:
     """The template, and, for a customer id, what it would send them (nothing is sent)."""
     template = await templates.get(session, operator.place_id, template_id)
-    chosen = _customer_id(customer_id)
+    chosen = whole_number("customer_id", customer_id)
     preview = None
     if chosen is not None:
-        body = PreviewRequest(customer_id=chosen)
+        body = validated(PreviewRequest, {"customer_id": chosen})
         preview = await templates.preview(session, settings, operator.place_id, template_id, body)
     return render(
         request, "template.html", operator, template=template, preview=preview, customer=chosen
@@ -90,12 +65,12 @@ async def test_send(
     fields: CheckedForm,
 ) -> RedirectResponse:
     """One real send to the operator's own address; then its message."""
-    body = _model(
+    body = validated(
         SendTestRequest,
         {
             "to": fields.get("to", ""),
-            "customer_id": _customer_id(fields.get("customer_id")),
-            "idempotency_key": fields.get("once") or None,
+            "customer_id": whole_number("customer_id", fields.get("customer_id")),
+            "idempotency_key": once_key(fields.get("once")),
         },
     )
     message = await templates.send_test(
@@ -117,11 +92,11 @@ async def simulate_page(
 ) -> HTMLResponse:
     """The simulation form, and for a customer its walk through the journey."""
     journey = await journey_service.get(session, operator.place_id, journey_id)
-    chosen = _customer_id(customer_id)
+    chosen = whole_number("customer_id", customer_id)
     result = None
     if chosen is not None:
-        body = _model(
-            SimulateRequest, {"customer_id": chosen, "events": _json("events", events) or []}
+        body = validated(
+            SimulateRequest, {"customer_id": chosen, "events": json_text("events", events) or []}
         )
         result = await simulation.simulate(sessions, settings, operator.place_id, journey_id, body)
     return render(
@@ -155,10 +130,10 @@ async def save_settings(
 ) -> HTMLResponse | RedirectResponse:
     text = fields.get("settings", "")
     try:
-        given = _json("settings", text)
+        given = json_text("settings", text)
         if not isinstance(given, dict):
             raise Invalid([Issue("settings", "must be a JSON object")])
-        body = _model(PlaceSettingsUpdate, given)
+        body = validated(PlaceSettingsUpdate, given)
         await place_settings.update(session, operator.place_id, body)
     except Invalid as error:
         return render(

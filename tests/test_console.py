@@ -447,3 +447,70 @@ async def test_templates_are_previewed_and_test_sent_a_journey_simulated_setting
         {"start": "21:00", "end": "08:00"},
     )
     await accessible(page, "the settings")
+
+
+async def signed_in_client(url: str, key: str) -> httpx.AsyncClient:
+    """An HTTP client signed in to the console as a browser would be (its cookies kept)."""
+    client = httpx.AsyncClient(base_url=url)
+    form = await client.get("/console/sign-in")
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert found
+    done = await client.post("/console/sign-in", data={"csrf": found.group(1), "api_key": key})
+    assert done.status_code == 303
+    return client
+
+
+async def test_odd_input_gets_a_page_never_a_500(console, keys):
+    engine, url = console
+    winback = await started_journey(engine.api, WINBACK_CREATE, WINBACK_CONFIG)
+    empty = only(
+        (await engine.api.post(JOURNEYS, json={"name": "Empty", "trigger_event": "manual"})).json(),
+        "journey_definition",
+    )["id"]
+    client = await signed_in_client(url, keys[PLACE])
+    try:
+        journey_page = (await client.get(f"/console/journeys/{winback}/edit")).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', journey_page)
+        assert csrf
+        token = csrf.group(1)
+        answers = {
+            "a token that is no token": await client.post(
+                f"/console/journeys/{winback}/stop", content=b"csrf=%C3%A9%FF"
+            ),
+            "unicode digits": await client.get("/console/messages?journey_id=%C2%B2"),
+            "a customer id of 0": await client.get("/console/templates/5?customer_id=0"),
+            "JSON nested too deep": await client.post(
+                f"/console/journeys/{winback}/edit",
+                data={"csrf": token, "version": "2", "machine_config": "[" * 5000},
+            ),
+            "a NUL": await client.post(
+                "/console/journeys", content=f"csrf={token}&name=a%00b".encode()
+            ),
+            "too many fields": await client.post(
+                "/console/journeys", content="&".join(["x=1"] * 600).encode()
+            ),
+        }
+        for what, answer in answers.items():
+            assert 400 <= answer.status_code < 500, (what, answer.status_code)
+            assert answer.headers["content-type"].startswith("text/html"), what
+        # A journey without a config, polled live; a run's fan-out is no execution.
+        assert (await client.get(f"/console/journeys/{empty}/live")).status_code == 200
+        fan_out = await client.get(f"/console/journeys/{empty}/executions/journey-{empty}-run-x")
+        assert fan_out.status_code == 404
+        # An outdated editor doesn't overwrite a newer version.
+        stale = await client.post(
+            f"/console/journeys/{winback}/edit",
+            data={"csrf": token, "version": "1", "machine_config": "{}", "action": "save"},
+        )
+        assert stale.status_code == 422 and "saved as version 2 meanwhile" in stale.text
+    finally:
+        await client.aclose()
+    # A live part polling without a session is sent to sign-in as a whole page.
+    async with httpx.AsyncClient(base_url=url) as anonymous:
+        polled = await anonymous.get(
+            f"/console/journeys/{winback}/live", headers={"HX-Request": "true"}
+        )
+        assert (polled.status_code, polled.headers["HX-Redirect"]) == (204, "/console/sign-in")
+        raw = "journeys_console=a.\u00e9".encode("latin-1")
+        forged = await anonymous.get("/console/journeys", headers={b"Cookie": raw})
+        assert forged.status_code == 303

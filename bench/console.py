@@ -110,12 +110,12 @@ async def measure(dev: Dev, args: argparse.Namespace) -> None:
         "journeys list's counts": "/console/journeys/counts",
         "journey page (diagram)": f"/console/journeys/{journey_id}",
         "journey's live counts": f"/console/journeys/{journey_id}/live",
-        "customers in a state": f"/console/journeys/{journey_id}/states/wait",
+        "customers in a state": f"/console/journeys/{journey_id}/state?name=wait",
         "executions (first page)": f"/console/journeys/{journey_id}/executions",
         "a customer": "/console/customers/1",
     }
     results = {}
-    async with console:
+    try:
         for name, path in pages.items():
 
             async def get(path: str = path) -> None:
@@ -123,6 +123,8 @@ async def measure(dev: Dev, args: argparse.Namespace) -> None:
                 assert response.status_code == 200, (path, response.status_code)
 
             results[name] = await timed(args.requests, get)
+    finally:
+        await console.aclose()
     print(f"\n{args.customers} executions in the journey, {args.requests} requests each:")
     for name, samples in {**baseline, **results}.items():
         print(f"  {name:32} {quantiles(samples)}")

@@ -82,6 +82,7 @@ async def list_executions(
     rows, total = await service.page(
         temporal, journey, paging.offset, paging.per_page, status, customer_id, state
     )
+    assert total is not None  # counted
     return envelope(KIND, [_out(row) for row in rows], paging.meta(total))
 
 

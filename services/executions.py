@@ -119,19 +119,23 @@ async def page(
     status: Status | None = None,
     customer_id: int | None = None,
     state: str | None = None,
-) -> tuple[list[Execution], int]:
+    *,
+    counted: bool = True,
+) -> tuple[list[Execution], int | None]:
     """The journey's executions, newest first (filtered by status, customer, the state they
-    are in now), and the total."""
+    are in now), and the total (None unless `counted`: counting a large journey costs as
+    much as listing a page)."""
     assert journey.id is not None
     query = executions_query(
         journey.place_id, journey.id, status=status, customer_id=customer_id, state=state
     )
     async with reachable():
-        total = (await temporal.count_workflows(query)).count
+        total = (await temporal.count_workflows(query)).count if counted else None
         items = []
         index = 0
+        # Visibility pages exactly what is shown: a larger page reads rows nobody sees.
         async for execution in temporal.list_workflows(
-            query, limit=offset + limit, page_size=min(1000, limit * 4)
+            query, limit=offset + limit, page_size=min(1000, offset + limit)
         ):
             if index >= offset:
                 items.append(await _execution(execution, journey))

@@ -25,8 +25,8 @@ from workflows.model import TRIGGER_EVENTS
 router = APIRouter(prefix=f"{PREFIX}/journeys", include_in_schema=False)
 # State names are free text (slashes too): a query parameter, not a path segment.
 StateName = Annotated[str, Query(min_length=1, max_length=200)]
-# The customers shown in one state (the API pages further).
-IN_STATE_SHOWN = 100
+# The customers shown in one state (the executions page, filtered by it, pages further).
+IN_STATE_SHOWN = 50
 
 
 async def _journey(session: Session, operator: Operator, journey_id: int) -> Journey:
@@ -127,11 +127,17 @@ async def state_page(
     state = name
     if state not in ((journey.machine_config or {}).get("states") or {}):
         raise Invalid([Issue("name", f"{state!r} is not a state of this journey")])
-    rows, total = await executions.page(
-        temporal, journey, 0, IN_STATE_SHOWN, status="running", state=state
+    rows, _ = await executions.page(
+        temporal, journey, 0, IN_STATE_SHOWN, status="running", state=state, counted=False
     )
     return render(
-        request, "state.html", operator, journey=journey, state=state, rows=rows, total=total
+        request,
+        "state.html",
+        operator,
+        journey=journey,
+        state=state,
+        rows=rows,
+        more=len(rows) == IN_STATE_SHOWN,
     )
 
 

@@ -7,7 +7,9 @@ from `workflow.now()`; the machine is the snapshot the execution was started wit
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
+from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
@@ -83,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
         path_exited,
     )
 
+T = TypeVar("T")
 PATH_PATCH = "journey-path-search-attribute"
 WAITING_PATCH = "waiting-registry"
 
@@ -278,7 +281,8 @@ class JourneyExecution:
             return None, f"message {sent.message_id} {sent.status}{reason}{held}"
         if isinstance(step, CreateCampaignStep):
             assert step.campaign_id is not None
-            clone = await workflow.execute_activity(
+            clone = await _read(
+                request,
                 CLONE_CAMPAIGN,
                 CloneInput(
                     place_id=request.place_id,
@@ -288,11 +292,8 @@ class JourneyExecution:
                     journey_id=request.journey.id,
                     execution_id=workflow.info().workflow_id,
                 ),
-                result_type=CloneResult,
-                start_to_close_timeout=READ_TIMEOUT,
-                schedule_to_close_timeout=_budget(request),
-                retry_policy=READ_RETRY,
-                summary=f"{state}: clone campaign {step.campaign_id}",
+                CloneResult,
+                f"{state}: clone campaign {step.campaign_id}",
             )
             if clone.campaign_id is None:
                 return None, f"skipped: {clone.reason}"
@@ -310,7 +311,8 @@ class JourneyExecution:
             return None, f"waited until {ends}"
         if isinstance(step, WaitUntilStep):
             now = workflow.now()
-            local = await workflow.execute_activity(
+            local = await _read(
+                request,
                 NEXT_LOCAL_TIME,
                 LocalTimeInput(
                     place_id=request.place_id,
@@ -320,11 +322,8 @@ class JourneyExecution:
                     timezone=step.timezone,
                     after=now,
                 ),
-                result_type=LocalTime,
-                start_to_close_timeout=READ_TIMEOUT,
-                schedule_to_close_timeout=_budget(request),
-                retry_policy=READ_RETRY,
-                summary=f"{state}: next {step.time} local",
+                LocalTime,
+                f"{state}: next {step.time} local",
             )
             ends = _stamp(local.at)
             what = f"{step.time} {local.zone}"
@@ -333,7 +332,8 @@ class JourneyExecution:
                 return None, f"cut short at {_stamp(workflow.now())}, waiting until {ends}"
             return None, f"waited until {ends} ({what})"
         if isinstance(step, ConditionStep):
-            read = await workflow.execute_activity(
+            read = await _read(
+                request,
                 READ_CUSTOMER_ATTRIBUTE,
                 AttributeInput(
                     place_id=request.place_id,
@@ -342,11 +342,8 @@ class JourneyExecution:
                     operator=step.operator,
                     value=step.value,
                 ),
-                result_type=AttributeValue,
-                start_to_close_timeout=READ_TIMEOUT,
-                schedule_to_close_timeout=_budget(request),
-                retry_policy=READ_RETRY,
-                summary=f"{state}: read {step.attribute}",
+                AttributeValue,
+                f"{state}: read {step.attribute}",
             )
             # Histories from before the activity compared have only the value.
             outcome = (
@@ -386,7 +383,8 @@ class JourneyExecution:
             # The answer's first KB is kept (a detail is otherwise clipped shorter).
             return called.delivered, _clipped(called.detail, WEBHOOK_DETAIL_LIMIT)
         if isinstance(step, UpdateCustomerStep):
-            updated = await workflow.execute_activity(
+            updated = await _read(
+                request,
                 UPDATE_CUSTOMER,
                 UpdateInput(
                     place_id=request.place_id,
@@ -399,11 +397,8 @@ class JourneyExecution:
                     state=state,
                     event=self._event,
                 ),
-                result_type=UpdateResult,
-                start_to_close_timeout=READ_TIMEOUT,
-                schedule_to_close_timeout=_budget(request),
-                retry_policy=READ_RETRY,
-                summary=f"{state}: update the customer",
+                UpdateResult,
+                f"{state}: update the customer",
             )
             return None, _clipped(updated.detail)
         if isinstance(step, SplitStep):
@@ -430,7 +425,8 @@ class JourneyExecution:
         self._awaiting, self._arrived = step.event, []
         self._skipped = set(self._not_awaited(request))
         try:
-            wait: EventWait = await workflow.execute_activity(
+            wait: EventWait = await _read(
+                request,
                 AWAIT_EVENT,
                 EventWaitInput(
                     place_id=request.place_id,
@@ -443,11 +439,8 @@ class JourneyExecution:
                     seconds=max(0, int((until - now).total_seconds())),
                     other_than=self._not_awaited(request),
                 ),
-                result_type=EventWait,
-                start_to_close_timeout=READ_TIMEOUT,
-                schedule_to_close_timeout=_budget(request),
-                retry_policy=READ_RETRY,
-                summary=f"{state}: wait for {step.event}",
+                EventWait,
+                f"{state}: wait for {step.event}",
             )
 
             def counted() -> ReceivedEvent | None:
@@ -508,7 +501,8 @@ class JourneyExecution:
         try:
             while True:
                 self._changed = False
-                check = await workflow.execute_activity(
+                check = await _read(
+                    request,
                     CUSTOMER_IN_SEGMENTS,
                     SegmentCheckInput(
                         place_id=request.place_id,
@@ -518,11 +512,8 @@ class JourneyExecution:
                         journey_id=request.journey.id,
                         state=state,
                     ),
-                    result_type=SegmentCheckResult,
-                    start_to_close_timeout=READ_TIMEOUT,
-                    schedule_to_close_timeout=_budget(request),
-                    retry_policy=READ_RETRY,
-                    summary=f"{state}: check segments",
+                    SegmentCheckResult,
+                    f"{state}: check segments",
                 )
                 if check.matched:
                     return "customer matched the segments"
@@ -685,6 +676,23 @@ def _stamp(moment: datetime) -> str:
 
 def _clipped(text: str, limit: int = DETAIL_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+async def _read(
+    request: ExecutionInput, activity: str, argument: BaseModel, result_type: type[T], summary: str
+) -> T:
+    """An activity of the database's (a read, or a write done once per key): retried with
+    backoff for the step's retry budget."""
+    result: T = await workflow.execute_activity(
+        activity,
+        argument,
+        result_type=result_type,
+        start_to_close_timeout=READ_TIMEOUT,
+        schedule_to_close_timeout=_budget(request),
+        retry_policy=READ_RETRY,
+        summary=summary,
+    )
+    return result
 
 
 def _budget(request: ExecutionInput) -> timedelta:

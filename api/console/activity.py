@@ -3,7 +3,7 @@ timeline, a customer (profile, consent, executions across journeys, messages), t
 log and one message. Filters come from GET forms, so an empty field means "any"."""
 
 import re
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, cast, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
@@ -19,9 +19,11 @@ from services import journeys as journey_service
 from store import consent
 from store import journeys as journey_store
 from store.tables import Message
-from workflows.model.machine import MAX_ID
+from workflows.model.machine import MAX_ID, ChannelName
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+CHANNEL_NAMES: tuple[str, ...] = get_args(ChannelName)
+MESSAGE_STATUSES: tuple[str, ...] = get_args(messages.Status)
 PAGE = 50
 SHOWN_PER_CUSTOMER = 50
 # A send step's detail names its message: "message 12 sent".
@@ -159,7 +161,7 @@ async def customer_page(
         "customer.html",
         operator,
         customer=customer,
-        subscriptions={c: consent.status(customer, c) for c in ("email", "sms", "push")},
+        subscriptions={c: consent.status(customer, c) for c in CHANNEL_NAMES},
         executions=ran,
         journeys=journeys,
         messages=sent,
@@ -178,8 +180,8 @@ async def messages_page(
     page: PageNumber = 1,
 ) -> HTMLResponse:
     chosen: dict[str, Any] = {
-        "channel": _chosen("channel", channel, ("email", "sms", "push")),
-        "status": _chosen("status", status, ("pending", "sent", "skipped", "failed")),
+        "channel": _chosen("channel", channel, CHANNEL_NAMES),
+        "status": _chosen("status", status, MESSAGE_STATUSES),
         "journey_id": whole_number("journey_id", journey_id),
     }
     rows, total = await messages.page(session, operator.place_id, (page - 1) * PAGE, PAGE, **chosen)
@@ -194,6 +196,8 @@ async def messages_page(
         pages=max(1, -(-total // PAGE)),
         chosen=chosen,
         journeys=journeys,
+        channels=CHANNEL_NAMES,
+        statuses=MESSAGE_STATUSES,
     )
 
 

@@ -16,10 +16,8 @@ from journeys.schemas import issues_from
 from services import console, executions
 from services import journeys as journey_service
 from services.auth import Manager
-from services.console_auth import Operator
 from services.journeys import JourneyCreate
 from store import journeys as journey_store
-from store.tables import Journey
 from workflows.model import TRIGGER_EVENTS
 
 router = APIRouter(prefix=f"{PREFIX}/journeys", include_in_schema=False)
@@ -27,10 +25,6 @@ router = APIRouter(prefix=f"{PREFIX}/journeys", include_in_schema=False)
 StateName = Annotated[str, Query(min_length=1, max_length=200)]
 # The customers shown in one state (the executions page, filtered by it, pages further).
 IN_STATE_SHOWN = 50
-
-
-async def _journey(session: Session, operator: Operator, journey_id: int) -> Journey:
-    return await journey_service.get(session, operator.place_id, journey_id)
 
 
 @router.get("")
@@ -91,7 +85,7 @@ async def create_journey(
 async def journey_page(
     request: Request, operator: CurrentOperator, session: Session, journey_id: JourneyId
 ) -> HTMLResponse:
-    journey = await _journey(session, operator, journey_id)
+    journey = await journey_service.get(session, operator.place_id, journey_id)
     drawn = await console.diagram(session, journey)
     return render(request, "journey.html", operator, journey=journey, diagram=drawn, stats=None)
 
@@ -105,7 +99,7 @@ async def journey_live(
     journey_id: JourneyId,
 ) -> HTMLResponse:
     """The diagram with its counts, which the journey's page fetches every few seconds."""
-    journey = await _journey(session, operator, journey_id)
+    journey = await journey_service.get(session, operator.place_id, journey_id)
     drawn = await console.diagram(session, journey)
     if drawn is None:  # its config was removed meanwhile: the page says so when reloaded
         return HTMLResponse("<p>This journey has no <code>machineConfig</code> now.</p>")
@@ -123,7 +117,7 @@ async def state_page(
     name: StateName,
 ) -> HTMLResponse:
     """The customers in this state now."""
-    journey = await _journey(session, operator, journey_id)
+    journey = await journey_service.get(session, operator.place_id, journey_id)
     state = name
     if state not in ((journey.machine_config or {}).get("states") or {}):
         raise Invalid([Issue("name", f"{state!r} is not a state of this journey")])
@@ -169,7 +163,7 @@ async def stop_journey(
 async def delete_form(
     request: Request, operator: CurrentOperator, session: Session, journey_id: JourneyId
 ) -> HTMLResponse:
-    journey = await _journey(session, operator, journey_id)
+    journey = await journey_service.get(session, operator.place_id, journey_id)
     return render(request, "delete.html", operator, journey=journey)
 
 

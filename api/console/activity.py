@@ -184,8 +184,10 @@ async def messages_page(
         "status": _chosen("status", status, MESSAGE_STATUSES),
         "journey_id": whole_number("journey_id", journey_id),
     }
-    rows, total = await messages.page(session, operator.place_id, (page - 1) * PAGE, PAGE, **chosen)
     journeys = await journey_store.of_place(session, operator.place_id)
+    if chosen["journey_id"] is not None and chosen["journey_id"] not in {j.id for j in journeys}:
+        raise NotFound(f"Journey {chosen['journey_id']} was not found.")
+    rows, total = await messages.page(session, operator.place_id, (page - 1) * PAGE, PAGE, **chosen)
     return render(
         request,
         "messages.html",

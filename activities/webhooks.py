@@ -46,7 +46,7 @@ class Webhooks:
         try:
             parts = outbound.parsed(request.url, self.policy)
             assert parts.hostname is not None
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            port = outbound.port_of(parts)
             addresses = await outbound.resolve(parts.hostname, port, self.policy)
         except ValueError as error:
             return WebhookResult(delivered=False, detail=f"not called: {request.url} {error}")

@@ -82,6 +82,11 @@ def kind(address: Address) -> str | None:
     return next((name for name, flag in flags if flag), "reserved")
 
 
+def port_of(parts: SplitResult) -> int:
+    """The port a parsed URL connects to."""
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def refused(address: Address, policy: Outbound, *, shown: bool = True) -> None:
     """`ValueError` if the policy forbids connecting to `address` (naming it if `shown`)."""
     found = None if policy.allow_private else kind(address)
@@ -113,7 +118,7 @@ async def problem(url: str, policy: Outbound) -> str | None:
     try:
         parts = parsed(url, policy)
         assert parts.hostname is not None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = port_of(parts)
         async with asyncio.timeout(SAVE_LOOKUP_SECONDS):
             await resolve(parts.hostname, port, policy, shown=False)
     except ValueError as error:

@@ -16,7 +16,8 @@ from journeys.unsubscribe import PATH, BadToken
 from services import consent
 
 router = APIRouter(prefix=PATH, tags=["consent"])
-Token = Annotated[str, Path(max_length=200, description="The signed token of the link.")]
+# No length limit here: an overlong token is a malformed link, answered with its page.
+Token = Annotated[str, Path(description="The signed token of the link.")]
 CHANNEL_NAMES = {
     "email": "marketing emails",
     "sms": "marketing text messages",

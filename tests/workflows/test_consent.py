@@ -136,6 +136,7 @@ async def test_a_forged_or_stale_link_fails_cleanly(engine_under_test, mailbox):
         f"{version}.{place}.{customer_id}.{channel}.{mac[:-2]}AA",  # tampered signature
         "not-a-token",
         "v1." + "9" * 30 + ".1.email." + "A" * 43,
+        f"{token}{'A' * 300}",  # far too long
     ]
     browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     for bad in forged:

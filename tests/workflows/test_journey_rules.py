@@ -6,6 +6,7 @@ they run on SQLite and PostgreSQL; the rest is the engine's, and runs on SQLite.
 import asyncio
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from tests.fixtures.database import one_backend
 from tests.helpers.api import PLACE, import_customers, only
@@ -25,6 +26,8 @@ from tests.workflows.replay import keep
 pytestmark = [pytest.mark.e2e]
 
 EVENTS = f"/places/{PLACE}/events"
+# The built-in query the Temporal UI reads an execution's summary and details with.
+TEMPORAL_METADATA = "__temporal_workflow_metadata"
 WAIT_A_DAY = {
     "initial": "wait",
     "states": {
@@ -204,6 +207,11 @@ async def test_an_exit_event_ends_executions_waiting_in_either_kind_of_wait(engi
         assert shown["exitedAt"] == state
         assert shown["exitReason"] == "exit event order.created (event order-1)"
         assert shown["steps"][-1]["detail"].startswith("cut short")
+        # What the Temporal UI shows as the execution's current details.
+        handle = engine.client.get_workflow_handle(execution_id)
+        shown_in_ui = await handle.query(TEMPORAL_METADATA, result_type=WorkflowMetadata)
+        reason = "exit event order.created (event order-1)"
+        assert shown_in_ui.current_details == f"**Exited** at {state}: {reason}"
         stats = await stats_when(engine, journey_id, lambda s, w=state: s["states"][w]["exited"])
         assert stats["states"][state]["exited"] == 1
         await keep(engine.client.get_workflow_handle(execution_id), f"exited-{state}")

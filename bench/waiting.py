@@ -44,6 +44,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from bench.compare import Round, Row
 from bench.stack import (
     KEY,
     PLACE,
@@ -443,6 +444,28 @@ async def recheck_round(postgres: str, customers: int) -> dict[str, float]:
         await engine.dispose()
         await env.shutdown()
         await drop_postgres(url)
+
+
+async def headline(dev: Dev, waiters: int, window: float, wakes: int) -> Row:
+    """`python -m bench`'s waiting row, on its stack (the default interval): what `waiters`
+    executions in `wait_for_condition` cost over `window` quiet seconds, and the wake-up of
+    `wakes` of them through `PUT /customers` at 10 a second."""
+    client = await Client.connect(dev.temporal, data_converter=pydantic_data_converter)
+    async with httpx.AsyncClient(
+        base_url=f"{dev.api_url}/places/{PLACE}", headers={"Api-Key": KEY}, timeout=60
+    ) as api:
+        place = Place(dev, api, client)
+        await place.fill(waiters, first=100_000)
+        idle = await idle_cost(place, window)
+        latencies = await api_wakeups(place, wakes, 10)
+    row = Row(f"4 waiting ({waiters} in wait_for_condition)", goal=None, rated=False)
+    row.rounds.append(Round("ours", 0, 0.0, latencies, {}))
+    row.note = (
+        f"quiet {window:.0f} s: worker + Temporal {idle.cpu:.1f} % of a core, "
+        f"{idle.events_per_second * DAY:.1f} history events/execution/day; latency: "
+        f"PUT /customers to leaving the wait, {wakes} at 10/s (python -m bench.waiting: more)"
+    )
+    return row
 
 
 async def main() -> None:

@@ -32,6 +32,7 @@ from api.body_guard import BodyGuard
 from api.deps import known_query
 from journeys.settings import Settings, get_settings
 from orchestration import temporal_client
+from services import stats as stats_service
 from services.auth import KeyCache
 from store.db import create_engine, session_factory, write_gate
 
@@ -59,9 +60,11 @@ def create_app(
         # Connected once for the app's life; lazily, so definitions are served while
         # Temporal is still starting (starts answer 503 until it is reachable).
         app.state.temporal = temporal or await temporal_client.connect(settings, lazy=True)
+        app.state.stats = stats_service.kept()
         try:
             yield
         finally:
+            await app.state.stats.close()
             if own:
                 await db.dispose()
 

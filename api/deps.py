@@ -20,6 +20,7 @@ from journeys.errors import Invalid, Issue
 from journeys.settings import Settings
 from services import journeys as journey_service
 from services.auth import Manager, authenticate
+from services.stats import JourneyStats, Kept
 from store.db import SessionFactory, read_only
 from store.tables import Journey
 from workflows.model.machine import MAX_ID
@@ -113,6 +114,15 @@ TemporalClient = Annotated[Client, Depends(_temporal)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 # For a route that needs a session besides its request's (a read before a short write).
 Sessions = Annotated[SessionFactory, Depends(_sessions)]
+
+
+async def _kept_stats(request: Request) -> Kept[JourneyStats]:
+    kept: Kept[JourneyStats] = request.app.state.stats
+    return kept
+
+
+# The journeys' stats this process keeps a moment (`services.stats.kept_stats`).
+KeptStats = Annotated[Kept[JourneyStats], Depends(_kept_stats)]
 
 
 async def _write_gate(request: Request) -> AbstractAsyncContextManager[Any]:

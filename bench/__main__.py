@@ -113,7 +113,7 @@ def main() -> None:
         worst = show(rows)
         _hot_spots(args.profiles)
         print(f"\n{time.monotonic() - began:.0f} s in all")
-        print(f"worst ratio: {worst:.2f}")
+        print(f"worst ratio: {worst:.2f}" if worst is not None else "worst ratio: -")
 
     on_dev(args.postgres, work)
 

@@ -111,8 +111,8 @@ class Row:
         return total
 
 
-def show(rows: list[Row]) -> float:
-    """Print the table; the worst ratio of the rows that have a goal."""
+def show(rows: list[Row]) -> float | None:
+    """Print the table; the worst ratio of the rows that have a goal (None if none has)."""
     print()
     head = (
         f"{'scenario':34} {'ours/s':>8} {'bare/s':>8} {'ratio':>6} {'goal':>5}  "
@@ -140,7 +140,7 @@ def show(rows: list[Row]) -> float:
         if row.failures:
             print(f"{'':4}!!! failures: {dict(row.failures)}")
     print("(latency in s, ms for ingest and reads; RSS: peak in the scenario)")
-    return worst if worst is not None else 0.0
+    return worst
 
 
 def _num(value: float | None, digits: int = 1) -> str:

@@ -1,19 +1,18 @@
 """What the console shows of a journey: its diagram in words a person reads (template,
-segment and campaign names, not ids; durations; conditions), and its live counts — the
-journey's stats (`services.stats`), kept a few seconds so a page with many viewers, or a
-journey with 100 000 executions, answers fast."""
+segment and campaign names, not ids; durations; conditions); and for the journeys list,
+each journey's executions by status, kept a few seconds so a list with many viewers, or
+journeys with 100 000 executions, answers fast (a journey's own counts are its stats,
+which `services.stats.kept_stats` keeps)."""
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from services.diagram import Diagram, layout
-from services.stats import ExecutionCounts, JourneyStats, execution_counts, journey_stats
+from services.stats import ExecutionCounts, Kept, execution_counts
 from store import conversions, crud
 from store.tables import Campaign, Journey, Segment, Template
 from workflows.model import read_machine_config
@@ -32,14 +31,10 @@ from workflows.model.machine import (
     WebhookStep,
 )
 
-# How long counts are reused: longer than the pages' refresh (5 s for a journey's counts,
-# 10 s for the list), so an open page costs one computation per period however many
-# people watch it.
-COUNTS_SECONDS = 8.0
+# How long the list's counts are reused: longer than the page's refresh (10 s), so an open
+# list costs one computation per period however many people watch it.
 LIST_SECONDS = 15.0
-COUNTS_KEPT = 1_000
 LIST_CONCURRENCY = 8
-T = TypeVar("T")
 # What fits on one line of a box.
 LINE = 34
 
@@ -134,40 +129,7 @@ class Summary:
     converted: int
 
 
-class _Kept(Generic[T]):
-    """Values kept a while per journey; one computation at a time for each."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.values: dict[int, tuple[float, T]] = {}
-        self.locks: dict[int, asyncio.Lock] = {}
-
-    async def get(self, key: int, compute: Callable[[], Awaitable[T]]) -> T:
-        lock = self.locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            kept = self.values.get(key)
-            if kept is not None and kept[0] > time.monotonic():
-                return kept[1]
-            value = await compute()
-            if len(self.values) >= COUNTS_KEPT:
-                self.values.clear()
-                self.locks = {key: lock}
-            self.values[key] = (time.monotonic() + self.seconds, value)
-            return value
-
-
-_counted: _Kept[JourneyStats] = _Kept(COUNTS_SECONDS)
-_summed: _Kept[ExecutionCounts] = _Kept(LIST_SECONDS)
-
-
-async def counts(session: AsyncSession, temporal: Client, journey: Journey) -> JourneyStats:
-    """The journey's stats, at most `COUNTS_SECONDS` old (and of its current version)."""
-    assert journey.id is not None
-    stats = await _counted.get(journey.id, lambda: journey_stats(session, temporal, journey))
-    if stats.version != journey.version:
-        _counted.values.pop(journey.id, None)
-        stats = await _counted.get(journey.id, lambda: journey_stats(session, temporal, journey))
-    return stats
+_summed: Kept[ExecutionCounts] = Kept(LIST_SECONDS)
 
 
 async def summaries(

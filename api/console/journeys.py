@@ -9,11 +9,11 @@ from pydantic import ValidationError
 
 from api.console.auth import PREFIX, CheckedForm, CurrentOperator
 from api.console.pages import render
-from api.deps import AppSettings, JourneyId, Session, TemporalClient
+from api.deps import AppSettings, JourneyId, KeptStats, Session, Sessions, TemporalClient
 from journeys.errors import Invalid, Issue
 from journeys.outbound import Outbound
 from journeys.schemas import issues_from
-from services import console, executions
+from services import console, executions, stats
 from services import journeys as journey_service
 from services.auth import Manager
 from services.journeys import JourneyCreate
@@ -95,6 +95,8 @@ async def journey_live(
     request: Request,
     operator: CurrentOperator,
     session: Session,
+    sessions: Sessions,
+    kept: KeptStats,
     temporal: TemporalClient,
     journey_id: JourneyId,
 ) -> HTMLResponse:
@@ -103,7 +105,7 @@ async def journey_live(
     drawn = await console.diagram(session, journey)
     if drawn is None:  # its config was removed meanwhile: the page says so when reloaded
         return HTMLResponse("<p>This journey has no <code>machineConfig</code> now.</p>")
-    counted = await console.counts(session, temporal, journey)
+    counted = await stats.kept_stats(kept, sessions, temporal, journey)
     return render(request, "_diagram.html", operator, journey=journey, diagram=drawn, stats=counted)
 
 

@@ -52,6 +52,7 @@ def create_app(
         if db is None:
             db = create_engine(
                 settings.database_url,
+                pool_size=settings.api_database_connections,
                 timeout=settings.database_timeout_seconds,
                 statement_timeout=settings.database_statement_timeout_seconds,
             )

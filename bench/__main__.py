@@ -1,6 +1,7 @@
 """`python -m bench`: the product against bare Temporal, scenario by scenario (issue 19).
 
     python -m bench [--quick] [--postgres URL] [--profiles DIR] [--only N ...] [--fan-out N]
+                    [--project PATH]
 
 Starts its own `journeys dev` on free ports (SQLite, or a scratch database on the --postgres
 server) and a bare worker process beside it on the same Temporal server, runs each scenario
@@ -60,6 +61,11 @@ def main() -> None:
     parser.add_argument("--profiles", type=Path, default=Path("bench-profiles"))
     parser.add_argument("--only", type=int, nargs="*", choices=range(1, 6), help="scenarios")
     parser.add_argument("--fan-out", type=int, metavar="N", help="customers of scenario 3")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        help="run the stack from this checkout (a worktree of an older commit)",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.fan_out:
@@ -115,7 +121,7 @@ def main() -> None:
         print(f"\n{time.monotonic() - began:.0f} s in all")
         print(f"worst ratio: {worst:.2f}" if worst is not None else "worst ratio: -")
 
-    on_dev(args.postgres, work)
+    on_dev(args.postgres, work, project=args.project)
 
 
 def _hot_spots(profiles: Path) -> None:

@@ -200,9 +200,11 @@ def on_dev(
     work: Callable[[Dev], Coroutine[Any, Any, None]],
     env: dict[str, str] | None = None,
     label: str = "",
+    project: Path | None = None,
 ) -> None:
     """Run `work` against `journeys dev` on a scratch data dir: SQLite, or a scratch
-    database on the `postgres` server (dropped afterwards)."""
+    database on the `postgres` server (dropped afterwards); from `project`'s checkout if
+    given (see `Dev`)."""
     environment = {k: v for k, v in os.environ.items() if k != "JOURNEYS_DATABASE_URL"}
     environment.update(env or {})
     database = asyncio.run(scratch_postgres(postgres)) if postgres else None
@@ -211,7 +213,7 @@ def on_dev(
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as scratch:
         print(f"backend: {'PostgreSQL' if database else 'SQLite'}{label}")
         try:
-            with Dev(Path(scratch), environment) as dev:
+            with Dev(Path(scratch), environment, project=project) as dev:
                 asyncio.run(work(dev))
         finally:
             if database:

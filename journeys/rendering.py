@@ -276,6 +276,10 @@ class _Environment(Environment):
 
 
 _ENV = _Environment()
+# Parsed templates kept, by their text (an edited template is parsed anew); texts longer
+# than PARSED_CHARS are parsed each time, so what is kept stays a few MB at most.
+PARSED_KEPT = 128
+PARSED_CHARS = 32_000
 
 
 def _describe(error: LiquidError, source: str) -> str:
@@ -296,9 +300,20 @@ def check(source: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=PARSED_KEPT)
+def _kept(source: str) -> BoundTemplate:
+    return _ENV.from_string(source)
+
+
+def _parsed(source: str) -> BoundTemplate:
+    """A template's text parsed once: every send of a template renders the same text, and
+    parsing costs more than rendering (a parsed template holds no state of a render)."""
+    return _kept(source) if len(source) <= PARSED_CHARS else _ENV.from_string(source)
+
+
 def render(source: str, scope: Mapping[str, Any]) -> str:
     try:
-        return _ENV.from_string(source).render(**scope)
+        return _parsed(source).render(**scope)
     except LiquidError as error:
         raise TemplateError(_describe(error, source)) from error
     except Exception as error:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Activities one worker runs at once; its database pool is sized to match, so a send
     # never waits for a connection between the provider's answer and recording it.
     worker_activities: int = 50
+    # Database connections an API process keeps (as many again are opened at peaks). A
+    # request holds up to two at once (`POST /events` reads before it writes).
+    api_database_connections: int = Field(default=20, ge=1)
     # Executions a worker keeps in memory between their steps; beyond it the least recently
     # used one is dropped and replayed from its history when its next step comes. Bounds the
     # worker's memory however many executions are running.

@@ -98,11 +98,9 @@ async def _journeys(
 ) -> tuple[dict[int, Journey], list[Journey]]:
     """The active journeys the events trigger, and the journeys whose exit rules or goal
     they may meet; read before (and outside) the write."""
-    names = {e.event for e in events}
     async with sessions() as reading:
         await read_only(reading)
-        triggered = await store_events.active_journeys(reading, place_id, names)
-        return triggered, await store_events.journeys_with_outcomes(reading, place_id, names)
+        return await store_events.concerned(reading, place_id, {e.event for e in events})
 
 
 async def _record(
@@ -138,16 +136,20 @@ async def _record(
     new = [event for event in firsts if str(event.event_id) in stored]
     paths = {id(event): index for index, event in enumerate(events)}
     changed: list[int] = []
-    if new:
+    described = [e for e in new if e.customer]
+    if described:
         upserted = await customers.upsert_many(
             session,
             place_id,
-            [(e.customer_id, profile(e.customer) if e.customer else {}) for e in new],
-            lambda index: _attributes_path(paths[id(new[index])], len(events) > 1),
+            [(e.customer_id, profile(e.customer) if e.customer else {}) for e in described],
+            lambda index: _attributes_path(paths[id(described[index])], len(events) > 1),
             source="event",
         )
         # Only customers that existed and changed can have executions waiting on them.
         changed = [u.customer.id for u in upserted if u.changed and not u.created]
+    # A customer an event names without a profile needs only to exist (nothing read back:
+    # measurably cheaper on the hot path than an upsert of nothing).
+    await customers.ensure(session, place_id, {e.customer_id for e in new if not e.customer})
     for event_id in stored:
         found[event_id] = Event(place_id=place_id, **values[event_id])
     rows = [found[str(event.event_id)] for event in events]

@@ -33,7 +33,7 @@ LATEST = 253_402_300_799
 async def follow(
     temporal: Client, sessions: SessionFactory, journeys: list[Journey], rows: Iterable[Event]
 ) -> None:
-    """Apply these journeys' exit rules and goals (`store.events.journeys_with_outcomes`)
+    """Apply these journeys' exit rules and goals (`store.events.concerned`)
     to the recorded events, in their order. Temporal away or slow: `Unavailable` (a 503;
     sending the events again does this again)."""
     if not journeys:

@@ -58,7 +58,16 @@ def create_engine(
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": timeout})
+    # Sized like PostgreSQL's: past the pool, each connection is opened for one session and
+    # closed after it (a thread, the file, its pragmas), which under load cost the API more
+    # than the queries it ran.
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=timeout,
+        connect_args={"timeout": timeout},
+    )
     _configure_sqlite(engine, timeout, statement_timeout)
     return engine
 

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -12,33 +12,31 @@ from store.clock import now
 from store.tables import Event, Journey
 
 
-async def active_journeys(
-    session: AsyncSession, place_id: int, triggers: Iterable[str]
-) -> dict[int, Journey]:
-    """The place's active journeys triggered by any of these events, by id."""
-    wanted = set(triggers)
-    if not wanted:
-        return {}
-    query = select(Journey).where(
-        Journey.place_id == place_id,
-        col(Journey.trigger_event).in_(wanted),
-        col(Journey.active).is_(True),
-    )
-    return {journey.id: journey for journey in await session.exec(query) if journey.id is not None}
-
-
-async def journeys_with_outcomes(
+async def concerned(
     session: AsyncSession, place_id: int, names: Iterable[str]
-) -> list[Journey]:
-    """The place's journeys that one of these events may exit or convert (their rules are
+) -> tuple[dict[int, Journey], list[Journey]]:
+    """What events of these names concern, in one query: the place's active journeys they
+    trigger, by id; and the place's journeys they may exit or convert (their rules are
     matched by the caller)."""
-    if not names:
-        return []
+    wanted = set(names)
+    if not wanted:
+        return {}, []
     query = select(Journey).where(
         Journey.place_id == place_id,
-        or_(col(Journey.exit_rules).is_not(None), col(Journey.goal).is_not(None)),
+        or_(
+            and_(col(Journey.trigger_event).in_(wanted), col(Journey.active).is_(True)),
+            col(Journey.exit_rules).is_not(None),
+            col(Journey.goal).is_not(None),
+        ),
     )
-    return list(await session.exec(query))
+    found = list(await session.exec(query))
+    triggered = {
+        journey.id: journey
+        for journey in found
+        if journey.id is not None and journey.active and journey.trigger_event in wanted
+    }
+    outcomes = [j for j in found if j.exit_rules is not None or j.goal is not None]
+    return triggered, outcomes
 
 
 async def journeys_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Journey]:

@@ -82,7 +82,8 @@ async def throughput(
 
             query = "WorkflowType = 'BenchBareJourney'"
         _, failures = await lanes(executions, concurrency, one)
-        latencies = await _closed(client, f"{query} AND StartTime >= '{since}'", executions)
+        started = executions - sum(failures.values())
+        latencies = await _closed(client, f"{query} AND StartTime >= '{since}'", started)
         seconds = time.monotonic() - began
         spent = stack.spent(cpu)
         await stack.settle()

@@ -32,6 +32,7 @@ from api.body_guard import BodyGuard
 from api.deps import known_query
 from journeys.settings import Settings, get_settings
 from orchestration import temporal_client
+from services import executions as executions_service
 from services import stats as stats_service
 from services.auth import KeyCache
 from store.db import create_engine, session_factory, write_gate
@@ -62,10 +63,12 @@ def create_app(
         # Temporal is still starting (starts answer 503 until it is reachable).
         app.state.temporal = temporal or await temporal_client.connect(settings, lazy=True)
         app.state.stats = stats_service.kept()
+        app.state.totals = executions_service.kept_totals()
         try:
             yield
         finally:
             await app.state.stats.close()
+            await app.state.totals.close()
             if own:
                 await db.dispose()
 

@@ -20,7 +20,8 @@ from journeys.errors import Invalid, Issue
 from journeys.settings import Settings
 from services import journeys as journey_service
 from services.auth import Manager, authenticate
-from services.stats import JourneyStats, Kept
+from services.kept import Kept
+from services.stats import JourneyStats
 from store.db import SessionFactory, read_only
 from store.tables import Journey
 from workflows.model.machine import MAX_ID
@@ -123,6 +124,15 @@ async def _kept_stats(request: Request) -> Kept[JourneyStats]:
 
 # The journeys' stats this process keeps a moment (`services.stats.kept_stats`).
 KeptStats = Annotated[Kept[JourneyStats], Depends(_kept_stats)]
+
+
+async def _kept_totals(request: Request) -> Kept[int]:
+    kept: Kept[int] = request.app.state.totals
+    return kept
+
+
+# The executions lists' totals this process keeps a moment (`services.executions.page`).
+KeptTotals = Annotated[Kept[int], Depends(_kept_totals)]
 
 
 async def _write_gate(request: Request) -> AbstractAsyncContextManager[Any]:

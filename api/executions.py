@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentJourney, Pagination, TemporalClient
+from api.deps import CurrentJourney, KeptTotals, Pagination, TemporalClient
 from api.wire import envelope, envelope_models
 from journeys.schemas import Resource
 from services import executions as service
@@ -63,6 +63,7 @@ def _step(record: StepRecord) -> StepOut:
 @router.get("", response_model=None, responses={200: {"model": ExecutionPage}})
 async def list_executions(
     temporal: TemporalClient,
+    totals: KeptTotals,
     journey: CurrentJourney,
     paging: Pagination,
     status: Annotated[Status | None, Query()] = None,
@@ -80,7 +81,7 @@ async def list_executions(
     """The journey's executions, newest first (paginated; filter by status, customer_id,
     state)."""
     rows, total = await service.page(
-        temporal, journey, paging.offset, paging.per_page, status, customer_id, state
+        temporal, journey, paging.offset, paging.per_page, status, customer_id, state, totals=totals
     )
     assert total is not None  # counted
     return envelope(KIND, [_out(row) for row in rows], paging.meta(total))

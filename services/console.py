@@ -12,7 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from services.diagram import Diagram, layout
-from services.stats import ExecutionCounts, Kept, execution_counts
+from services.kept import Kept
+from services.stats import ExecutionCounts, execution_counts
 from store import conversions, crud
 from store.tables import Campaign, Journey, Segment, Template
 from workflows.model import read_machine_config

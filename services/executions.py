@@ -1,6 +1,7 @@
 """Executions of a journey, read from Temporal's visibility store (the one record of them;
 nothing is copied into the database)."""
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -11,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from journeys.errors import NotFound, Unavailable
 from journeys.schemas import Resource
 from orchestration.temporal_client import reachable
+from services.kept import Kept
 from store.tables import Journey
 from workflows.contracts import Progress
 from workflows.visibility import (
@@ -26,6 +28,9 @@ from workflows.visibility import (
     state_token,
 )
 
+# An executions list's total: shared for a second, at most 30 s old under constant asking.
+TOTAL_FRESH_SECONDS = 1.0
+TOTAL_STALE_SECONDS = 30.0
 Status = Literal["running", "completed", "failed", "cancelled", "terminated"]
 STATUS_NAMES: tuple[str, ...] = get_args(Status)
 STATUS = {
@@ -111,6 +116,13 @@ async def _one(
     return await _execution(described, journey), handle
 
 
+def kept_totals() -> Kept[int]:
+    """Where an API process keeps its executions lists' totals (`app.state.totals`): counting
+    a large journey's executions costs visibility as much as listing a page, so a total is
+    shared for a second, and under constant asking is at most `TOTAL_STALE_SECONDS` old."""
+    return Kept(TOTAL_FRESH_SECONDS, TOTAL_STALE_SECONDS)
+
+
 async def page(
     temporal: Client,
     journey: Journey,
@@ -120,17 +132,20 @@ async def page(
     customer_id: int | None = None,
     state: str | None = None,
     *,
-    counted: bool = True,
+    totals: Kept[int] | None = None,
 ) -> tuple[list[Execution], int | None]:
     """The journey's executions, newest first (filtered by status, customer, the state they
-    are in now), and the total (None unless `counted`: counting a large journey costs as
-    much as listing a page)."""
+    are in now), and the total as `totals` keeps it (None without `totals`: counting a large
+    journey costs as much as listing a page)."""
     assert journey.id is not None
     query = executions_query(
         journey.place_id, journey.id, status=status, customer_id=customer_id, state=state
     )
-    async with reachable():
-        total = (await temporal.count_workflows(query)).count if counted else None
+
+    async def count() -> int:
+        return (await temporal.count_workflows(query)).count
+
+    async def listed() -> list[Execution]:
         items = []
         index = 0
         # Visibility pages exactly what is shown: a larger page reads rows nobody sees.
@@ -140,6 +155,12 @@ async def page(
             if index >= offset:
                 items.append(await _execution(execution, journey))
             index += 1
+        return items
+
+    async with reachable():
+        if totals is None:
+            return await listed(), None
+        items, total = await asyncio.gather(listed(), totals.get(query, count))
     return items, total
 
 

@@ -74,7 +74,6 @@ async def executions_page(
         status=cast(executions.Status | None, chosen["status"]),
         state=cast(str | None, chosen["state"]),
         customer_id=cast(int | None, chosen["customer_id"]),
-        counted=False,
     )
     return render(
         request,

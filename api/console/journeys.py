@@ -124,7 +124,7 @@ async def state_page(
     if state not in ((journey.machine_config or {}).get("states") or {}):
         raise Invalid([Issue("name", f"{state!r} is not a state of this journey")])
     rows, _ = await executions.page(
-        temporal, journey, 0, IN_STATE_SHOWN, status="running", state=state, counted=False
+        temporal, journey, 0, IN_STATE_SHOWN, status="running", state=state
     )
     return render(
         request,

@@ -283,10 +283,12 @@ async def clients(dev: Dev) -> AsyncIterator[tuple[Client, httpx.AsyncClient]]:
         yield client, http
 
 
-def hot_spots(path: Path, top: int = 8) -> list[tuple[str, float]]:
+def hot_spots(path: Path, top: int = 10) -> list[tuple[str, float]]:
     """Where a collapsed-stack profile's busy samples went: each sample goes to the innermost
     frame of our own code in its stack (so a function's share includes the libraries it
-    calls), or to "(outside our code)"; the `top` biggest shares."""
+    calls); a sample whose only own frames are the process's entry point (the SDK running
+    workflow activations, the event loop, the web server's machinery) goes to the library
+    module it was in, in brackets. The `top` biggest shares."""
     if not path.exists():
         return []
     spent: Counter[str] = Counter()
@@ -294,16 +296,42 @@ def hot_spots(path: Path, top: int = 8) -> list[tuple[str, float]]:
         stack, _, samples = line.rpartition(" ")
         if not samples.isdigit():
             continue
-        ours = [frame for frame in stack.split(";") if _ours(frame)]
-        spent[ours[-1] if ours else "(outside our code)"] += int(samples)
+        frames = stack.split(";")
+        ours = [i for i, frame in enumerate(frames) if _ours(frame) and not _entry(frame)]
+        if ours:
+            spent[frames[ours[-1]]] += int(samples)
+        else:
+            entered = max((i for i, frame in enumerate(frames) if _entry(frame)), default=-1)
+            below = frames[entered + 1 :] or frames[-1:]
+            spent[f"[{_library(below)}]"] += int(samples)
     total = sum(spent.values())
     return [(frame, count / total) for frame, count in spent.most_common(top)] if total else []
+
+
+def _where(frame: str) -> str:
+    # py-spy names a frame `function (path:line)`, the path relative to where it was found.
+    return frame.rpartition(" (")[2]
+
+
+def _entry(frame: str) -> bool:
+    return _where(frame).startswith(("journeys/cli.py:", "worker.py:"))
+
+
+def _library(frames: list[str]) -> str:
+    """The first library module below the entry point worth naming (the SDK by module)."""
+    for frame in frames:
+        where = _where(frame).partition(":")[0]
+        parts = where.split("/")
+        if parts[0] == "temporalio":
+            return "/".join(parts[:3]).removesuffix(".py")
+        if parts[0] and parts[0] not in ("asyncio", "threading.py", "contextlib.py"):
+            return parts[0].removesuffix(".py")
+    return "the event loop, or native code"
 
 
 PACKAGES = ("activities", "api", "journeys", "orchestration", "services", "store", "workflows")
 
 
 def _ours(frame: str) -> bool:
-    # py-spy names a frame `function (path:line)`, the path relative to where it was found.
-    where = frame.rpartition(" (")[2]
+    where = _where(frame)
     return where.split("/", 1)[0] in PACKAGES or where.startswith("worker.py:")

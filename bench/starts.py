@@ -19,26 +19,17 @@ import uuid
 from bench.bare import BareSleeper
 from bench.compare import Round, Row, Stack, lanes, paced
 from bench.ingest import PARKED, percentile
+from bench.run_fanout import IMPORT_BATCH, JOURNEYS
 from bench.stack import PLACE
 from bench.throughput import CUSTOMERS
 from journeys.settings import Settings
 
 # Not one the other scenarios' journeys are triggered by.
 INGEST_EVENT = "order.updated"
-IMPORT_BATCH = 10_000
 # Customers of the fan-out get ids from here on, apart from the other scenarios'.
 FAN_OUT_FIRST = 10_000
-PARK_THEN_PUSH = {
-    "initial": "wait",
-    "states": {
-        "wait": {"meta": {"type": "wait_for_duration", "days": 1}, "on": {"ELAPSED": "push"}},
-        "push": {
-            "meta": {"type": "send_push_notification", "templateId": 9},
-            "on": {"DONE": "done"},
-        },
-        "done": {"type": "final"},
-    },
-}
+# Waits a day, then pushes: what `bench.run_fanout` runs too.
+PARK_THEN_PUSH = JOURNEYS["park"]
 QUIET_WINDOW = 0.5  # `Sampler.settle` looks this long to call the stack quiet
 
 

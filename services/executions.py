@@ -143,7 +143,9 @@ async def page(
     )
 
     async def count() -> int:
-        return (await temporal.count_workflows(query)).count
+        # Bounded on its own: it may run in the background, outside the caller's bound.
+        async with reachable():
+            return (await temporal.count_workflows(query)).count
 
     async def listed() -> list[Execution]:
         items = []

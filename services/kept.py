@@ -22,50 +22,57 @@ class _Value(Generic[T]):
 
 
 class Kept(Generic[T]):
-    """Values kept per key, computed one at a time per key: answered as they are for `fresh`
-    seconds; then, up to `stale` seconds old (if set), answered at once while one computation
-    in the background replaces them; older (or never computed), computed while the caller
-    waits. At most `size` keys are kept."""
+    """Values kept per key, computed once at a time per key (callers who come while it runs
+    share its value, or its error): answered as they are for `fresh` seconds; then, up to
+    `stale` seconds old (if set), answered at once while a computation in the background
+    replaces them; older (or never computed), computed while the caller waits. At most
+    `size` keys are kept."""
 
     def __init__(self, fresh: float, stale: float | None = None, size: int = KEPT_KEYS) -> None:
         self.fresh, self.stale, self.size = fresh, stale, size
         self.values: dict[Hashable, _Value[T]] = {}
-        self.locks: dict[Hashable, asyncio.Lock] = {}
-        self.refreshing: dict[Hashable, asyncio.Task[None]] = {}
+        self.running: dict[Hashable, asyncio.Task[T]] = {}
 
     async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
         kept = self.values.get(key)
-        age = time.monotonic() - kept.at if kept else None
+        age = time.monotonic() - kept.at if kept is not None else None
         if kept is not None and age is not None and age < self.fresh:
             return kept.value
         if kept is not None and age is not None and self.stale and age < self.stale:
-            if key not in self.refreshing:
-                task = asyncio.create_task(self._refresh(key, compute))
-                self.refreshing[key] = task
+            self._start(key, compute, background=True)
             return kept.value
-        return await self._compute(key, compute)
+        # Shielded: a caller that goes away (a client disconnecting) leaves the computation
+        # to those still waiting for it.
+        return await asyncio.shield(self._start(key, compute, background=False))
 
-    async def _compute(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
-        lock = self.locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            kept = self.values.get(key)
-            if kept is not None and time.monotonic() - kept.at < self.fresh:
-                return kept.value  # computed while this caller waited its turn
+    def _start(
+        self, key: Hashable, compute: Callable[[], Awaitable[T]], *, background: bool
+    ) -> asyncio.Task[T]:
+        task = self.running.get(key)
+        if task is None:
+            task = asyncio.create_task(self._run(key, compute))
+            self.running[key] = task
+            task.add_done_callback(self._ended if background else _retrieved)
+        return task
+
+    async def _run(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        try:
             value = await compute()
             self._keep(key, value)
             return value
-
-    async def _refresh(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> None:
-        try:
-            await self._compute(key, compute)
-        except Exception as error:  # the kept value stays; the next caller tries again
-            log.warning("could not bring kept counts up to date: %s", error)
         finally:
-            self.refreshing.pop(key, None)
+            self.running.pop(key, None)
+
+    @staticmethod
+    def _ended(task: asyncio.Task[T]) -> None:
+        # In the background nobody else hears of a failure: the kept value stays, and the
+        # next caller tries again.
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not bring kept counts up to date: %s", task.exception())
 
     async def close(self) -> None:
-        """Stop the counts under way in the background (the app is stopping)."""
-        tasks = list(self.refreshing.values())
+        """Stop the computations under way (the app is stopping)."""
+        tasks = list(self.running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -74,7 +81,11 @@ class Kept(Generic[T]):
         self.values.pop(key, None)
         self.values[key] = _Value(value, time.monotonic())
         while len(self.values) > self.size:
-            oldest = next(iter(self.values))
-            del self.values[oldest]
-            if oldest not in self.refreshing:
-                self.locks.pop(oldest, None)
+            del self.values[next(iter(self.values))]
+
+
+def _retrieved(task: "asyncio.Task[object]") -> None:
+    """Mark a failure as heard even if every caller waiting for it went away (asyncio would
+    otherwise log "Task exception was never retrieved")."""
+    if not task.cancelled():
+        task.exception()

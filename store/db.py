@@ -61,13 +61,12 @@ def create_engine(
     # Sized like PostgreSQL's: past the pool, each connection is opened for one session and
     # closed after it (a thread, the file, its pragmas), which under load cost the API more
     # than the queries it ran.
-    engine = create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_timeout=timeout,
-        connect_args={"timeout": timeout},
+    pooled = (
+        {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": timeout}
+        if database and database != ":memory:"
+        else {}  # one connection held for the engine's life (StaticPool): nothing to size
     )
+    engine = create_async_engine(url, connect_args={"timeout": timeout}, **pooled)
     _configure_sqlite(engine, timeout, statement_timeout)
     return engine
 

@@ -74,11 +74,24 @@ async def test_a_failed_background_count_keeps_the_last_answer():
     count.fail = True
     assert await kept.get("journey", count) == 1
     await asyncio.sleep(0.1)  # the background count failed
-    assert not kept.refreshing
+    assert not kept.running
     count.fail = False
     assert await kept.get("journey", count) == 1  # the last one, while the next is counted
     await asyncio.sleep(0.1)
     assert await kept.get("journey", count) == 2
+
+
+async def test_callers_waiting_for_a_count_that_fails_all_hear_of_that_one_failure():
+    kept: Kept[int] = Kept(FRESH, STALE)
+    count = Counts()
+    count.fail = True
+    answers = await asyncio.gather(
+        *(kept.get("journey", count) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(answer, ConnectionError) for answer in answers)
+    assert (count.most_at_once, kept.running) == (1, {})
+    count.fail = False
+    assert await kept.get("journey", count) == 1
 
 
 async def test_only_so_many_journeys_are_kept():

@@ -13,6 +13,7 @@ passthrough, activity slots and workflow cache.
 """
 
 import asyncio
+import importlib
 import signal
 import subprocess
 import sys
@@ -115,6 +116,4 @@ def bare_worker(address: str, queue: str, database: str) -> Iterator[int]:
 if __name__ == "__main__":
     # Through the module's own name: the sandbox imports workflows by their module, and
     # `__main__` is not one it can import.
-    from bench import bare
-
-    asyncio.run(bare.serve(*sys.argv[1:4]))
+    asyncio.run(importlib.import_module("bench.bare").serve(*sys.argv[1:4]))

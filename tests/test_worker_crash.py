@@ -20,7 +20,7 @@ from tests.helpers.api import PLACE, only
 from tests.helpers.dev import JOURNEYS
 from tests.helpers.journeys import FINAL_ONLY, executions_of, visible
 from tests.servers import LOOPBACK
-from workflows.journey import JourneyExecution
+from workflows.contracts import ExecutionResult
 
 # What a killed worker loses is Temporal's and the worker's business; the send's claim and
 # lease SQL is asserted on both backends in tests/activities/test_delivery.py.
@@ -113,7 +113,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(
             worker = start_worker(env)
             async with asyncio.timeout(240):
                 for execution_id in executions:
-                    handle = client.get_workflow_handle_for(JourneyExecution.run, execution_id)
+                    handle = client.get_workflow_handle(execution_id, result_type=ExecutionResult)
                     assert (await handle.result()).final_state == "done"
         finally:
             worker.send_signal(signal.SIGTERM)

@@ -32,9 +32,9 @@ from api.body_guard import BodyGuard
 from api.deps import known_query
 from journeys.settings import Settings, get_settings
 from orchestration import temporal_client
-from services import executions as executions_service
-from services import stats as stats_service
 from services.auth import KeyCache
+from services.kept import Kept
+from services.stats import JourneyStats
 from store.db import create_engine, session_factory, write_gate
 
 
@@ -62,8 +62,9 @@ def create_app(
         # Connected once for the app's life; lazily, so definitions are served while
         # Temporal is still starting (starts answer 503 until it is reachable).
         app.state.temporal = temporal or await temporal_client.connect(settings, lazy=True)
-        app.state.stats = stats_service.kept()
-        app.state.totals = executions_service.kept_totals()
+        # A journey's stats and an executions list's total, each kept a moment per process.
+        app.state.stats = Kept[JourneyStats]()
+        app.state.totals = Kept[int]()
         try:
             yield
         finally:

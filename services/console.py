@@ -130,7 +130,7 @@ class Summary:
     converted: int
 
 
-_summed: Kept[ExecutionCounts] = Kept(LIST_SECONDS)
+_summed: Kept[ExecutionCounts] = Kept(LIST_SECONDS, stale=None)
 
 
 async def summaries(

@@ -145,7 +145,7 @@ async def _record(
         upserted = await customers.upsert_many(
             session,
             place_id,
-            [(e.customer_id, profile(e.customer) if e.customer else {}) for e in described],
+            [(e.customer_id, profile(e.customer)) for e in described if e.customer],
             lambda index: _attributes_path(paths[id(described[index])], len(events) > 1),
             source="event",
         )

@@ -28,9 +28,6 @@ from workflows.visibility import (
     state_token,
 )
 
-# An executions list's total: shared for a second, at most 30 s old under constant asking.
-TOTAL_FRESH_SECONDS = 1.0
-TOTAL_STALE_SECONDS = 30.0
 Status = Literal["running", "completed", "failed", "cancelled", "terminated"]
 STATUS_NAMES: tuple[str, ...] = get_args(Status)
 STATUS = {
@@ -116,13 +113,6 @@ async def _one(
     return await _execution(described, journey), handle
 
 
-def kept_totals() -> Kept[int]:
-    """Where an API process keeps its executions lists' totals (`app.state.totals`): counting
-    a large journey's executions costs visibility as much as listing a page, so a total is
-    shared for a second, and under constant asking is at most `TOTAL_STALE_SECONDS` old."""
-    return Kept(TOTAL_FRESH_SECONDS, TOTAL_STALE_SECONDS)
-
-
 async def page(
     temporal: Client,
     journey: Journey,
@@ -136,7 +126,7 @@ async def page(
 ) -> tuple[list[Execution], int | None]:
     """The journey's executions, newest first (filtered by status, customer, the state they
     are in now), and the total as `totals` keeps it (None without `totals`: counting a large
-    journey costs as much as listing a page)."""
+    journey costs as much as listing a page, so the API keeps totals a moment: `Kept`)."""
     assert journey.id is not None
     query = executions_query(
         journey.place_id, journey.id, status=status, customer_id=customer_id, state=state

@@ -11,6 +11,11 @@ from typing import Generic, TypeVar
 
 # Keys kept at once (the least recently computed go first).
 KEPT_KEYS = 1_000
+# Counted at most once a second per key, callers in that second sharing the count; under
+# constant asking an answer up to 30 s old is given at once while the next count runs (so no
+# caller waits on a large journey's counts twice in a row); older, counted while it waits.
+FRESH_SECONDS = 1.0
+STALE_SECONDS = 30.0
 log = logging.getLogger("journeys.kept")
 T = TypeVar("T")
 
@@ -28,7 +33,12 @@ class Kept(Generic[T]):
     replaces them; older (or never computed), computed while the caller waits. At most
     `size` keys are kept."""
 
-    def __init__(self, fresh: float, stale: float | None = None, size: int = KEPT_KEYS) -> None:
+    def __init__(
+        self,
+        fresh: float = FRESH_SECONDS,
+        stale: float | None = STALE_SECONDS,
+        size: int = KEPT_KEYS,
+    ) -> None:
         self.fresh, self.stale, self.size = fresh, stale, size
         self.values: dict[Hashable, _Value[T]] = {}
         self.running: dict[Hashable, asyncio.Task[T]] = {}

@@ -34,12 +34,6 @@ from workflows.visibility import (
 CONCURRENT_COUNTS = 16
 # Counting a large journey's executions takes visibility a while (1-2 s for 100 000).
 STATS_TIMEOUT = 20.0
-# A journey's stats are counted at most once a second; callers in that second share the
-# count. An answer up to `STATS_STALE_SECONDS` old is given at once while one count brings it
-# up to date in the background (so a caller never waits on a large journey's counts twice in
-# a row); an older one is counted again while the caller waits.
-STATS_FRESH_SECONDS = 1.0
-STATS_STALE_SECONDS = 30.0
 # ExecutionStatus as visibility spells it (TIMED_OUT is 'TimedOut') → the API's status.
 VISIBILITY_STATUS = {status.name.title().replace("_", ""): name for status, name in STATUS.items()}
 
@@ -215,16 +209,11 @@ class _Counter:
         return totals
 
 
-def kept() -> Kept[JourneyStats]:
-    """Where an API process keeps its journeys' stats (one per app: `app.state.stats`)."""
-    return Kept(STATS_FRESH_SECONDS, STATS_STALE_SECONDS)
-
-
 async def kept_stats(
     kept: Kept[JourneyStats], sessions: SessionFactory, temporal: Client, journey: Journey
 ) -> JourneyStats:
     """The journey's stats (`journey_stats`) as `kept` keeps them: at most a second old
-    while nobody waits for them, at most `STATS_STALE_SECONDS` under constant asking, and
+    while nobody waits for them, at most `Kept`'s stale limit (30 s) under constant asking, and
     never of another version or configuration of the journey. Counted in a session of their
     own, since a background count outlives the request that started it."""
 

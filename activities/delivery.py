@@ -41,10 +41,10 @@ from activities.scopes import step_scope
 from journeys import rendering, unsubscribe
 from journeys.logs import SENT_LOGGER
 from journeys.settings import Settings
-from store import customers, messages, templates
+from store import customers, messages
 from store.db import SessionFactory
 from store.messages import FINAL
-from store.tables import Customer, Message, Place, Template
+from store.tables import Customer, Message, Template
 from workflows.contracts import SendInput, SendResult, SendTestInput
 from workflows.visibility import SEND_MESSAGE, SEND_TEST_MESSAGE
 
@@ -226,6 +226,7 @@ class Delivery:
         pending = await messages.record(
             session,
             key,
+            done,
             {
                 **fields,
                 "recipient": ", ".join(recipients),
@@ -266,9 +267,9 @@ class Delivery:
                 "template_id": request.template_id,
                 "lease_until": None,
             }
-            customer = await session.get(Customer, (request.place_id, request.customer_id))
-            template = await templates.find(session, request.place_id, request.template_id)
-            place = await session.get(Place, request.place_id)
+            customer, template, place = await messages.sources(
+                session, request.place_id, request.customer_id, request.template_id
+            )
             problem = _problem(request, customer, template)
             headers: dict[str, str] = {}
             if problem is None:
@@ -298,7 +299,7 @@ class Delivery:
             if problem is not None:
                 status, reason = problem
                 message = await messages.record(
-                    session, key, {**base, "status": status, "reason": reason}
+                    session, key, done, {**base, "status": status, "reason": reason}
                 )
                 await session.commit()
                 return _counted(message)
@@ -343,16 +344,18 @@ class Delivery:
         interrupt this: an answer the provider gave must reach the log, or the next attempt
         would send again. It is tried until shortly before the claim's lease runs out."""
 
+        changes: dict[str, Any] = {
+            "status": status,
+            "reason": reason,
+            "provider": provider,
+            "provider_message_id": provider_message_id,
+        }
+        if not keep_lease:
+            changes["lease_until"] = None
+
         async def record() -> Message:
             async with self.gate, self.sessions() as session:
-                message = await session.get(Message, claim.message_id)
-                assert message is not None
-                message.status = status
-                message.reason = reason
-                message.provider = provider
-                message.provider_message_id = provider_message_id
-                if not keep_lease:
-                    message.lease_until = None
+                message = await messages.answer(session, claim.message_id, changes)
                 await session.commit()
                 return message
 

@@ -2,11 +2,13 @@
 
 from typing import Any
 
+from sqlalchemy import and_, literal, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import crud
-from store.tables import Message
+from store.clock import now
+from store.tables import Customer, Message, Place, Template
 
 FINAL = ("sent", "skipped", "failed")
 
@@ -20,18 +22,55 @@ async def by_key(session: AsyncSession, key: str, *, lock: bool = False) -> Mess
     return (await session.exec(query)).first()
 
 
-async def record(session: AsyncSession, key: str, fields: dict[str, Any]) -> Message:
-    """Create the row for `key` or update the existing one, which is returned.
+async def sources(
+    session: AsyncSession, place_id: int, customer_id: int, template_id: int
+) -> tuple[Customer | None, Template | None, Place | None]:
+    """What a message is made from: its customer, its template (if it is the place's) and
+    its place, each None if missing, read in one round trip (each send reads them)."""
+    anchor = select(literal(1).label("one")).subquery()
+    query = (
+        select(Customer, Template, Place)
+        .select_from(anchor)
+        .outerjoin(Place, col(Place.id) == place_id)
+        .outerjoin(
+            Customer, and_(col(Customer.place_id) == place_id, col(Customer.id) == customer_id)
+        )
+        .outerjoin(
+            Template, and_(col(Template.place_id) == place_id, col(Template.id) == template_id)
+        )
+    )
+    customer, template, place = (await session.exec(query)).one()
+    return customer, template, place
+
+
+async def record(
+    session: AsyncSession, key: str, current: Message | None, fields: dict[str, Any]
+) -> Message:
+    """Create the row for `key` or update `current`, the row `by_key` (locked) found for it;
+    the row is returned.
 
     The unique key makes a concurrent second attempt update the first one's row rather
     than log the message twice."""
-    message = await by_key(session, key)
+    message = current
     if message is None:
         new = Message(idempotency_key=key, **fields)
         message = await crud.create_unique(session, new, lambda: by_key(session, key))
         if message is new:
             return message
     await crud.update(session, message, fields)
+    return message
+
+
+async def answer(session: AsyncSession, message_id: int, changes: dict[str, Any]) -> Message:
+    """Record a provider's answer on the message: one UPDATE that returns the row (a send
+    does this once per message, so a read before the write is a round trip saved)."""
+    statement = (
+        update(Message)
+        .where(col(Message.id) == message_id)
+        .values(**changes, updated=now())
+        .returning(Message)
+    )
+    message: Message = (await session.exec(statement)).scalars().one()
     return message
 
 

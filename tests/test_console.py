@@ -267,6 +267,7 @@ async def test_a_session_sees_only_its_place_and_forms_need_their_token(console,
         message = await messages_store.record(
             session,
             "their-key",
+            None,
             {
                 "place_id": OTHER_PLACE,
                 "customer_id": 99,

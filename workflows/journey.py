@@ -86,7 +86,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 T = TypeVar("T")
-PATH_PATCH = "journey-path-search-attribute"
 WAITING_PATCH = "waiting-registry"
 
 
@@ -613,18 +612,15 @@ class JourneyExecution:
                 StepRecord(state=state, type=kind, visit=visit, entered_at=workflow.now())
             )
             del self._steps[:-KEPT_STEPS]
-        if workflow.patched(PATH_PATCH):
-            # Only what changed: an execution starts with the attributes of its first state
-            # (see `launcher.start`), so entering it, or resuming after continue-as-new, costs
-            # no upsert (each one is a history event and a visibility write).
-            known = workflow.info().typed_search_attributes
-            path = path_after(_path(), state)
-            if known.get(JOURNEY_STEP) != state or known.get(JOURNEY_PATH) != path:
-                workflow.upsert_search_attributes(
-                    [JOURNEY_STEP.value_set(state), JOURNEY_PATH.value_set(path)]
-                )
-        else:
-            workflow.upsert_search_attributes([JOURNEY_STEP.value_set(state)])
+        # Only what changed: an execution starts with the attributes of its first state
+        # (see `launcher.start`), so entering it, or resuming after continue-as-new, costs
+        # no upsert (each one is a history event and a visibility write).
+        known = workflow.info().typed_search_attributes
+        path = path_after(_path(), state)
+        if known.get(JOURNEY_STEP) != state or known.get(JOURNEY_PATH) != path:
+            workflow.upsert_search_attributes(
+                [JOURNEY_STEP.value_set(state), JOURNEY_PATH.value_set(path)]
+            )
         workflow.set_current_details(f"**Step:** {state} ({kind}), visit {visit}")
 
     def _leave(self, event: str | None, detail: str | None) -> None:

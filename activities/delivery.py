@@ -223,7 +223,7 @@ class Delivery:
         """Claim the message for this attempt: its row (`fields`, the rendered content among
         them) `pending` under a lease, committed."""
         lease_until = int(time.time()) + self.timing.lease
-        pending = await messages.record(
+        message_id = await messages.record(
             session,
             key,
             done,
@@ -236,7 +236,6 @@ class Delivery:
             },
         )
         await session.commit()
-        assert pending.id is not None
         outgoing = Outgoing(
             channel=fields["channel"],
             recipients=recipients,
@@ -246,7 +245,7 @@ class Delivery:
             title=fields.get("title"),
             headers=headers,
         )
-        return _Claim(message_id=pending.id, outgoing=outgoing, note=note, lease_until=lease_until)
+        return _Claim(message_id=message_id, outgoing=outgoing, note=note, lease_until=lease_until)
 
     async def _claim(self, request: SendInput) -> SendResult | _Claim:
         """The message's final result if it has one; else this attempt's claim on it (a
@@ -298,11 +297,13 @@ class Delivery:
                 base["category"] = template.category
             if problem is not None:
                 status, reason = problem
-                message = await messages.record(
+                message_id = await messages.record(
                     session, key, done, {**base, "status": status, "reason": reason}
                 )
                 await session.commit()
-                return _counted(message)
+                return _counted(
+                    request.channel, SendResult(message_id=message_id, status=status, reason=reason)
+                )
             assert customer is not None
             recipients, _ = customers.recipients(request.channel, customer)
             fields = {**base, **content}
@@ -353,15 +354,15 @@ class Delivery:
         if not keep_lease:
             changes["lease_until"] = None
 
-        async def record() -> Message:
+        async def record() -> None:
             async with self.gate, self.sessions() as session:
-                message = await messages.answer(session, claim.message_id, changes)
+                await messages.answer(session, claim.message_id, changes)
                 await session.commit()
-                return message
 
         window = claim.lease_until - self.timing.record_margin - time.time()
-        message = await _shielded(_retrying_database(record, window))
-        return _counted(message) if status in FINAL else _result(message)
+        await _shielded(_retrying_database(record, window))
+        result = SendResult(message_id=claim.message_id, status=status, reason=reason)
+        return _counted(claim.outgoing.channel, result) if status in FINAL else result
 
 
 def _earlier_attempt(message: Message | None, channel: Channel) -> str | None:
@@ -463,14 +464,14 @@ def _render(template: Template, scope: Mapping[str, Any]) -> dict[str, str]:
     return rendering.render_message(template.subject, template.title, template.body, scope)
 
 
-def _counted(message: Message) -> SendResult:
+def _counted(channel: str, result: SendResult) -> SendResult:
     """The result of a message that has just reached its final status, counted by channel
     and status on the worker's metrics (once: a retry finds it final and returns early)."""
     counter = activity.metric_meter().create_counter(
         "journeys_messages", "Messages by channel and final status (sent, skipped, failed)."
     )
-    counter.add(1, {"channel": message.channel, "status": message.status})
-    return _result(message)
+    counter.add(1, {"channel": channel, "status": result.status})
+    return result
 
 
 def _result(message: Message) -> SendResult:

@@ -1,12 +1,13 @@
 """The message log: one row per idempotency key, from first attempt to final status."""
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, literal, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import crud
 from store.clock import now
 from store.tables import Customer, Message, Place, Template
 
@@ -45,33 +46,45 @@ async def sources(
 
 async def record(
     session: AsyncSession, key: str, current: Message | None, fields: dict[str, Any]
-) -> Message:
+) -> int:
     """Create the row for `key` or update `current`, the row `by_key` (locked) found for it;
-    the row is returned.
+    the row's id. One statement either way, no unit of work: each send writes here.
 
     The unique key makes a concurrent second attempt update the first one's row rather
     than log the message twice."""
-    message = current
-    if message is None:
-        new = Message(idempotency_key=key, **fields)
-        message = await crud.create_unique(session, new, lambda: by_key(session, key))
-        if message is new:
-            return message
-    await crud.update(session, message, fields)
-    return message
+    table = _table()
+    stamp = now()
+    if current is None:
+        row = Message(idempotency_key=key, **fields, created=stamp, updated=stamp)
+        values = row.model_dump(exclude={"id"})
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
+        inserted: int | None = (await session.exec(statement)).scalar()
+        if inserted is not None:
+            return inserted
+        # Taken meanwhile by another attempt (which we waited for): its row is updated.
+        current = await by_key(session, key, lock=True)
+        assert current is not None
+    assert current.id is not None
+    await _update(session, current.id, {**fields, "updated": stamp})
+    return current.id
 
 
-async def answer(session: AsyncSession, message_id: int, changes: dict[str, Any]) -> Message:
-    """Record a provider's answer on the message: one UPDATE that returns the row (a send
-    does this once per message, so a read before the write is a round trip saved)."""
-    statement = (
-        update(Message)
-        .where(col(Message.id) == message_id)
-        .values(**changes, updated=now())
-        .returning(Message)
-    )
-    message: Message = (await session.exec(statement)).scalars().one()
-    return message
+async def answer(session: AsyncSession, message_id: int, changes: dict[str, Any]) -> None:
+    """Record a provider's answer on the message (one UPDATE: each send does this)."""
+    await _update(session, message_id, {**changes, "updated": now()})
+
+
+async def _update(session: AsyncSession, message_id: int, values: dict[str, Any]) -> None:
+    table = _table()
+    done = await session.exec(update(table).where(table.c.id == message_id).values(values))
+    if done.rowcount != 1:
+        raise LookupError(f"message {message_id} is gone")
+
+
+def _table() -> Any:
+    return cast(Any, Message).__table__
 
 
 async def counts_by_state(

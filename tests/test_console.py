@@ -264,7 +264,7 @@ async def test_a_session_sees_only_its_place_and_forms_need_their_token(console,
     await import_customers(other_api, [{"id": 99, "email": "them@example.com"}], place=OTHER_PLACE)
     their_run = f"journey-{theirs}-event-x"
     async with engine.sessions() as session:
-        message = await messages_store.record(
+        message_id = await messages_store.record(
             session,
             "their-key",
             None,
@@ -294,7 +294,7 @@ async def test_a_session_sees_only_its_place_and_forms_need_their_token(console,
         "/customers/99",
         f"/journeys/{theirs}/executions/{their_run}",
         f"/journeys/{ours}/executions/{their_run}",
-        f"/messages/{message.id}",
+        f"/messages/{message_id}",
     ):
         answer = await page.goto(f"{url}/console{path}")
         assert answer is not None and answer.status == 404, path

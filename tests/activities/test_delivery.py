@@ -13,6 +13,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.delivery import Delivery, SendTiming
 from journeys.logs import SENT_LOGGER
 from store import customers
+from store import messages as messages_store
 from store.db import SessionFactory, session_factory
 from tests.helpers.api import PLACE
 from tests.helpers.providers import (
@@ -390,3 +391,24 @@ async def test_a_push_whose_answer_never_came_is_not_sent_again_at_once(
         await run(slow, request)
     assert second.value.type == "SendInFlight"
     assert len(http.received(FCM_PATH)) == 2  # the first attempt's two devices, once each
+
+
+async def test_a_claim_that_lost_the_race_for_a_new_key_updates_the_winners_row(
+    api, clean_engine, keys
+):
+    """Two attempts at one new message that both found no row (possible on PostgreSQL, which
+    locks rows, not the database): the second insert yields to the first's row and updates
+    it, so the log keeps one message per key."""
+    sessions = session_factory(clean_engine)
+    first = {"place_id": PLACE, "customer_id": 7, "channel": "sms", "status": "pending"}
+    async with sessions() as session:
+        won = await messages_store.record(session, "race-1", None, {**first, "attempts": 1})
+        await session.commit()
+    async with sessions() as session:
+        lost = await messages_store.record(
+            session, "race-1", None, {**first, "status": "failed", "reason": "late", "attempts": 2}
+        )
+        await session.commit()
+    assert lost == won
+    (logged,) = await messages(api, channel="sms")
+    assert (logged["id"], logged["status"], logged["reason"]) == (won, "failed", "late")

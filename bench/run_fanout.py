@@ -13,6 +13,8 @@ journey and runs it for all of them. It prints:
   `completed`), and that visibility shows exactly N executions,
 - in the same run, against the same server: a bare `client.start_workflow` loop's rate, one
   start at a time and C at a time (the fan-out's own concurrency),
+- `GET /stats` on the journey: three calls, then 300 at 10 a second (p50/p99, what a
+  dashboard polling it sees),
 - the peak RSS of the API and the worker processes, sampled every 0.2 s throughout.
 
 `--journey park` (default) waits a day before its push, so the executions started are parked
@@ -32,9 +34,13 @@ import httpx
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from bench.compare import paced
+from bench.ingest import percentile
 from bench.stack import KEY, PLACE, Dev, PeakRss, children_of, on_dev
 
 IMPORT_BATCH = 10_000
+STATS_RATE = 10.0  # a second
+STATS_CALLS = 300
 JOURNEYS: dict[str, dict[str, Any]] = {
     "park": {
         "initial": "wait",
@@ -170,6 +176,18 @@ async def measure(dev: Dev, args: argparse.Namespace) -> None:
         print(
             f"GET /stats: HTTP {stats.status_code}, median of 3: "
             f"{statistics.median(stats_times) * 1000:.0f} ms"
+        )
+        # What a dashboard polling it sees (issue 19's goal: p99 < 300 ms over 100 000).
+        stats_url = f"/places/{PLACE}/journeys/{journey_id}/stats"
+
+        async def one_stats(_: int) -> None:
+            (await http.get(stats_url)).raise_for_status()
+
+        polled, failed = await paced(STATS_CALLS, STATS_RATE, one_stats)
+        print(
+            f"GET /stats at {STATS_RATE:g}/s, {STATS_CALLS} calls: p50 "
+            f"{percentile(polled, 50) * 1000:.0f} ms, p99 {percentile(polled, 99) * 1000:.0f} ms"
+            f"{f', failed: {dict(failed)}' if failed else ''}"
         )
 
         # A few more calls, on a place that already has executions running.

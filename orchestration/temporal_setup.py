@@ -1,7 +1,8 @@
 """Preparing a Temporal namespace for Journeys: the namespace itself (on a self-hosted
 cluster), how long closed executions are kept, and the custom search attributes the
 executions are indexed by. Idempotent: run by `journeys dev` on every start and by
-`journeys temporal-setup` (the compose stack's setup job) before the API and workers.
+`journeys temporal-setup` (the compose stack's setup job) before the API and workers; the
+API's readiness asks `unusable_search_attributes` too.
 """
 
 import asyncio
@@ -44,22 +45,57 @@ SEARCH_ATTRIBUTES = {key.name: _kind(key) for key in SEARCH_ATTRIBUTE_KEYS}
 RETENTION_DAYS = 90
 # What a managed namespace answers to a change only its owner may make.
 _NOT_HERE = (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED)
+# A sample value of each type, for a query that names every attribute.
+_SAMPLES = {"Int": "0", "Keyword": "'-'", "KeywordList": "'-'"}
+# A visibility query naming every search attribute. A server knows an attribute some time
+# after it was added: each of its services caches the namespace's attributes (a minute, unless
+# told to refresh on every read, as dev servers are), and until then it rejects a start or a
+# query that names one. Answering this query is the proof that the frontend knows them all.
+USABLE_QUERY = " AND ".join(
+    f"{name} = {_SAMPLES[kind]}" for name, kind in SEARCH_ATTRIBUTES.items()
+)
 
 
 class MissingSearchAttributes(Exception):
     """The namespace lacks search attributes that this client may not add."""
 
 
+class UnusableSearchAttributes(Exception):
+    """The namespace has the search attributes, but Temporal does not accept them yet."""
+
+
+async def unusable_search_attributes(client: Client) -> str | None:
+    """None if Temporal accepts a query naming every search attribute in `client`'s
+    namespace, else why not (Temporal's answer: an attribute missing, or not known yet)."""
+    try:
+        await client.count_workflows(USABLE_QUERY)
+    except RPCError as error:
+        if error.status != RPCStatusCode.INVALID_ARGUMENT:
+            raise
+        return error.message
+    return None
+
+
 async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
     """Bring `client`'s namespace to what Journeys needs; returns what it changed. Retries
-    while the cluster is still starting or a new namespace is not yet known everywhere;
-    connecting in the first place is the caller's (`journeys temporal-setup` waits for it)."""
+    while the cluster is still starting or a new namespace is not yet known everywhere, and
+    returns only once Temporal accepts the search attributes (just added, a server may reject
+    them for up to a minute); connecting in the first place is the caller's (`journeys
+    temporal-setup` waits for it)."""
     deadline = time.monotonic() + patience
     changed: list[str] = []
     while True:
         try:
             await _prepare(client, changed)
-            return changed
+            unusable = await unusable_search_attributes(client)
+            if unusable is None:
+                return changed
+            if time.monotonic() > deadline:
+                raise UnusableSearchAttributes(
+                    f"Temporal does not accept the search attributes of namespace "
+                    f"{client.namespace} after {patience:g} s: {unusable}"
+                )
+            log.info("Temporal does not accept the search attributes yet (%s); waiting", unusable)
         except RPCError as error:
             denied = error.status in (
                 RPCStatusCode.PERMISSION_DENIED,
@@ -68,7 +104,7 @@ async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
             if denied or time.monotonic() > deadline:
                 raise
             log.info("Temporal is not ready yet (%s); trying again", error)
-            await asyncio.sleep(2)
+        await asyncio.sleep(2)
 
 
 async def _prepare(client: Client, changed: list[str]) -> None:

@@ -1,18 +1,22 @@
 """The deployment files, checked without a Docker engine: the compose stack's services,
 commands, pinned images, health checks and settings, the image's user and entry point, and
-that the project installs as the image installs it (a wheel, not the source tree)."""
+that the project installs as the image installs it (a wheel built from the image's build
+context, emulated with Docker's .dockerignore rules, not the source tree)."""
 
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from docker.utils.build import exclude_paths
 
 from journeys.settings import Settings
 from tests.helpers.dev import JOURNEYS
@@ -30,12 +34,6 @@ SERVICES = {
     "mailpit",
 }
 JOBS = {"temporal-schema", "temporal-setup", "migrate"}
-# What .dockerignore keeps out of the image's build context (read from it, as docker does).
-IGNORED = [
-    line.strip().removeprefix("**/")
-    for line in (ROOT / ".dockerignore").read_text().splitlines()
-    if line.strip()
-]
 
 
 @pytest.fixture(scope="module")
@@ -140,23 +138,128 @@ def test_required_settings_must_be_given(compose):
         assert str(value).startswith("${"), f"{name}: {key}"
 
 
+# --- the image ------------------------------------------------------------------------------
+
+# Files a careless operator leaves in the checkout, and what else looks like a secret.
+PLANTED_SECRETS = [
+    "journeys.env",
+    ".env",
+    ".env.production",
+    "secrets/temporal-client.key",
+    "secrets/temporal-client.pem",
+    "client.pem",
+    "server.key",
+    "tls/server.crt",
+    "id_rsa",
+    "id_ed25519.pub",
+    ".netrc",
+    ".pypirc",
+    "api/.env",
+    "api/settings.env",
+    "journeys/client.key",
+    "store/backup.p12",
+    "workflows/keystore.jks",
+]
+
+
+def _build_context(source: Path) -> set[str]:
+    """The files `docker build` sends from `source`: its .dockerignore applied as Docker
+    does (docker-py's implementation of Docker's rules: `**`, `!` exceptions, a directory's
+    match covering what is under it, the last matching pattern deciding)."""
+    lines = (source / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    included = exclude_paths(str(source), patterns)
+    return {path for path in included if (source / path).is_file()}
+
+
+def _the_wheels_sources() -> set[str]:
+    """What `pip wheel` reads: pyproject.toml, README.md (the description), the root module,
+    and each package's modules and package data, as pyproject.toml declares them."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    excluded = setuptools["packages"]["find"]["exclude"]
+    files = {"pyproject.toml", "README.md", *(f"{m}.py" for m in setuptools["py-modules"])}
+    for top in sorted(ROOT.iterdir()):
+        if not (top / "__init__.py").is_file() or any(fnmatch(top.name, x) for x in excluded):
+            continue
+        files |= {p.relative_to(ROOT).as_posix() for p in top.rglob("*.py")}
+    for package, globs in setuptools["package-data"].items():
+        directory = ROOT / package.replace(".", "/")
+        for pattern in globs:
+            files |= {p.relative_to(ROOT).as_posix() for p in directory.glob(pattern)}
+    return {path for path in files if "__pycache__" not in path}
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
+    """A copy of the checkout with secrets planted in it, and its build context."""
+    source = tmp_path_factory.mktemp("checkout")
+    junk = shutil.ignore_patterns(".git", ".venv", ".ci-venv", "__pycache__", "*.pyc", ".*_cache")
+    shutil.copytree(ROOT, source, ignore=junk, dirs_exist_ok=True)
+    for secret in PLANTED_SECRETS:
+        (source / secret).parent.mkdir(parents=True, exist_ok=True)
+        (source / secret).write_text("secret\n")
+    return source, _build_context(source)
+
+
+def test_no_secret_reaches_the_build_context(context):
+    _, included = context
+    assert not set(PLANTED_SECRETS) & included
+    # An allow-list: what isn't the project's code stays out, whatever its name.
+    assert not {path for path in included if path.startswith(("deploy/", "docs/", "tests/"))}
+    assert not {path for path in included if path.startswith(("bench/", ".ci/", ".git"))}
+
+
+def test_the_build_context_holds_what_the_wheel_is_built_from(context):
+    _, included = context
+    needed = _the_wheels_sources()
+    assert "store/migrations/script.py.mako" in needed and "api/app.py" in needed
+    assert needed - included == set(), "add the package to .dockerignore's allow-list"
+
+
+def _stages() -> list[list[str]]:
+    """The Dockerfile's instructions, one list per stage (continuation lines joined)."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    stages: list[list[str]] = []
+    for line in lines:
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("FROM "):
+            stages.append([])
+        stages[-1].append(line)
+    return stages
+
+
+def test_the_image_keeps_no_layer_with_the_build_context():
+    """`COPY . /src` then `rm -rf /src` would keep the context in the COPY's layer: the
+    context is copied in a build stage only, and the image takes that stage's wheel."""
+    *builds, image = _stages()
+    assert builds, "no build stage"
+    for instruction in image:
+        if instruction.startswith(("COPY ", "ADD ")):
+            assert "--from=" in instruction, f"the image copies from the context: {instruction}"
+    assert any(i.startswith("COPY . ") for stage in builds for i in stage)
+    assert any("pip install /wheel/" in i for i in image)
+
+
 def test_the_image_runs_as_a_user_with_journeys_as_entry_point():
-    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
-    base = next(line for line in lines if line.startswith("FROM "))
+    *_, image = _stages()
+    base = image[0]
     assert re.fullmatch(r"FROM python:3\.11\.\d+-slim-\w+", base), base
-    user = [line for line in lines if line.startswith("USER ")]
+    user = [line for line in image if line.startswith("USER ")]
     assert user and user[-1] not in ("USER root", "USER 0")
-    assert 'ENTRYPOINT ["journeys"]' in lines
-    ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".git", ".venv", "tests", ".journeys"} <= set(ignored)
+    assert 'ENTRYPOINT ["journeys"]' in image
 
 
-def test_the_wheel_holds_everything_the_commands_need(tmp_path):
-    """The image installs the project as a wheel: every package, module and migration must
-    be in it. Run from the unpacked wheel alone, `journeys migrate` builds a database."""
-    # Built from a copy, as `docker build` copies the context: nothing is written here.
+def test_the_wheel_holds_everything_the_commands_need(context, tmp_path):
+    """The image installs the project as a wheel built from the build context: every
+    package, module and migration must be in it. Run from the unpacked wheel alone,
+    `journeys migrate` builds a database."""
+    checkout, included = context
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*IGNORED))
+    for path in included:
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(checkout / path, source / path)
     sources = {p.relative_to(source).as_posix() for p in source.rglob("*.py")}
     built = subprocess.run(
         [

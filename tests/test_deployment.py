@@ -1,27 +1,43 @@
-"""The deployment files, checked without a Docker engine: the compose stack's services,
-commands, pinned images, health checks and settings, the image's user and entry point, and
-that the project installs as the image installs it (a wheel built from the image's build
-context, emulated with Docker's .dockerignore rules, not the source tree)."""
+"""The deployment files, checked without a Docker engine: the compose stack against the
+compose specification's JSON schema, its services, commands, pinned images, health checks,
+published ports and settings (compose's own precedence of env files and `environment:`,
+emulated as compose resolves it), the scripts its jobs run (under a POSIX `sh`, against stub
+tools), PostgreSQL's roles (run against the PostgreSQL the suite uses), the image's build
+context (Docker's .dockerignore rules) and stages, and that the project installs as the image
+installs it (a wheel built from that context, not the source tree)."""
 
+import importlib.resources
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tomllib
+import uuid
 import zipfile
+from collections.abc import Iterator, Mapping
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from docker.utils.build import exclude_paths
+from sqlalchemy.engine import make_url
 
 from journeys.settings import Settings
+from tests.fixtures.database import POSTGRES_URL, REQUIRE_POSTGRES
 from tests.helpers.dev import JOURNEYS
 
 ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+CLOUD_FILE = ROOT / "deploy" / "temporal-cloud.yml"
+CLOUD_MTLS_FILE = ROOT / "deploy" / "temporal-cloud-mtls.yml"
+SCHEMA_SCRIPT = ROOT / "deploy" / "temporal" / "schema.sh"
+ROLES_SQL = ROOT / "deploy" / "postgres" / "roles.sql"
 SERVICES = {
     "postgresql",
     "temporal-schema",
@@ -34,12 +50,31 @@ SERVICES = {
     "mailpit",
 }
 JOBS = {"temporal-schema", "temporal-setup", "migrate"}
+# The services run from the Journeys image, configured by JOURNEYS_* settings.
+JOURNEYS_SERVICES = {"temporal-setup", "migrate", "api", "worker"}
+TEMPORAL_SERVICES = {"temporal-schema", "temporal", "temporal-ui"}
+# Settings that are the stack's wiring, not the operator's: set in `environment:`, which
+# journeys.env can't change (the database URL carries POSTGRES_JOURNEYS_PASSWORD; the health check
+# and `expose` name the metrics port).
+WIRING = {"JOURNEYS_DATABASE_URL"}
+WORKER_WIRING = {"JOURNEYS_METRICS_BIND"}
+# The three passwords, given to compose by the shell or its .env file.
+PASSWORDS = {
+    "POSTGRES_PASSWORD": "superuser-secret",
+    "POSTGRES_JOURNEYS_PASSWORD": "journeys-secret",
+    "POSTGRES_TEMPORAL_PASSWORD": "temporal-secret",
+}
+SETTINGS = {f"JOURNEYS_{name.upper()}" for name in Settings.model_fields}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    return loaded
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    return loaded
+    return _load(COMPOSE_FILE)
 
 
 def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -47,12 +82,116 @@ def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return services
 
 
+# --- compose's variable interpolation and environment, as compose-go resolves them --------
+
+_VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<named>[A-Za-z_]\w*))")
+
+
+class Refused(Exception):
+    """What `docker compose` stops with before it starts anything."""
+
+
+def _interpolate(value: str, shell: Mapping[str, str]) -> str:
+    """`value` after compose's interpolation from the shell (or .env): `$$`, `$VAR`,
+    `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        if match["named"]:
+            return shell.get(match["named"], "")
+        body = match["braced"]
+        assert "$" not in body, f"nested interpolation is not emulated: {body}"
+        parts = re.fullmatch(r"(\w+)(:?[-?]|)(.*)", body, re.S)
+        assert parts, f"not emulated: ${{{body}}}"
+        name, operator, argument = parts.groups()
+        given = shell.get(name)
+        empty = given is None or (operator.startswith(":") and given == "")
+        if operator.endswith("?") and empty:
+            raise Refused(f"required variable {name} is missing a value: {argument}")
+        if operator.endswith("-") and empty:
+            return argument
+        return given or ""
+
+    return _VARIABLE.sub(replace, value)
+
+
+def _dotenv(text: str) -> dict[str, str]:
+    """An env file as compose reads one: KEY=VALUE lines, `#` comments, optional quotes."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
+
+
+def _environment_of(
+    service: dict[str, Any], shell: Mapping[str, str], project: Path = ROOT
+) -> dict[str, str]:
+    """A container's environment as compose builds it: its env files in order (a later file
+    replaces an earlier one's values; a missing required one refuses the start), then
+    `environment:` (interpolated from the shell) over all of them."""
+    environment = {
+        key: _interpolate(str(value), shell)
+        for key, value in (service.get("environment") or {}).items()
+    }
+    resolved: dict[str, str] = {}
+    for entry in service.get("env_file") or []:
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        file = project / entry["path"]
+        if not file.exists():
+            if entry.get("required", True):
+                raise Refused(f"env file {file} not found")
+            continue
+        resolved.update(_dotenv(file.read_text()))
+    return {**resolved, **environment}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The compose project's directory as an operator has it: the repository's deployment
+    files, and a journeys.env of their own (written by the test)."""
+    shutil.copy(COMPOSE_FILE, tmp_path / COMPOSE_FILE.name)
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    return tmp_path
+
+
+# --- the stack -------------------------------------------------------------------------------
+
+
+def test_the_compose_files_follow_the_compose_specification():
+    """Validated against the compose specification's JSON schema (the copy check-jsonschema
+    ships, as its `check-compose-spec` hook uses), the override files too."""
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(vendor.joinpath("compose-spec.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in (COMPOSE_FILE, CLOUD_FILE, CLOUD_MTLS_FILE):
+        errors = [
+            f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(_load(path))
+        ]
+        assert errors == [], f"{path.name}: {errors}"
+    # The schema does reject what isn't compose (else the check above proves nothing).
+    broken = _load(COMPOSE_FILE)
+    broken["services"]["api"]["restart_policy"] = "always"
+    broken["services"]["worker"]["healthcheck"]["interval"] = 10
+    assert len(list(validator.iter_errors(broken))) >= 2
+
+
 def test_the_stack_has_every_part(compose):
     services = _services(compose)
     assert set(services) == SERVICES
     assert services["temporal"]["image"].startswith("temporalio/server:")
     assert services["temporal-schema"]["image"].startswith("temporalio/admin-tools:")
-    assert "auto-setup" not in (ROOT / "docker-compose.yml").read_text()
+    assert "auto-setup" not in COMPOSE_FILE.read_text()
     assert services["temporal-ui"]["image"].startswith("temporalio/ui:")
     commands = {name: services[name].get("command") for name in ("api", "worker", "migrate")}
     assert commands == {
@@ -62,6 +201,8 @@ def test_the_stack_has_every_part(compose):
     }
     assert services["temporal-setup"]["command"] == ["temporal-setup"]
     assert services["mailpit"]["profiles"] == ["demo"]
+    for name in JOURNEYS_SERVICES:
+        assert services[name]["image"].startswith("journeys:"), name
 
 
 def test_images_are_pinned(compose):
@@ -70,6 +211,10 @@ def test_images_are_pinned(compose):
         repository, _, tag = image.rpartition(":")
         assert repository and tag and tag != "latest", f"{name}: {image} is not pinned"
         assert re.search(r"\d", tag), f"{name}: {image} has no version in its tag"
+    # One Temporal version for the server and the tools that set up its schema.
+    server = _services(compose)["temporal"]["image"].rpartition(":")[2]
+    tools = _services(compose)["temporal-schema"]["image"].rpartition(":")[2]
+    assert tools.split("-")[0] == server
 
 
 def test_health_checks_gate_the_start_order(compose):
@@ -91,7 +236,27 @@ def test_health_checks_gate_the_start_order(compose):
             "temporal-setup": "service_completed_successfully",
         }
     for name in JOBS:
-        assert services[name]["restart"] in ("no", "on-failure"), name
+        assert re.fullmatch(r"no|on-failure(:\d+)?", services[name]["restart"]), name
+
+
+def test_postgresql_is_healthy_only_once_it_accepts_tcp_connections(compose):
+    """On a new volume the postgres image first runs a server on its Unix socket alone (for
+    the init scripts): `pg_isready` without `-h` passes against that one, and the schema job
+    then meets a refused connection. Checked over TCP, the server is the final one."""
+    test = compose["services"]["postgresql"]["healthcheck"]["test"]
+    kind, *command = test
+    if kind == "CMD-SHELL":
+        (line,) = command
+        command = shlex.split(line)
+    assert kind in ("CMD", "CMD-SHELL")
+    assert command[0] == "pg_isready"
+    host = command[command.index("-h") + 1] if "-h" in command else None
+    assert host in ("127.0.0.1", "localhost"), f"not over TCP: {test}"
+    # The command as the container runs it answers a real server over TCP (the suite's, when
+    # it listens where the container's does).
+    local = make_url(POSTGRES_URL)
+    if (local.host, local.port or 5432) == ("127.0.0.1", 5432) and _postgres_reachable():
+        assert subprocess.run(command, capture_output=True, timeout=30).returncode == 0
 
 
 def test_workers_scale(compose):
@@ -101,41 +266,506 @@ def test_workers_scale(compose):
     assert worker["environment"]["JOURNEYS_METRICS_BIND"].endswith(":9464")
 
 
+def _published(service: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(host address, container port) of each port the service publishes."""
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            yield port.get("host_ip", "0.0.0.0"), str(port["target"])
+        else:
+            parts = str(port).rsplit(":", 2)
+            yield (parts[0] if len(parts) == 3 else "0.0.0.0"), parts[-1]
+
+
+def test_nothing_without_authentication_is_published_beyond_this_host(compose):
+    """Temporal's frontend (gRPC, no authentication configured), its UI (every execution's
+    input) and the demo mail catcher are published on the loopback address only; the API,
+    which checks a key on every request, is the one port for others."""
+    services = _services(compose)
+    for name in ("temporal", "temporal-ui", "mailpit"):
+        published = list(_published(services[name]))
+        assert published, name
+        for host, _ in published:
+            assert host == "127.0.0.1", f"{name} is published on {host or 'every address'}"
+    everywhere = {
+        name
+        for name, service in services.items()
+        for host, _ in _published(service)
+        if host != "127.0.0.1"
+    }
+    assert everywhere == {"api"}
+
+
 def test_every_setting_the_stack_sets_exists(compose):
-    fields = {f"JOURNEYS_{name.upper()}" for name in Settings.model_fields}
     for name, service in _services(compose).items():
         environment = service.get("environment") or {}
         for variable in environment:
             if variable.startswith("JOURNEYS_"):
-                assert variable in fields, f"{name} sets {variable}, which is no setting"
-    text = (ROOT / "docker-compose.yml").read_text()
+                assert variable in SETTINGS, f"{name} sets {variable}, which is no setting"
+    text = COMPOSE_FILE.read_text()
     for variable in re.findall(r"\$\{(JOURNEYS_\w+)", text):
-        assert variable in fields, variable
+        assert variable in SETTINGS or variable in PASSWORDS, variable
+    for env_file in ("journeys-defaults.env", "journeys.env.example"):
+        example = (ROOT / "deploy" / env_file).read_text()
+        # Commented-out examples too: each names a setting.
+        for variable in re.findall(r"^#? ?(JOURNEYS_\w+)=", example, re.M):
+            assert variable in SETTINGS, f"{env_file}: {variable}"
 
 
 def test_every_setting_is_documented():
     docs = "\n".join(page.read_text() for page in sorted((ROOT / "docs").glob("*.md")))
-    undocumented = [
-        f"JOURNEYS_{name.upper()}"
-        for name in Settings.model_fields
-        if f"`JOURNEYS_{name.upper()}`" not in docs
-    ]
+    undocumented = [variable for variable in sorted(SETTINGS) if f"`{variable}`" not in docs]
     assert undocumented == []
 
 
-def test_required_settings_must_be_given(compose):
-    text = (ROOT / "docker-compose.yml").read_text()
-    required = set(re.findall(r"\$\{(\w+):\?", text))
-    assert required == {"POSTGRES_PASSWORD", "JOURNEYS_SMTP_HOST", "JOURNEYS_EMAIL_FROM"}
+def test_required_settings_must_be_given(compose, project):
+    """The three passwords are compose variables, required (`${VAR:?…}`), so compose names a
+    missing one before starting anything; Journeys' settings come from journeys.env, which
+    must exist (the worker then names a missing SMTP relay or sender itself)."""
+    text = COMPOSE_FILE.read_text()
+    assert set(re.findall(r"\$\{(\w+):\?", text)) == set(PASSWORDS)
+    services = _services(compose)
+    for service in services.values():
+        for variable in PASSWORDS:
+            partial = {k: v for k, v in PASSWORDS.items() if k != variable}
+            if variable in json.dumps(service):
+                with pytest.raises(Refused, match=variable):
+                    _environment_of(service, partial, project)
+    api = services["api"]
+    with pytest.raises(Refused, match=r"journeys\.env"):
+        _environment_of(api, PASSWORDS, project)  # no journeys.env yet
+    shutil.copy(project / "deploy" / "journeys.env.example", project / "journeys.env")
+    environment = _environment_of(api, PASSWORDS, project)
+    assert environment["JOURNEYS_SMTP_HOST"] and environment["JOURNEYS_EMAIL_FROM"]
     secrets = [
         (name, key, value)
-        for name, service in _services(compose).items()
+        for name, service in services.items()
         for key, value in (service.get("environment") or {}).items()
-        if "PASSWORD" in key or key.endswith("_PWD")
+        if "PASSWORD" in key or key.endswith("_PWD") or key == "JOURNEYS_DATABASE_URL"
     ]
     assert secrets
     for name, key, value in secrets:  # never a password written into the file
-        assert str(value).startswith("${"), f"{name}: {key}"
+        assert "${" in str(value), f"{name}: {key}"
+
+
+def test_journeys_env_reaches_every_journeys_container(compose, project):
+    """Compose gives `environment:` precedence over env files: a setting there could not be
+    changed in journeys.env. So every setting but the stack's wiring comes from env files,
+    journeys.env last: each one written there is what every Journeys container gets."""
+    given = {variable: f"from journeys.env ({variable})" for variable in SETTINGS - WIRING}
+    (project / "journeys.env").write_text("".join(f"{k}={v}\n" for k, v in given.items()))
+    services = _services(compose)
+    for name in JOURNEYS_SERVICES:
+        environment = _environment_of(services[name], PASSWORDS, project)
+        wiring = WIRING | (WORKER_WIRING if name == "worker" else set())
+        lost = {k: environment[k] for k in given.keys() - wiring if environment[k] != given[k]}
+        assert lost == {}, f"{name}: journeys.env can't change {sorted(lost)}"
+        assert set(services[name].get("environment") or {}) == wiring, name
+        url = environment["JOURNEYS_DATABASE_URL"]
+        assert url == "postgresql+asyncpg://journeys:journeys-secret@postgresql:5432/journeys"
+
+
+def test_under_journeys_env_the_defaults_run_the_stack(compose, project):
+    """deploy/journeys-defaults.env, under journeys.env: the stack's own Temporal, JSON logs,
+    SMTP with STARTTLS."""
+    (project / "journeys.env").write_text(
+        "JOURNEYS_SMTP_HOST=mailpit\nJOURNEYS_EMAIL_FROM=Rewards <rewards@example.com>\n"
+    )
+    environment = _environment_of(_services(compose)["worker"], PASSWORDS, project)
+    expected = {
+        "JOURNEYS_TEMPORAL_ADDRESS": "temporal:7233",
+        "JOURNEYS_TEMPORAL_NAMESPACE": "journeys",
+        "JOURNEYS_TASK_QUEUE": "journeys",
+        "JOURNEYS_LOG_FORMAT": "json",
+        "JOURNEYS_EMAIL_PROVIDER": "smtp",
+        "JOURNEYS_SMTP_HOST": "mailpit",
+        "JOURNEYS_SMTP_PORT": "587",
+        "JOURNEYS_SMTP_SECURITY": "starttls",
+        "JOURNEYS_EMAIL_FROM": "Rewards <rewards@example.com>",
+        "JOURNEYS_METRICS_BIND": "0.0.0.0:9464",
+    }
+    assert {k: environment.get(k) for k in expected} == expected
+    settings = Settings.model_validate(
+        {k.removeprefix("JOURNEYS_").lower(): v for k, v in environment.items()}
+    )
+    assert settings.temporal_address == "temporal:7233"
+
+
+def _docs_block(heading: str) -> str:
+    """The first fenced block under `heading` in docs/operations.md."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text.split(heading, 1)[1]
+    match = re.search(r"```\w*\n(.*?)```", section, re.S)
+    assert match, heading
+    return match.group(1)
+
+
+def _merged(*documents: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Services of compose files given with -f, merged as compose merges them (mappings
+    key by key, a later scalar wins, sequences such as `profiles` add up)."""
+
+    def merge(base: Any, override: Any) -> Any:
+        if isinstance(base, dict) and isinstance(override, dict):
+            return {k: merge(base[k], v) if k in base else v for k, v in override.items()} | {
+                k: v for k, v in base.items() if k not in override
+            }
+        if isinstance(base, list) and isinstance(override, list):
+            return base + [item for item in override if item not in base]
+        return override
+
+    services: dict[str, dict[str, Any]] = {}
+    for document in documents:
+        services = merge(services, document["services"])
+    return services
+
+
+def _enabled(services: dict[str, dict[str, Any]], profiles: set[str]) -> set[str]:
+    return {
+        name
+        for name, s in services.items()
+        if not s.get("profiles") or profiles & set(s["profiles"])
+    }
+
+
+def test_temporal_cloud_as_the_docs_say(compose, project):
+    """With deploy/temporal-cloud.yml the Temporal services don't start and nothing waits
+    for them, and the journeys.env of docs/operations.md points every Journeys container at
+    the cluster."""
+    for profiles in (set(), {"demo"}):
+        services = _merged(compose)
+        assert _enabled(services, profiles) >= TEMPORAL_SERVICES
+        services = _merged(compose, _load(CLOUD_FILE))
+        enabled = _enabled(services, profiles)
+        assert not TEMPORAL_SERVICES & enabled
+        assert JOURNEYS_SERVICES | {"postgresql"} <= enabled
+        for name in enabled:  # compose refuses a required dependency on a disabled service
+            for dependency, spec in services[name].get("depends_on", {}).items():
+                assert dependency in enabled or spec.get("required") is False, (name, dependency)
+    journeys_env = _docs_block("### Temporal Cloud")
+    assert "JOURNEYS_TEMPORAL_ADDRESS=" in journeys_env
+    (project / "journeys.env").write_text(
+        "JOURNEYS_SMTP_HOST=smtp.example.com\nJOURNEYS_EMAIL_FROM=r@example.com\n" + journeys_env
+    )
+    documented = _dotenv(journeys_env)
+    mtls = _merged(compose, _load(CLOUD_FILE), _load(CLOUD_MTLS_FILE))
+    for name in ("temporal-setup", "api", "worker"):
+        environment = _environment_of(mtls[name], PASSWORDS, project)
+        for key in ("JOURNEYS_TEMPORAL_ADDRESS", "JOURNEYS_TEMPORAL_NAMESPACE"):
+            assert environment[key] == documented[key], (name, key)
+        # The certificate files the docs name are where the mTLS override mounts them.
+        mounted = {f"/run/secrets/{secret}" for secret in mtls[name]["secrets"]}
+        for key in ("JOURNEYS_TEMPORAL_TLS_CERT_FILE", "JOURNEYS_TEMPORAL_TLS_KEY_FILE"):
+            assert documented[key] in mounted, (name, key)
+
+
+# --- Temporal -------------------------------------------------------------------------------
+
+
+def test_the_temporal_server_reads_a_dynamic_config_file_of_the_stack(compose):
+    """The server's built-in config names config/dynamicconfig/docker.yaml, which server
+    images no longer ship from 1.30 on: the stack mounts its own file and names it."""
+    temporal = _services(compose)["temporal"]
+    path = temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    assert path.startswith("/") and not path.endswith("/docker.yaml")
+    mounts = {}
+    for volume in temporal["volumes"]:
+        source, target, *_ = volume.split(":")
+        mounts[target] = source
+    assert path in mounts, f"nothing is mounted at {path}"
+    config = _load(ROOT / mounts[path])
+    assert config, "an empty dynamic config"
+    for key, entries in config.items():  # the dynamic config's shape: key → [{value, …}]
+        assert isinstance(entries, list) and all("value" in e for e in entries), key
+    refresh = config.get("system.forceSearchAttributesCacheRefreshOnRead", [{"value": False}])
+    assert refresh[0]["value"] is False  # a dev server's setting, not production's
+
+
+def test_history_shards_are_chosen_for_production(compose):
+    """The count can never change after the first start (the server keeps the stored one):
+    not the image's default of 4."""
+    shards = int(_services(compose)["temporal"]["environment"]["NUM_HISTORY_SHARDS"])
+    assert shards == 512
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    assert "NUM_HISTORY_SHARDS" in docs and "512" in docs
+
+
+def test_the_schema_job_runs_the_schema_script(compose):
+    job = _services(compose)["temporal-schema"]
+    shell, script = job["entrypoint"]
+    assert shell == "/bin/sh"
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in job["volumes"]}
+    assert (ROOT / mounts[script]).resolve() == SCHEMA_SCRIPT
+    assert job["environment"]["SQL_USER"] == "temporal"
+
+
+def _shells() -> list[list[str]]:
+    """The POSIX shells at hand: dash (Debian's sh), and busybox's ash (the admin-tools
+    image's /bin/sh) when busybox is installed."""
+    shells = [[path] for path in (shutil.which("dash"),) if path]
+    if busybox := shutil.which("busybox"):
+        shells.append([busybox, "sh"])
+    return shells or [["sh"]]
+
+
+_STUB_TOOL = """#!/bin/sh
+# temporal-sql-tool, recording each call; fails those on database $STUB_FAIL_DB whose
+# arguments contain $STUB_FAIL_STEP (every one of them if it is empty).
+echo "$SQL_USER $*" >> "$STUB_LOG"
+case " $* " in
+  *" --db $STUB_FAIL_DB "*"$STUB_FAIL_STEP"*)
+    echo '{"level":"error","msg":"Unable to update SQL schema.","error":"pq: failed"}' >&2
+    exit 1 ;;
+esac
+"""
+_STUB_NC = """#!/bin/sh
+# nc -z: refuses the first $STUB_NC_REFUSALS calls.
+count=$(($(cat "$STUB_NC_COUNT" 2>/dev/null || echo 0) + 1))
+echo "$count" > "$STUB_NC_COUNT"
+[ "$count" -gt "$STUB_NC_REFUSALS" ]
+"""
+
+
+def _run_schema_job(
+    compose: dict[str, Any],
+    tmp_path: Path,
+    shell: list[str],
+    fail: tuple[str, str] = ("", "-"),
+    refusals: int = 0,
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The schema job's script under `shell`, with the job's environment, against stubs of
+    temporal-sql-tool, nc and sleep; returns the result and the tool's calls."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir(exist_ok=True)
+    for name, text in (
+        ("temporal-sql-tool", _STUB_TOOL),
+        ("nc", _STUB_NC),
+        ("sleep", "#!/bin/sh\n"),
+    ):
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
+    log = tmp_path / "calls.log"
+    log.unlink(missing_ok=True)
+    (tmp_path / "nc.count").unlink(missing_ok=True)
+    job = _services(compose)["temporal-schema"]
+    environment = {k: _interpolate(str(v), PASSWORDS) for k, v in job["environment"].items()}
+    env = {
+        **environment,
+        "PATH": f"{stubs}:{os.environ['PATH']}",
+        "STUB_LOG": str(log),
+        "STUB_FAIL_DB": fail[0],
+        "STUB_FAIL_STEP": fail[1],
+        "STUB_NC_COUNT": str(tmp_path / "nc.count"),
+        "STUB_NC_REFUSALS": str(refusals),
+    }
+    done = subprocess.run(
+        [*shell, str(SCHEMA_SCRIPT)], env=env, capture_output=True, text=True, timeout=60
+    )
+    calls = log.read_text().splitlines() if log.exists() else []
+    return done, calls
+
+
+@pytest.mark.parametrize("shell", _shells(), ids=lambda shell: Path(shell[0]).name)
+def test_the_schema_job_sets_up_both_databases_as_the_temporal_role(compose, tmp_path, shell):
+    done, calls = _run_schema_job(compose, tmp_path, shell, refusals=2)
+    assert done.returncode == 0, done.stderr
+    assert calls == [
+        "temporal --db temporal setup-schema -v 0.0",
+        "temporal --db temporal update-schema --schema-name postgresql/v12/temporal",
+        "temporal --db temporal_visibility setup-schema -v 0.0",
+        "temporal --db temporal_visibility update-schema --schema-name postgresql/v12/visibility",
+    ]
+
+
+@pytest.mark.parametrize("shell", _shells(), ids=lambda shell: Path(shell[0]).name)
+@pytest.mark.parametrize(
+    "fail",
+    [
+        ("temporal", ""),
+        ("temporal", "setup-schema"),
+        ("temporal", "update-schema"),
+        ("temporal_visibility", ""),
+        ("temporal_visibility", "setup-schema"),
+        ("temporal_visibility", "update-schema"),
+    ],
+    ids=lambda fail: f"{fail[0]}-{fail[1] or 'every-step'}",
+)
+def test_the_schema_job_fails_when_any_database_fails(compose, tmp_path, shell, fail):
+    """One database failing while the other succeeds must fail the job, or Temporal starts
+    on a half-made schema and restarts in a loop. (The job's first script, with its
+    `create || echo exists` and `update || { setup && update; }`, exited 0 under dash and
+    busybox when every step on `temporal` failed.)"""
+    done, calls = _run_schema_job(compose, tmp_path, shell, fail=fail)
+    assert done.returncode != 0, (calls, done.stdout)
+    assert calls[-1].startswith(f"temporal --db {fail[0]} {fail[1]}")  # nothing after it
+
+
+@pytest.mark.parametrize("shell", _shells(), ids=lambda shell: Path(shell[0]).name)
+def test_the_schema_job_fails_when_postgresql_never_answers(compose, tmp_path, shell):
+    done, calls = _run_schema_job(compose, tmp_path, shell, refusals=1_000)
+    assert done.returncode != 0
+    assert calls == []
+    assert "postgresql:5432" in done.stderr
+
+
+# --- PostgreSQL's roles ---------------------------------------------------------------------
+
+
+def _interpolated(service: dict[str, Any]) -> dict[str, str]:
+    return {k: _interpolate(str(v), PASSWORDS) for k, v in service["environment"].items()}
+
+
+def test_the_application_and_temporal_have_roles_and_passwords_of_their_own(compose, project):
+    """Three passwords: PostgreSQL's superuser (for roles.sql and people), the application's
+    role and Temporal's role; each connects with its own."""
+    services = _services(compose)
+    postgresql = services["postgresql"]
+    assert postgresql["environment"]["POSTGRES_USER"] not in ("journeys", "temporal")
+    mount = "./deploy/postgres/roles.sql:/docker-entrypoint-initdb.d/10-roles.sql:ro"
+    assert mount in postgresql["volumes"]
+    assert _interpolated(postgresql) == {"POSTGRES_USER": "postgres", **PASSWORDS}
+    temporal = _interpolated(services["temporal"])
+    assert (temporal["POSTGRES_USER"], temporal["POSTGRES_PWD"]) == ("temporal", "temporal-secret")
+    assert (temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]) == (
+        "temporal",
+        "temporal_visibility",
+    )
+    schema = _interpolated(services["temporal-schema"])
+    assert (schema["SQL_USER"], schema["SQL_PASSWORD"]) == ("temporal", "temporal-secret")
+    (project / "journeys.env").write_text("")
+    for name in JOURNEYS_SERVICES:
+        url = make_url(_environment_of(services[name], PASSWORDS, project)["JOURNEYS_DATABASE_URL"])
+        assert (url.username, url.password, url.database) == (
+            "journeys",
+            "journeys-secret",
+            "journeys",
+        )
+
+
+def _postgres_reachable() -> bool:
+    if not shutil.which("pg_isready"):
+        return False
+    local = make_url(POSTGRES_URL)
+    host, port = local.host or "127.0.0.1", str(local.port or 5432)
+    return (
+        subprocess.run(["pg_isready", "-h", host, "-p", port], capture_output=True).returncode == 0
+    )
+
+
+@pytest.fixture
+def postgres_admin() -> dict[str, str]:
+    """libpq's environment for the suite's PostgreSQL, as its superuser."""
+    if not shutil.which("psql") or not _postgres_reachable():
+        if REQUIRE_POSTGRES:
+            raise RuntimeError(f"PostgreSQL at {POSTGRES_URL} and psql are required")
+        pytest.skip("no PostgreSQL (or no psql) here")
+    local = make_url(POSTGRES_URL)
+    return {
+        **os.environ,
+        "PGHOST": local.host or "127.0.0.1",
+        "PGPORT": str(local.port or 5432),
+        "PGUSER": local.username or "postgres",
+        "PGPASSWORD": local.password or "",
+        "PGDATABASE": "postgres",
+    }
+
+
+def test_the_roles_script_gives_each_its_databases_and_nothing_more(postgres_admin, tmp_path):
+    """roles.sql as the postgres image runs it (psql, as the superuser), under throwaway
+    names on the suite's PostgreSQL: two roles without any superpower, each owning its
+    databases, closed to the other; run again, it changes nothing; the application's
+    migrations run as its role."""
+    prefix = f"jt{uuid.uuid4().hex[:8]}"
+    names = {
+        "journeys_role": f"{prefix}_journeys",
+        "journeys_db": f"{prefix}_journeys",
+        "temporal_role": f"{prefix}_temporal",
+        "temporal_db": f"{prefix}_temporal",
+        "temporal_visibility_db": f"{prefix}_temporal_visibility",
+    }
+    variables = [arg for k, v in names.items() for arg in ("-v", f"{k}={v}")]
+    env = {**postgres_admin, **{k: v for k, v in PASSWORDS.items() if k != "POSTGRES_PASSWORD"}}
+
+    def psql(*args: str, user: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+        environment = {**env, **extra, **({"PGUSER": user} if user else {})}
+        return subprocess.run(
+            ["psql", "-X", "-q", "-At", *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def query(sql: str) -> list[str]:
+        done = psql("-c", sql)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    try:
+        for _ in range(2):
+            done = psql(*variables, "-f", str(ROLES_SQL))
+            assert done.returncode == 0, done.stderr
+        roles = query(
+            "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolreplication, "
+            f"rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname LIKE '{prefix}%' "
+            "ORDER BY rolname"
+        )
+        assert roles == [
+            f"{names['journeys_role']}|f|f|f|f|f|t",
+            f"{names['temporal_role']}|f|f|f|f|f|t",
+        ]
+        owners = query(
+            "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
+            f"WHERE datname LIKE '{prefix}%' ORDER BY datname"
+        )
+        assert owners == [
+            f"{names['journeys_db']}|{names['journeys_role']}",
+            f"{names['temporal_db']}|{names['temporal_role']}",
+            f"{names['temporal_visibility_db']}|{names['temporal_role']}",
+        ]
+        journeys_role, temporal_role = names["journeys_role"], names["temporal_role"]
+        for role, database, allowed in [
+            (journeys_role, names["journeys_db"], True),
+            (journeys_role, names["temporal_db"], False),
+            (journeys_role, names["temporal_visibility_db"], False),
+            (temporal_role, names["temporal_db"], True),
+            (temporal_role, names["temporal_visibility_db"], True),
+            (temporal_role, names["journeys_db"], False),
+        ]:
+            done = psql("-d", database, "-c", "CREATE TABLE t (i int)", user=role)
+            assert (done.returncode == 0) == allowed, (role, database, done.stderr)
+            if not allowed:
+                assert "CONNECT privilege" in done.stderr
+        as_journeys = make_url(POSTGRES_URL).set(
+            drivername="postgresql+asyncpg",
+            username=journeys_role,
+            password=None,
+            database=names["journeys_db"],
+        )
+        migrated = subprocess.run(
+            [*JOURNEYS, "migrate"],
+            env={**os.environ, "JOURNEYS_DATABASE_URL": as_journeys.render_as_string(False)},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        # Without a password in its environment it stops, having changed nothing.
+        without = {**env}
+        del without["POSTGRES_TEMPORAL_PASSWORD"]
+        done = subprocess.run(
+            ["psql", "-X", "-q", *variables, "-f", str(ROLES_SQL)],
+            env=without,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0 and "POSTGRES_TEMPORAL_PASSWORD is not set" in done.stderr
+    finally:
+        for key in ("journeys_db", "temporal_db", "temporal_visibility_db"):
+            psql("-c", f'DROP DATABASE IF EXISTS "{names[key]}" WITH (FORCE)')
+        for key in ("journeys_role", "temporal_role"):
+            psql("-c", f'DROP ROLE IF EXISTS "{names[key]}"')
+        assert query(f"SELECT rolname FROM pg_roles WHERE rolname LIKE '{prefix}%'") == []
 
 
 # --- the image ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.problems import error_response
 from orchestration.temporal_setup import unusable_search_attributes
@@ -40,7 +41,15 @@ async def readyz(request: Request) -> JSONResponse:
         # minute (the server's cache), and every start with them: not ready until they are
         # accepted. Asked until they are once; a server never forgets them after that.
         if not getattr(state, "search_attributes_accepted", False):
-            unusable = await unusable_search_attributes(client)
+            try:
+                unusable = await unusable_search_attributes(client)
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                # Temporal answers, but knows no such namespace (`journeys temporal-setup`
+                # registers it; a namespace just registered is unknown for a moment).
+                summary = f"temporal has no namespace {client.namespace}"
+                raise NotReady(summary, error.message) from error
             if unusable is not None:
                 raise NotReady(
                     "temporal does not accept the search attributes yet",

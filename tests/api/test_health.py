@@ -53,18 +53,25 @@ async def test_not_ready_until_temporal_accepts_the_search_attributes(
 ):
     """A namespace without the search attributes (or whose server doesn't know them yet):
     Temporal answers, but every start would be rejected, so the API is not ready until
-    `journeys temporal-setup` has added them and Temporal accepts them."""
+    `journeys temporal-setup` has added them and Temporal accepts them. Before the namespace
+    exists at all, the answer names it (Temporal answers: it is not unreachable)."""
     namespace = f"bare-{uuid.uuid4().hex[:8]}"
     client = await temporal.connect_client(
         namespace=namespace, data_converter=pydantic_data_converter
     )
-    await client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=namespace,
-            workflow_execution_retention_period=Duration(seconds=86_400),
-        )
-    )
     async with app_client(client, clean_engine, settings, keys) as app:
+        response = await app.get("/readyz")
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error["message"] == f"Not ready: temporal has no namespace {namespace}."
+        assert [detail["path"] for detail in error["details"]] == ["temporal"]
+
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=namespace,
+                workflow_execution_retention_period=Duration(seconds=86_400),
+            )
+        )
         deadline = time.monotonic() + 30
         while True:  # a namespace just registered may be unknown for a moment
             response = await app.get("/readyz")

@@ -3,7 +3,8 @@
 
 # The build context (only what .dockerignore lets in: the packages, pyproject.toml and
 # README.md) becomes a wheel in this stage, which the image does not keep: no layer of the
-# image holds the context, whatever it had (`COPY` then `rm` would keep it in a layer).
+# image holds the context, whatever it had (`COPY` then `rm` would keep it in a layer). Needs
+# BuildKit (Docker's builder since Engine 23, and `docker compose build`'s) for the mount below.
 FROM python:3.11.11-slim-bookworm AS wheel
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -17,9 +18,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# The wheel holds the packages and nothing else; its dependencies come as wheels too.
-COPY --from=wheel /wheel /wheel
-RUN pip install /wheel/*.whl && rm -rf /wheel
+# The wheel holds the packages and nothing else; its dependencies come as wheels too. It is
+# installed from a read-only mount of the build stage, so no layer keeps a copy of it.
+RUN --mount=type=bind,from=wheel,source=/wheel,target=/wheel pip install /wheel/*.whl
 
 # Never root: a fixed uid, so volume permissions can be planned for.
 RUN useradd --system --uid 10001 --create-home --home-dir /home/journeys journeys

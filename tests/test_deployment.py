@@ -1,11 +1,15 @@
 """The deployment files, checked without a Docker engine: the compose stack against the
 compose specification's JSON schema, its services, commands, pinned images, health checks,
-published ports and settings (compose's own precedence of env files and `environment:`,
-emulated as compose resolves it), the scripts its jobs run (under a POSIX `sh`, against stub
-tools), PostgreSQL's roles (run against the PostgreSQL the suite uses), the image's build
-context (Docker's .dockerignore rules) and stages, and that the project installs as the image
-installs it (a wheel built from that context, not the source tree)."""
+published ports and settings (compose's own precedence of env files and `environment:`, its
+interpolation and its reading of env files, emulated after compose-go), the scripts its jobs
+run (under a POSIX `sh`, against stub tools), PostgreSQL's roles (run against the PostgreSQL
+the suite uses), the image's build context (Docker's .dockerignore rules) and stages, and
+that the project installs as the image installs it (a wheel built from that context, not the
+source tree)."""
 
+import base64
+import hashlib
+import hmac
 import importlib.resources
 import json
 import os
@@ -49,6 +53,7 @@ SERVICES = {
     "worker",
     "mailpit",
 }
+# One-shot jobs: others wait for them to complete successfully.
 JOBS = {"temporal-schema", "temporal-setup", "migrate"}
 # The services run from the Journeys image, configured by JOURNEYS_* settings.
 JOURNEYS_SERVICES = {"temporal-setup", "migrate", "api", "worker"}
@@ -58,12 +63,15 @@ TEMPORAL_SERVICES = {"temporal-schema", "temporal", "temporal-ui"}
 # and `expose` name the metrics port).
 WIRING = {"JOURNEYS_DATABASE_URL"}
 WORKER_WIRING = {"JOURNEYS_METRICS_BIND"}
-# The three passwords, given to compose by the shell or its .env file.
+# The three passwords, given to compose by the shell or its .env file; Temporal's is needed by
+# the stack's own Temporal only (not with Temporal Cloud).
 PASSWORDS = {
     "POSTGRES_PASSWORD": "superuser-secret",
     "POSTGRES_JOURNEYS_PASSWORD": "journeys-secret",
     "POSTGRES_TEMPORAL_PASSWORD": "temporal-secret",
 }
+REQUIRED_PASSWORDS = {"POSTGRES_PASSWORD", "POSTGRES_JOURNEYS_PASSWORD"}
+WITHOUT_TEMPORAL = {k: v for k, v in PASSWORDS.items() if k != "POSTGRES_TEMPORAL_PASSWORD"}
 SETTINGS = {f"JOURNEYS_{name.upper()}" for name in Settings.model_fields}
 
 
@@ -116,20 +124,72 @@ def _interpolate(value: str, shell: Mapping[str, str]) -> str:
     return _VARIABLE.sub(replace, value)
 
 
-def _dotenv(text: str) -> dict[str, str]:
-    """An env file as compose reads one: KEY=VALUE lines, `#` comments, optional quotes."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
+def _interpolate_all(document: Any, shell: Mapping[str, str]) -> Any:
+    """A compose file as compose reads it: every string interpolated, in every service, the
+    ones a profile or an override file disables included (compose interpolates each file
+    before it merges them or looks at profiles)."""
+    if isinstance(document, dict):
+        return {key: _interpolate_all(value, shell) for key, value in document.items()}
+    if isinstance(document, list):
+        return [_interpolate_all(value, shell) for value in document]
+    return _interpolate(document, shell) if isinstance(document, str) else document
+
+
+_DOTENV_KEY = re.compile(r"(?:export[ \t]+)?([\w.\-\[\]]+)[ \t]*([=:]?)[ \t]*")
+_DOTENV_ESCAPE = re.compile(r"\\([abfnrtv$\"\\])")
+_DOTENV_ESCAPED = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _dotenv(
+    text: str, lookup: Mapping[str, str] | None = None, values: dict[str, str] | None = None
+) -> dict[str, str]:
+    r"""An env file as compose reads one (compose-go's dotenv parser): KEY=VALUE (or KEY: VALUE,
+    `export KEY=VALUE`), `#` comment lines; an unquoted value ends at the line's end or at
+    ` #`, and is interpolated; a single-quoted one is taken as written (`\'` for a quote); a
+    double-quoted one has its escapes (`\n`, `\"`, `\$`, …) expanded, then is interpolated.
+    Interpolation looks a name up in `lookup` (the shell and .env, then the service's
+    `environment:`), then among the values read so far (`values`, updated and returned)."""
+    lookup = lookup or {}
+    values = {} if values is None else values
+    rest = text
+    while rest := rest.lstrip():
+        if rest.startswith("#"):
+            rest = rest.partition("\n")[2]
             continue
-        key, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
+        match = _DOTENV_KEY.match(rest)
+        assert match and match.group(1), f"not an env file line: {rest.splitlines()[0]!r}"
+        key, separator = match.groups()
+        rest = rest[match.end() :]
+        if not separator:  # a bare KEY takes the value compose looks up
+            assert rest[:1] in ("", "\n"), f"not an env file line: {key}{rest.splitlines()[0]}"
+            if key in lookup:
+                values[key] = lookup[key]
+            continue
+        if rest[:1] in ("'", '"'):
+            quote, characters, escaped, end = rest[0], [], False, None
+            for index in range(1, len(rest)):
+                character = rest[index]
+                if character == quote and not escaped:
+                    end = index
+                    break
+                if character == "\\" and not escaped:
+                    escaped = True
+                    continue
+                if escaped and character != quote:
+                    characters.append("\\")
+                escaped = False
+                characters.append(character)
+            assert end is not None, f"unterminated quoted value for {key}"
+            value, rest = "".join(characters), rest[end + 1 :]
+            if quote == '"':
+                value = _DOTENV_ESCAPE.sub(
+                    lambda m: "$$" if m[1] == "$" else _DOTENV_ESCAPED.get(m[1], m[1]), value
+                )
+                value = _interpolate(value, {**values, **lookup})
         else:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key.strip()] = value
+            line, _, rest = rest.partition("\n")
+            value = _interpolate(line.split(" #", 1)[0].rstrip(), {**values, **lookup})
+        values[key] = value
     return values
 
 
@@ -137,13 +197,14 @@ def _environment_of(
     service: dict[str, Any], shell: Mapping[str, str], project: Path = ROOT
 ) -> dict[str, str]:
     """A container's environment as compose builds it: its env files in order (a later file
-    replaces an earlier one's values; a missing required one refuses the start), then
+    replaces an earlier one's values; a missing required one refuses the start; values
+    interpolated from the shell, then `environment:`, then what was read before), then
     `environment:` (interpolated from the shell) over all of them."""
     environment = {
         key: _interpolate(str(value), shell)
         for key, value in (service.get("environment") or {}).items()
     }
-    resolved: dict[str, str] = {}
+    resolved: dict[str, str] = dict(environment)
     for entry in service.get("env_file") or []:
         if isinstance(entry, str):
             entry = {"path": entry}
@@ -152,7 +213,7 @@ def _environment_of(
             if entry.get("required", True):
                 raise Refused(f"env file {file} not found")
             continue
-        resolved.update(_dotenv(file.read_text()))
+        _dotenv(file.read_text(), {**environment, **shell}, resolved)
     return {**resolved, **environment}
 
 
@@ -235,8 +296,26 @@ def test_health_checks_gate_the_start_order(compose):
             "migrate": "service_completed_successfully",
             "temporal-setup": "service_completed_successfully",
         }
+
+
+def test_every_job_is_retried_a_bounded_number_of_times(compose):
+    """A job that others wait for (`service_completed_successfully`) must end, failed or not:
+    under `restart: on-failure` without a count (or `unless-stopped`, which the Journeys
+    services' anchor gives), a job that fails for good restarts forever and `docker compose up`
+    waits for it forever."""
+    services = _services(compose)
+    awaited = {
+        dependency
+        for service in services.values()
+        for dependency, spec in (service.get("depends_on") or {}).items()
+        if spec["condition"] == "service_completed_successfully"
+    }
+    assert awaited == JOBS
     for name in JOBS:
-        assert re.fullmatch(r"no|on-failure(:\d+)?", services[name]["restart"]), name
+        restart = str(services[name].get("restart", "no"))
+        bounded = re.fullmatch(r"no|on-failure:(\d+)", restart)
+        assert bounded, f"{name}: restart: {restart}"
+        assert bounded[1] is None or 1 <= int(bounded[1]) <= 10, f"{name}: restart: {restart}"
 
 
 def test_postgresql_is_healthy_only_once_it_accepts_tcp_connections(compose):
@@ -318,14 +397,25 @@ def test_every_setting_is_documented():
 
 
 def test_required_settings_must_be_given(compose, project):
-    """The three passwords are compose variables, required (`${VAR:?…}`), so compose names a
-    missing one before starting anything; Journeys' settings come from journeys.env, which
-    must exist (the worker then names a missing SMTP relay or sender itself)."""
+    """The superuser's and the application's passwords are compose variables, required
+    (`${VAR:?…}`), so compose names a missing one before starting anything, whichever files
+    and profiles are used; Temporal's is not (Temporal Cloud has no use for it: its absence
+    stops the schema job instead). Journeys' settings come from journeys.env, which must exist
+    (the worker then names a missing SMTP relay or sender itself)."""
     text = COMPOSE_FILE.read_text()
-    assert set(re.findall(r"\$\{(\w+):\?", text)) == set(PASSWORDS)
+    assert set(re.findall(r"\$\{(\w+):\?", text)) == REQUIRED_PASSWORDS
+    assert set(re.findall(r"\$\{(POSTGRES_TEMPORAL_PASSWORD)\b([^}]*)\}", text)) == {
+        ("POSTGRES_TEMPORAL_PASSWORD", ":-")
+    }
+    for variable in REQUIRED_PASSWORDS:
+        partial = {k: v for k, v in PASSWORDS.items() if k != variable}
+        for document in (compose, _load(CLOUD_FILE)):
+            if variable in json.dumps(document):
+                with pytest.raises(Refused, match=variable):
+                    _interpolate_all(document, partial)
     services = _services(compose)
     for service in services.values():
-        for variable in PASSWORDS:
+        for variable in REQUIRED_PASSWORDS:
             partial = {k: v for k, v in PASSWORDS.items() if k != variable}
             if variable in json.dumps(service):
                 with pytest.raises(Refused, match=variable):
@@ -388,6 +478,51 @@ def test_under_journeys_env_the_defaults_run_the_stack(compose, project):
         {k.removeprefix("JOURNEYS_").lower(): v for k, v in environment.items()}
     )
     assert settings.temporal_address == "temporal:7233"
+
+
+def test_journeys_env_values_arrive_as_compose_reads_them(compose, project):
+    """Compose substitutes variables in an env file's values (from the shell or .env, `$$` for
+    one `$`) unless they are in single quotes, and ends an unquoted value at ` #`: a secret
+    holding `$` or `#` arrives as written only in single quotes, as journeys.env.example and
+    docs/operations.md say."""
+    (project / "journeys.env").write_text(
+        "JOURNEYS_SMTP_HOST=smtp.example.com  # the relay\n"
+        'JOURNEYS_EMAIL_FROM="Rewards <rewards@example.com>"\n'
+        "JOURNEYS_SMTP_PASSWORD='pa$$w0rd #1 $POSTGRES_PASSWORD \\' ok'\n"
+        "JOURNEYS_SMTP_USERNAME=pa$$w0rd #1\n"
+        "JOURNEYS_CONSOLE_SECRET=s3cr$POSTGRES_PASSWORD\n"
+        'JOURNEYS_UNSUBSCRIBE_SECRET="a\\"b\\$c$${JOURNEYS_SMTP_HOST}"\n'
+    )
+    environment = _environment_of(_services(compose)["api"], PASSWORDS, project)
+    assert {k: environment[k] for k in sorted(environment) if "SMTP" in k or "SECRET" in k} == {
+        "JOURNEYS_SMTP_HOST": "smtp.example.com",
+        "JOURNEYS_SMTP_PASSWORD": "pa$$w0rd #1 $POSTGRES_PASSWORD ' ok",  # as written
+        "JOURNEYS_SMTP_USERNAME": "pa$w0rd",  # `$$` is one `$`, ` #` a comment
+        "JOURNEYS_CONSOLE_SECRET": "s3crsuperuser-secret",  # the shell's variable
+        "JOURNEYS_UNSUBSCRIBE_SECRET": 'a"b$c${JOURNEYS_SMTP_HOST}',
+        "JOURNEYS_SMTP_PORT": "587",
+        "JOURNEYS_SMTP_SECURITY": "starttls",
+    }
+    assert environment["JOURNEYS_EMAIL_FROM"] == "Rewards <rewards@example.com>"
+    example = (ROOT / "deploy" / "journeys.env.example").read_text()
+    assert "single quotes" in example and "JOURNEYS_SMTP_PASSWORD='" in example
+    assert "single quotes" in (ROOT / "docs" / "operations.md").read_text()
+
+
+def test_the_ui_opens_the_namespace_of_the_stacks_temporal(compose):
+    """The UI reads no env file (journeys.env's secrets are none of its business): the
+    namespace it opens is the compose variable named like the setting, by default the one
+    deploy/journeys-defaults.env gives the Journeys containers; docs/operations.md says to set
+    both when changing it."""
+    ui = _services(compose)["temporal-ui"]
+    assert "env_file" not in ui
+    defaults = _dotenv((ROOT / "deploy" / "journeys-defaults.env").read_text())
+    opened = _environment_of(ui, PASSWORDS)["TEMPORAL_DEFAULT_NAMESPACE"]
+    assert opened == defaults["JOURNEYS_TEMPORAL_NAMESPACE"] == "journeys"
+    shell = {**PASSWORDS, "JOURNEYS_TEMPORAL_NAMESPACE": "rewards"}
+    assert _environment_of(ui, shell)["TEMPORAL_DEFAULT_NAMESPACE"] == "rewards"
+    settings = (ROOT / "docs" / "operations.md").read_text().split("- **Settings**", 1)[1]
+    assert "TEMPORAL_DEFAULT_NAMESPACE" in settings.split("\n- ", 1)[0]
 
 
 def _docs_block(heading: str) -> str:
@@ -462,16 +597,24 @@ def test_temporal_cloud_as_the_docs_say(compose, project):
 
 def test_the_temporal_server_reads_a_dynamic_config_file_of_the_stack(compose):
     """The server's built-in config names config/dynamicconfig/docker.yaml, which server
-    images no longer ship from 1.30 on: the stack mounts its own file and names it."""
+    images no longer ship from 1.30 on: the stack mounts its own file and names it. It
+    mounts the file's directory: a file mounted alone stays the inode it was when the
+    container started, so an edit saved as a new file (as many editors save) would never
+    reach the server, which re-reads the file every minute."""
     temporal = _services(compose)["temporal"]
     path = temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
     assert path.startswith("/") and not path.endswith("/docker.yaml")
     mounts = {}
     for volume in temporal["volumes"]:
-        source, target, *_ = volume.split(":")
+        source, target, *options = volume.split(":")
+        assert options == ["ro"], volume
         mounts[target] = source
-    assert path in mounts, f"nothing is mounted at {path}"
-    config = _load(ROOT / mounts[path])
+    directory, _, name = path.rpartition("/")
+    assert directory in mounts, f"no directory is mounted at {directory}"
+    assert path not in mounts, "the file is mounted alone"
+    source = ROOT / mounts[directory]
+    assert source.is_dir()
+    config = _load(source / name)
     assert config, "an empty dynamic config"
     for key, entries in config.items():  # the dynamic config's shape: key → [{value, …}]
         assert isinstance(entries, list) and all("value" in e for e in entries), key
@@ -530,9 +673,11 @@ def _run_schema_job(
     shell: list[str],
     fail: tuple[str, str] = ("", "-"),
     refusals: int = 0,
+    variables: Mapping[str, str] = PASSWORDS,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """The schema job's script under `shell`, with the job's environment, against stubs of
-    temporal-sql-tool, nc and sleep; returns the result and the tool's calls."""
+    """The schema job's script under `shell`, with the job's environment (interpolated from
+    `variables`), against stubs of temporal-sql-tool, nc and sleep; returns the result and
+    the tool's calls."""
     stubs = tmp_path / "bin"
     stubs.mkdir(exist_ok=True)
     for name, text in (
@@ -546,7 +691,7 @@ def _run_schema_job(
     log.unlink(missing_ok=True)
     (tmp_path / "nc.count").unlink(missing_ok=True)
     job = _services(compose)["temporal-schema"]
-    environment = {k: _interpolate(str(v), PASSWORDS) for k, v in job["environment"].items()}
+    environment = {k: _interpolate(str(v), variables) for k, v in job["environment"].items()}
     env = {
         **environment,
         "PATH": f"{stubs}:{os.environ['PATH']}",
@@ -599,6 +744,27 @@ def test_the_schema_job_fails_when_any_database_fails(compose, tmp_path, shell, 
 
 
 @pytest.mark.parametrize("shell", _shells(), ids=lambda shell: Path(shell[0]).name)
+def test_without_temporals_password_only_the_stacks_own_temporal_stops(compose, tmp_path, shell):
+    """Without POSTGRES_TEMPORAL_PASSWORD compose starts (it can't require a variable for
+    some files only: it interpolates every service, disabled or not), PostgreSQL gets an empty
+    one (roles.sql then makes no temporal role), and, with the stack's own Temporal, the schema
+    job stops before it does anything, naming the variable; Temporal waits for that job."""
+    for document in (compose, _load(CLOUD_FILE), _load(CLOUD_MTLS_FILE)):
+        _interpolate_all(document, WITHOUT_TEMPORAL)  # nothing refused
+    postgresql = _services(_interpolate_all(compose, WITHOUT_TEMPORAL))["postgresql"]
+    assert postgresql["environment"]["POSTGRES_TEMPORAL_PASSWORD"] == ""
+    done, calls = _run_schema_job(compose, tmp_path, shell, variables=WITHOUT_TEMPORAL)
+    assert done.returncode != 0
+    assert calls == []
+    assert "POSTGRES_TEMPORAL_PASSWORD is not set" in done.stderr
+    assert "deploy/temporal-cloud.yml" in done.stderr  # and the way out for Temporal Cloud
+    temporal = _services(compose)["temporal"]
+    assert temporal["depends_on"]["temporal-schema"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+@pytest.mark.parametrize("shell", _shells(), ids=lambda shell: Path(shell[0]).name)
 def test_the_schema_job_fails_when_postgresql_never_answers(compose, tmp_path, shell):
     done, calls = _run_schema_job(compose, tmp_path, shell, refusals=1_000)
     assert done.returncode != 0
@@ -640,6 +806,33 @@ def test_the_application_and_temporal_have_roles_and_passwords_of_their_own(comp
         )
 
 
+def test_the_docs_change_a_password_where_the_script_can_read_it(compose):
+    """roles.sql reads the passwords from the postgres container's environment, fixed when
+    the container was made: run in the running one after a password changed, it would set
+    the old one again. The documented procedure recreates `postgresql` (or hands `exec` the
+    new values) before it runs the script, runs it where compose mounts it, and recreates the
+    rest after."""
+    lines = [
+        line.split(" #", 1)[0].strip()
+        for line in _docs_block("### Database roles").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    (script,) = [i for i, line in enumerate(lines) if "roles.sql" in line]
+    (mount,) = [v for v in _services(compose)["postgresql"]["volumes"] if "roles.sql" in v]
+    target = mount.split(":")[1]
+    assert f"-f {target}" in lines[script] and "-U postgres" in lines[script]
+    recreated = [
+        i
+        for i, line in enumerate(lines[:script])
+        if re.fullmatch(r"docker compose up -d( --force-recreate)? postgresql", line)
+    ]
+    handed = all(f"-e {name}" in lines[script] for name in PASSWORDS if name != "POSTGRES_PASSWORD")
+    assert recreated or handed, lines
+    assert any(
+        re.fullmatch(r"docker compose up -d --force-recreate", line) for line in lines[script:]
+    ), lines
+
+
 def _postgres_reachable() -> bool:
     if not shutil.which("pg_isready"):
         return False
@@ -668,11 +861,33 @@ def postgres_admin() -> dict[str, str]:
     }
 
 
+def _verifies(verifier: str, password: str, role: str) -> bool:
+    """Whether a role's stored password (pg_authid.rolpassword: SCRAM-SHA-256 or md5) is
+    `password`: the suite's PostgreSQL may trust every connection, so logging in proves
+    nothing about the password."""
+    if verifier.startswith("md5"):
+        return verifier == "md5" + hashlib.md5((password + role).encode()).hexdigest()
+    method, rest = verifier.split("$", 1)
+    assert method == "SCRAM-SHA-256", verifier
+    iterations_salt, keys = rest.split("$")
+    iterations, salt = iterations_salt.split(":")
+    stored_key, server_key = (base64.b64decode(key) for key in keys.split(":"))
+    salted = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+    )
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    return hashlib.sha256(client_key).digest() == stored_key and (
+        hmac.digest(salted, b"Server Key", "sha256") == server_key
+    )
+
+
 def test_the_roles_script_gives_each_its_databases_and_nothing_more(postgres_admin, tmp_path):
     """roles.sql as the postgres image runs it (psql, as the superuser), under throwaway
-    names on the suite's PostgreSQL: two roles without any superpower, each owning its
-    databases, closed to the other; run again, it changes nothing; the application's
-    migrations run as its role."""
+    names on the suite's PostgreSQL: two roles without any superpower, each with its own
+    password, owning its databases, closed to the other, and neither may connect to the
+    cluster's own databases (throwaway ones here: the script takes their names too); run
+    again, it changes nothing; the application's migrations run as its role, and Temporal's
+    role may add the extension its visibility schema needs."""
     prefix = f"jt{uuid.uuid4().hex[:8]}"
     names = {
         "journeys_role": f"{prefix}_journeys",
@@ -680,15 +895,23 @@ def test_the_roles_script_gives_each_its_databases_and_nothing_more(postgres_adm
         "temporal_role": f"{prefix}_temporal",
         "temporal_db": f"{prefix}_temporal",
         "temporal_visibility_db": f"{prefix}_temporal_visibility",
+        "maintenance_db": f"{prefix}_postgres",
+        "template_db": f"{prefix}_template1",
     }
     variables = [arg for k, v in names.items() for arg in ("-v", f"{k}={v}")]
     env = {**postgres_admin, **{k: v for k, v in PASSWORDS.items() if k != "POSTGRES_PASSWORD"}}
+    journeys_role, temporal_role = names["journeys_role"], names["temporal_role"]
+    password_of = {
+        journeys_role: PASSWORDS["POSTGRES_JOURNEYS_PASSWORD"],
+        temporal_role: PASSWORDS["POSTGRES_TEMPORAL_PASSWORD"],
+    }
 
     def psql(*args: str, user: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
-        environment = {**env, **extra, **({"PGUSER": user} if user else {})}
+        # A role connects with its own password, as the stack's services do.
+        as_role = {"PGUSER": user, "PGPASSWORD": password_of[user]} if user else {}
         return subprocess.run(
             ["psql", "-X", "-q", "-At", *args],
-            env=environment,
+            env={**env, **extra, **as_role},
             capture_output=True,
             text=True,
             timeout=60,
@@ -699,45 +922,94 @@ def test_the_roles_script_gives_each_its_databases_and_nothing_more(postgres_adm
         assert done.returncode == 0, done.stderr
         return done.stdout.splitlines()
 
-    try:
-        for _ in range(2):
-            done = psql(*variables, "-f", str(ROLES_SQL))
-            assert done.returncode == 0, done.stderr
-        roles = query(
+    def roles() -> list[str]:
+        return query(
             "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolreplication, "
             f"rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname LIKE '{prefix}%' "
             "ORDER BY rolname"
         )
-        assert roles == [
-            f"{names['journeys_role']}|f|f|f|f|f|t",
-            f"{names['temporal_role']}|f|f|f|f|f|t",
-        ]
-        owners = query(
-            "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
-            f"WHERE datname LIKE '{prefix}%' ORDER BY datname"
+
+    def databases() -> list[str]:
+        return sorted(
+            query(
+                "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
+                f"WHERE datname LIKE '{prefix}%'"
+            )
         )
-        assert owners == [
-            f"{names['journeys_db']}|{names['journeys_role']}",
-            f"{names['temporal_db']}|{names['temporal_role']}",
-            f"{names['temporal_visibility_db']}|{names['temporal_role']}",
-        ]
-        journeys_role, temporal_role = names["journeys_role"], names["temporal_role"]
+
+    try:
+        for key in ("maintenance_db", "template_db"):  # as a new cluster has them
+            query(f'CREATE DATABASE "{names[key]}"')
+        # With Temporal Cloud (no POSTGRES_TEMPORAL_PASSWORD): the application's role alone.
+        done = psql(*variables, "-f", str(ROLES_SQL), POSTGRES_TEMPORAL_PASSWORD="")
+        assert done.returncode == 0, done.stderr
+        assert "no temporal role" in done.stderr
+        assert roles() == [f"{journeys_role}|f|f|f|f|f|t"]
+        assert [d.split("|")[0] for d in databases()] == sorted(
+            [names["journeys_db"], names["maintenance_db"], names["template_db"]]
+        )
+        # With the stack's own Temporal; then again, changing nothing.
+        for _ in range(2):
+            done = psql(*variables, "-f", str(ROLES_SQL))
+            assert done.returncode == 0, done.stderr
+            assert roles() == [
+                f"{journeys_role}|f|f|f|f|f|t",
+                f"{temporal_role}|f|f|f|f|f|t",
+            ]
+        assert databases() == sorted(
+            [
+                f"{names['journeys_db']}|{journeys_role}",
+                f"{names['maintenance_db']}|{postgres_admin['PGUSER']}",
+                f"{names['temporal_db']}|{temporal_role}",
+                f"{names['temporal_visibility_db']}|{temporal_role}",
+                f"{names['template_db']}|{postgres_admin['PGUSER']}",
+            ]
+        )
+        stored = query(
+            f"SELECT rolname, rolpassword FROM pg_authid WHERE rolname LIKE '{prefix}%' "
+            "ORDER BY rolname"
+        )
+        for line in stored:
+            role, verifier = line.split("|")
+            assert _verifies(verifier, password_of[role], role), role
+            assert not _verifies(verifier, PASSWORDS["POSTGRES_PASSWORD"], role), role
         for role, database, allowed in [
             (journeys_role, names["journeys_db"], True),
             (journeys_role, names["temporal_db"], False),
             (journeys_role, names["temporal_visibility_db"], False),
+            (journeys_role, names["maintenance_db"], False),
+            (journeys_role, names["template_db"], False),
             (temporal_role, names["temporal_db"], True),
             (temporal_role, names["temporal_visibility_db"], True),
             (temporal_role, names["journeys_db"], False),
+            (temporal_role, names["maintenance_db"], False),
+            (temporal_role, names["template_db"], False),
         ]:
             done = psql("-d", database, "-c", "CREATE TABLE t (i int)", user=role)
             assert (done.returncode == 0) == allowed, (role, database, done.stderr)
             if not allowed:
                 assert "CONNECT privilege" in done.stderr
+        # Nor temporary tables in the cluster's own database (PUBLIC's TEMPORARY is gone too).
+        (acl,) = query(
+            f"SELECT datacl FROM pg_database WHERE datname = '{names['maintenance_db']}'"
+        )
+        assert not [grant for grant in acl.strip("{}").split(",") if grant.startswith("=")], acl
+        # The health check's pg_isready needs no privilege on the database it names.
+        ready = subprocess.run(
+            ["pg_isready", "-d", names["maintenance_db"], "-U", journeys_role],
+            env=env,
+            capture_output=True,
+            timeout=30,
+        )
+        assert ready.returncode == 0, ready
+        # Temporal's visibility schema starts with CREATE EXTENSION IF NOT EXISTS btree_gin.
+        extension = "CREATE EXTENSION IF NOT EXISTS btree_gin"
+        done = psql("-d", names["temporal_visibility_db"], "-c", extension, user=temporal_role)
+        assert done.returncode == 0, done.stderr
         as_journeys = make_url(POSTGRES_URL).set(
             drivername="postgresql+asyncpg",
             username=journeys_role,
-            password=None,
+            password=password_of[journeys_role],
             database=names["journeys_db"],
         )
         migrated = subprocess.run(
@@ -749,9 +1021,9 @@ def test_the_roles_script_gives_each_its_databases_and_nothing_more(postgres_adm
             timeout=180,
         )
         assert migrated.returncode == 0, migrated.stderr
-        # Without a password in its environment it stops, having changed nothing.
+        # Without the application's password it stops, having changed nothing.
         without = {**env}
-        del without["POSTGRES_TEMPORAL_PASSWORD"]
+        del without["POSTGRES_JOURNEYS_PASSWORD"]
         done = subprocess.run(
             ["psql", "-X", "-q", *variables, "-f", str(ROLES_SQL)],
             env=without,
@@ -759,13 +1031,20 @@ def test_the_roles_script_gives_each_its_databases_and_nothing_more(postgres_adm
             text=True,
             timeout=60,
         )
-        assert done.returncode != 0 and "POSTGRES_TEMPORAL_PASSWORD is not set" in done.stderr
+        assert done.returncode != 0 and "POSTGRES_JOURNEYS_PASSWORD is not set" in done.stderr
     finally:
-        for key in ("journeys_db", "temporal_db", "temporal_visibility_db"):
+        for key in (
+            "journeys_db",
+            "temporal_db",
+            "temporal_visibility_db",
+            "maintenance_db",
+            "template_db",
+        ):
             psql("-c", f'DROP DATABASE IF EXISTS "{names[key]}" WITH (FORCE)')
         for key in ("journeys_role", "temporal_role"):
             psql("-c", f'DROP ROLE IF EXISTS "{names[key]}"')
         assert query(f"SELECT rolname FROM pg_roles WHERE rolname LIKE '{prefix}%'") == []
+        assert query(f"SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%'") == []
 
 
 # --- the image ------------------------------------------------------------------------------

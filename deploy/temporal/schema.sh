@@ -10,6 +10,17 @@
 # with a non-zero status (and Temporal, which waits for it, does not start).
 set -eu
 
+# The compose file can't require POSTGRES_TEMPORAL_PASSWORD (Temporal Cloud has no use for it,
+# and compose checks every service, disabled or not): this job, which runs only with the stack's
+# own Temporal, is where its absence stops the stack.
+if [ -z "${SQL_PASSWORD:-}" ]; then
+  echo "temporal-schema: POSTGRES_TEMPORAL_PASSWORD is not set: the stack's own Temporal needs" \
+    "it (or, for Temporal Cloud, add -f deploy/temporal-cloud.yml). Set it in the shell or .env;" \
+    "if the PostgreSQL volume was made without it, recreate postgresql and run roles.sql again" \
+    "(docs/operations.md, \"Database roles\")." >&2
+  exit 1
+fi
+
 # The database's health check already waits for its TCP port; a database restarted alone
 # (or a slow network) gets a minute more here.
 tries=0

@@ -1,7 +1,8 @@
 """Preparing a Temporal namespace for Journeys: the namespace itself (on a self-hosted
 cluster), how long closed executions are kept, and the custom search attributes the
 executions are indexed by. Idempotent: run by `journeys dev` on every start and by
-`journeys temporal-setup` (the compose stack's setup job) before the API and workers.
+`journeys temporal-setup` (the compose stack's setup job) before the API and workers; the
+API's readiness asks `unusable_search_attributes` too.
 """
 
 import asyncio
@@ -30,11 +31,17 @@ from workflows.visibility import SEARCH_ATTRIBUTE_KEYS
 log = logging.getLogger("journeys.temporal_setup")
 
 
+def type_name(value: int) -> str:
+    """`Int`, `Keyword`, `KeywordList`, …: a search attribute's type as Temporal's CLI and UI
+    spell it."""
+    name = IndexedValueType.Name(IndexedValueType.ValueType(value))
+    return "".join(
+        part.capitalize() for part in name.removeprefix("INDEXED_VALUE_TYPE_").split("_")
+    )
+
+
 def _kind(key: SearchAttributeKey[Any]) -> str:
-    """`Int`, `Keyword`, `KeywordList`: a type as Temporal's CLI and UI spell it."""
-    value = IndexedValueType.ValueType(key.indexed_value_type)
-    name = IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_")
-    return "".join(part.capitalize() for part in name.split("_"))
+    return type_name(key.indexed_value_type)
 
 
 # The executions' search attributes by name, with their types (`Int`, `Keyword`, …).
@@ -44,22 +51,72 @@ SEARCH_ATTRIBUTES = {key.name: _kind(key) for key in SEARCH_ATTRIBUTE_KEYS}
 RETENTION_DAYS = 90
 # What a managed namespace answers to a change only its owner may make.
 _NOT_HERE = (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED)
+# A value of each type of search attribute Temporal has, as a visibility query spells it.
+SAMPLES = {
+    "Int": "0",
+    "Double": "0.5",
+    "Bool": "true",
+    "Keyword": "'-'",
+    "KeywordList": "'-'",
+    "Text": "'-'",
+    "Datetime": "'2000-01-01T00:00:00Z'",
+}
+
+
+def usable_query(attributes: dict[str, str]) -> str:
+    """A visibility query naming every one of `attributes` (name → type)."""
+    return " AND ".join(f"{name} = {SAMPLES[kind]}" for name, kind in attributes.items())
+
+
+# A visibility query naming every search attribute. A server knows an attribute some time
+# after it was added: each of its services caches the namespace's attributes (a minute, unless
+# told to refresh on every read, as dev servers are), and until then it rejects a start or a
+# query that names one. Answering this query proves that the frontend knows them all (starts
+# and queries go through it); the history service, which checks a running execution's
+# upserts against a cache of its own, may still lag behind (docs/operations.md, "Probes").
+USABLE_QUERY = usable_query(SEARCH_ATTRIBUTES)
 
 
 class MissingSearchAttributes(Exception):
     """The namespace lacks search attributes that this client may not add."""
 
 
+class UnusableSearchAttributes(Exception):
+    """The namespace has the search attributes, but Temporal does not accept them yet."""
+
+
+async def unusable_search_attributes(client: Client) -> str | None:
+    """None if Temporal accepts a query naming every search attribute in `client`'s
+    namespace, else why not (Temporal's answer: an attribute missing, or not known yet)."""
+    try:
+        await client.count_workflows(USABLE_QUERY)
+    except RPCError as error:
+        if error.status != RPCStatusCode.INVALID_ARGUMENT:
+            raise
+        return error.message
+    return None
+
+
 async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
     """Bring `client`'s namespace to what Journeys needs; returns what it changed. Retries
-    while the cluster is still starting or a new namespace is not yet known everywhere;
+    while the cluster is still starting or a new namespace is not yet known everywhere, and
+    returns only once Temporal's frontend accepts the search attributes (just added, a server
+    may reject them for up to a minute; tests/test_temporal_setup.py has a server that does);
     connecting in the first place is the caller's (`journeys temporal-setup` waits for it)."""
     deadline = time.monotonic() + patience
     changed: list[str] = []
     while True:
         try:
             await _prepare(client, changed)
-            return changed
+            unusable = await unusable_search_attributes(client)
+            if unusable is None:
+                return changed
+            if time.monotonic() > deadline:
+                raise UnusableSearchAttributes(
+                    f"Temporal does not accept the search attributes of namespace "
+                    f"{client.namespace} after {patience:g} s: {unusable}"
+                )
+            log.info("Temporal does not accept the search attributes yet (%s); waiting", unusable)
         except RPCError as error:
             denied = error.status in (
                 RPCStatusCode.PERMISSION_DENIED,
@@ -68,7 +125,7 @@ async def prepare(client: Client, *, patience: float = 120.0) -> list[str]:
             if denied or time.monotonic() > deadline:
                 raise
             log.info("Temporal is not ready yet (%s); trying again", error)
-            await asyncio.sleep(2)
+        await asyncio.sleep(2)
 
 
 async def _prepare(client: Client, changed: list[str]) -> None:

@@ -235,6 +235,7 @@ class Delivery:
                 "lease_until": lease_until,
             },
         )
+        message_id = _claimed(message_id, key)
         await session.commit()
         outgoing = Outgoing(
             channel=fields["channel"],
@@ -300,6 +301,7 @@ class Delivery:
                 message_id = await messages.record(
                     session, key, done, {**base, "status": status, "reason": reason}
                 )
+                message_id = _claimed(message_id, key)
                 await session.commit()
                 return _counted(
                     request.channel, SendResult(message_id=message_id, status=status, reason=reason)
@@ -462,6 +464,18 @@ def _problem(
 
 def _render(template: Template, scope: Mapping[str, Any]) -> dict[str, str]:
     return rendering.render_message(template.subject, template.title, template.body, scope)
+
+
+def _claimed(message_id: int | None, key: str) -> int:
+    """The id of the row this attempt wrote; if another attempt created it first (both found
+    none), this one gives way: retried, it reads that row and judges it as any attempt does
+    (final: its result; claimed under a lease: wait), so nothing is sent twice."""
+    if message_id is None:
+        raise ApplicationError(
+            f"another attempt created message {key} meanwhile; this one will look again",
+            type="ClaimedMeanwhile",
+        )
+    return message_id
 
 
 def _counted(channel: str, result: SendResult) -> SendResult:

@@ -13,8 +13,9 @@ journey and runs it for all of them. It prints:
   `completed`), and that visibility shows exactly N executions,
 - in the same run, against the same server: a bare `client.start_workflow` loop's rate, one
   start at a time and C at a time (the fan-out's own concurrency),
-- `GET /stats` on the journey: three calls, then 300 at 10 a second (p50/p99, what a
-  dashboard polling it sees),
+- `GET /stats` on the journey: three calls (the first counts), then 300 at 10 a second
+  (p50/p99, what a dashboard polling it sees: answered from the counts a process keeps, while
+  they are counted again in the background; failed calls are listed apart),
 - the peak RSS of the API and the worker processes, sampled every 0.2 s throughout.
 
 `--journey park` (default) waits a day before its push, so the executions started are parked

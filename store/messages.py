@@ -55,37 +55,44 @@ async def sources(
 
 async def record(
     session: AsyncSession, key: str, current: Message | None, fields: dict[str, Any]
-) -> int:
-    """Create the row for `key` or update `current`, the row `by_key` (locked) found for it;
+) -> int | None:
+    """Create the row for `key`, or update `current`, the row `by_key` (locked) found for it;
     the row's id. One statement either way, no unit of work: each send writes here.
 
-    The unique key makes a concurrent second attempt update the first one's row rather
-    than log the message twice."""
+    None if `current` was None but another attempt has created the row meanwhile (its
+    transaction was waited for): nothing is written, and the caller must read that row and
+    judge it afresh (it may be final, or claimed under a lease)."""
+    values = _columns({**fields, "idempotency_key": key})
     stamp = now()
     if current is None:
-        row = Message(idempotency_key=key, **fields, created=stamp, updated=stamp)
+        row = Message(**values, created=stamp, updated=stamp)
         statement = _INSERT[session.get_bind().dialect.name]
         inserted = await session.exec(statement, params=row.model_dump(exclude={"id"}))
         message_id: int | None = inserted.scalar()
-        if message_id is not None:
-            return message_id
-        # Taken meanwhile by another attempt (which we waited for): its row is updated.
-        current = await by_key(session, key, lock=True)
-        assert current is not None
+        return message_id
     assert current.id is not None
-    await _update(session, current.id, {**fields, "updated": stamp})
+    await _update(session, current.id, {**values, "updated": stamp})
     return current.id
 
 
 async def answer(session: AsyncSession, message_id: int, changes: dict[str, Any]) -> None:
     """Record a provider's answer on the message (one UPDATE: each send does this)."""
-    await _update(session, message_id, {**changes, "updated": now()})
+    await _update(session, message_id, {**_columns(changes), "updated": now()})
 
 
 async def _update(session: AsyncSession, message_id: int, values: dict[str, Any]) -> None:
     done = await session.exec(_UPDATE, params={**values, "message_id": message_id})
     if done.rowcount != 1:
         raise LookupError(f"message {message_id} is gone")
+
+
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
+    """`values`, refused if one names no column: a plain INSERT or UPDATE would drop it
+    without a word, where the ORM raised."""
+    unknown = sorted(set(values) - set(_TABLE.c.keys()))
+    if unknown or "message_id" in values:
+        raise ValueError(f"not columns of messages: {', '.join(unknown) or 'message_id'}")
+    return values
 
 
 async def counts_by_state(

@@ -393,22 +393,27 @@ async def test_a_push_whose_answer_never_came_is_not_sent_again_at_once(
     assert len(http.received(FCM_PATH)) == 2  # the first attempt's two devices, once each
 
 
-async def test_a_claim_that_lost_the_race_for_a_new_key_updates_the_winners_row(
-    api, clean_engine, keys
+async def test_a_claim_that_lost_the_race_for_a_new_key_gives_way_to_the_winners_row(
+    api, delivery, mailbox, monkeypatch
 ):
     """Two attempts at one new message that both found no row (possible on PostgreSQL, which
-    locks rows, not the database): the second insert yields to the first's row and updates
-    it, so the log keeps one message per key."""
-    sessions = session_factory(clean_engine)
-    first = {"place_id": PLACE, "customer_id": 7, "channel": "sms", "status": "pending"}
-    async with sessions() as session:
-        won = await messages_store.record(session, "race-1", None, {**first, "attempts": 1})
-        await session.commit()
-    async with sessions() as session:
-        lost = await messages_store.record(
-            session, "race-1", None, {**first, "status": "failed", "reason": "late", "attempts": 2}
-        )
-        await session.commit()
-    assert lost == won
-    (logged,) = await messages(api, channel="sms")
-    assert (logged["id"], logged["status"], logged["reason"]) == (won, "failed", "late")
+    locks rows, not the database): the one whose insert finds the other's row writes nothing
+    and is retried, and the retry judges that row as any attempt does. Here the winner has
+    already sent: the loser neither overwrites its row nor sends again."""
+    winner = await run(delivery, send("email", 5, key="race-1"))
+    assert winner.status == "sent"
+    found = messages_store.by_key
+
+    async def before_the_winner_committed(session, key, *, lock=False):
+        monkeypatch.setattr(messages_store, "by_key", found)
+        return None
+
+    monkeypatch.setattr(messages_store, "by_key", before_the_winner_committed)
+    with pytest.raises(ApplicationError) as gave_way:
+        await run(delivery, send("email", 5, key="race-1"))
+    assert gave_way.value.type == "ClaimedMeanwhile"
+    assert not gave_way.value.non_retryable
+    assert await run(delivery, send("email", 5, key="race-1")) == winner
+    assert len(mailbox.received) == 1
+    (logged,) = await messages(api, customer_id=7)
+    assert (logged["id"], logged["status"], logged["attempts"]) == (winner.message_id, "sent", 1)

@@ -22,6 +22,7 @@ from activities.profiles import Profiles
 from activities.runs import RunPages
 from activities.waiting import Rechecks
 from activities.webhooks import Webhooks
+from journeys import heap
 from journeys.settings import Settings, get_settings
 from orchestration import handoff, launcher, temporal_client
 from store.db import create_engine, session_factory, write_gate
@@ -105,6 +106,7 @@ async def run(settings: Settings | None = None) -> None:
     )
     client = await temporal_client.connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings, engine, channels)
+    heap.settle()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

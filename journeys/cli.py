@@ -64,16 +64,18 @@ def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     import uvicorn
 
     from api.app import create_app
-    from journeys import logs
+    from journeys import heap, logs
 
     settings = get_settings()
     logs.configure(settings)
+    served = create_app(settings)
+    heap.settle()
     # log_config=None: uvicorn's loggers go through the handler `logs` set up.
     # Idle connections are kept longer than a client's or a load balancer's (60 s is the
     # common default): the side that closes an idle connection should be the client, or a
     # request sent as the server closes it fails (seen as dropped requests under load).
     uvicorn.run(
-        create_app(settings),
+        served,
         host=host,
         port=port,
         log_config=None,

@@ -8,11 +8,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from store.tables import Template
 
 
-async def find(session: AsyncSession, place_id: int, template_id: int) -> Template | None:
-    template = await session.get(Template, template_id)
-    return template if template is not None and template.place_id == place_id else None
-
-
 async def channels(
     session: AsyncSession, place_id: int, ids: Iterable[int], *, share: bool = False
 ) -> dict[int, str]:

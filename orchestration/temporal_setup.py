@@ -8,7 +8,6 @@ API's readiness asks `unusable_search_attributes` too.
 import asyncio
 import logging
 import time
-from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
@@ -23,7 +22,6 @@ from temporalio.api.workflowservice.v1 import (
     UpdateNamespaceRequest,
 )
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.visibility import SEARCH_ATTRIBUTE_KEYS
@@ -40,12 +38,8 @@ def type_name(value: int) -> str:
     )
 
 
-def _kind(key: SearchAttributeKey[Any]) -> str:
-    return type_name(key.indexed_value_type)
-
-
 # The executions' search attributes by name, with their types (`Int`, `Keyword`, …).
-SEARCH_ATTRIBUTES = {key.name: _kind(key) for key in SEARCH_ATTRIBUTE_KEYS}
+SEARCH_ATTRIBUTES = {key.name: type_name(key.indexed_value_type) for key in SEARCH_ATTRIBUTE_KEYS}
 # Closed executions stay visible (executions API, statistics) this long; Temporal's
 # default of a day or two would make a finished journey vanish from them.
 RETENTION_DAYS = 90

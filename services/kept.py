@@ -45,12 +45,13 @@ class Kept(Generic[T]):
 
     async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
         kept = self.values.get(key)
-        age = time.monotonic() - kept.at if kept is not None else None
-        if kept is not None and age is not None and age < self.fresh:
-            return kept.value
-        if kept is not None and age is not None and self.stale and age < self.stale:
-            self._start(key, compute, background=True)
-            return kept.value
+        if kept is not None:
+            age = time.monotonic() - kept.at
+            if age < self.fresh:
+                return kept.value
+            if self.stale and age < self.stale:
+                self._start(key, compute, background=True)
+                return kept.value
         # Shielded: a caller that goes away (a client disconnecting) leaves the computation
         # to those still waiting for it.
         return await asyncio.shield(self._start(key, compute, background=False))
